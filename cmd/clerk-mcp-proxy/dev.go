@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/app"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/config"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mockclerk"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/memstore"
+)
+
+// Dev-mode credentials of the built-in fake Clerk's OAuth application. They
+// are public test data, not secrets.
+const (
+	devClerkClientID     = "devclerkclient01"
+	devClerkClientSecret = "dev-clerk-client-secret-not-a-real-secret"
+)
+
+// dev runs the whole product locally: the fake Clerk in-process, an in-memory
+// store, a random PROXY_SECRET. Nothing to sign up for.
+func dev(ctx context.Context, getenv config.Getenv, stdout, stderr io.Writer) int {
+	env := envWith(getenv, map[string]string{
+		"LISTEN_ADDR": "127.0.0.1:8080",
+		"LOG_FORMAT":  "text",
+	})
+	cfg, err := config.Load(env, config.ModeDev)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	l, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		fmt.Fprintf(stderr, "dev: cannot listen on %s (set LISTEN_ADDR to another address): %v\n", cfg.ListenAddr, err)
+		return 1
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = "http://" + l.Addr().String()
+	}
+	if len(cfg.Secret) == 0 {
+		secret := make([]byte, 32)
+		_, _ = rand.Read(secret)
+		cfg.Secret = []byte(hex.EncodeToString(secret))
+	}
+	log := app.NewLogger(cfg, stderr, "text")
+
+	clerkAddr := getenv("MOCKCLERK_ADDR")
+	if clerkAddr == "" {
+		clerkAddr = "127.0.0.1:9400"
+	}
+	fake, err := mockclerk.Listen(clerkAddr, mockclerk.Config{
+		ClientID: devClerkClientID, ClientSecret: devClerkClientSecret,
+		RedirectURIs: []string{cfg.CallbackURL()}, Logger: log.With("component", "mockclerk"),
+	})
+	if err != nil && getenv("MOCKCLERK_ADDR") == "" {
+		// The default port is taken: any free port will do.
+		fake, err = mockclerk.Listen("127.0.0.1:0", mockclerk.Config{
+			ClientID: devClerkClientID, ClientSecret: devClerkClientSecret,
+			RedirectURIs: []string{cfg.CallbackURL()}, Logger: log.With("component", "mockclerk"),
+		})
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "dev: cannot start the fake Clerk:", err)
+		return 1
+	}
+	defer fake.Close()
+	cfg.ClerkIssuer, cfg.ClerkClientID, cfg.ClerkClientSecret = fake.URL, devClerkClientID, devClerkClientSecret
+	cfg.ClerkAPIURL = fake.URL
+	if cfg.ClerkSecretKey == "" {
+		cfg.ClerkSecretKey = fake.Config().SecretKey
+	}
+	if problems := cfg.Validate(); len(problems) > 0 {
+		fmt.Fprintln(stderr, problems)
+		return 2
+	}
+	st := memstore.New(memstore.Options{})
+	defer st.Close()
+	a, err := app.New(ctx, cfg, app.Options{Store: st, Logger: log})
+	if err != nil {
+		fmt.Fprintln(stderr, "dev: start-up failed:", err)
+		return 1
+	}
+	printDevBanner(stdout, cfg, fake)
+	if err := a.Serve(ctx, l, cfg.ShutdownTimeout); err != nil && err != http.ErrServerClosed {
+		fmt.Fprintln(stderr, "dev: server stopped:", err)
+		return 1
+	}
+	return 0
+}
+
+func printDevBanner(w io.Writer, cfg config.Config, fake *mockclerk.Running) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nclerk-mcp-proxy %s — dev mode (fake Clerk, in-memory store; nothing is persisted)\n\n", app.Version)
+	fmt.Fprintf(&b, "  MCP server URL     %s\n", cfg.Resource())
+	fmt.Fprintf(&b, "  Authorization      %s/.well-known/oauth-authorization-server\n", cfg.Issuer())
+	fmt.Fprintf(&b, "  Fake Clerk         %s\n\n", fake.URL)
+	fmt.Fprintf(&b, "Connect a client:\n")
+	fmt.Fprintf(&b, "  Claude Code        claude mcp add --transport http clerk-dev %s\n", cfg.Resource())
+	fmt.Fprintf(&b, "  MCP Inspector      npx @modelcontextprotocol/inspector  (transport: Streamable HTTP, URL above)\n")
+	fmt.Fprintf(&b, "  VS Code / Cursor   add an HTTP MCP server with the URL above\n\n")
+	fmt.Fprintf(&b, "Sign in on the fake Clerk page as one of the seeded users:\n")
+	for _, u := range fake.Users() {
+		org := ""
+		if u.Org != nil {
+			org = fmt.Sprintf("  (org %s, %s)", u.Org.Name, u.Org.Role)
+		}
+		fmt.Fprintf(&b, "  - %s %s <%s>  %s%s\n", u.FirstName, u.LastName, u.Email, u.ID, org)
+	}
+	fmt.Fprintf(&b, "\nTools: get-user-info, get-clerk-user-profile, get-user-greeting. Stop with Ctrl-C.\n\n")
+	_, _ = io.WriteString(w, b.String())
+}

@@ -1,0 +1,145 @@
+// Command clerk-mcp-proxy is the OAuth 2.1 authorization server and protected
+// MCP endpoint that puts Clerk sign-in in front of an MCP server.
+//
+//	clerk-mcp-proxy [serve]     run against Clerk and Redis (configured by environment)
+//	clerk-mcp-proxy dev         run with an in-process fake Clerk and memory store; no accounts needed
+//	clerk-mcp-proxy healthcheck exit 0 if the local server answers /healthz (container HEALTHCHECK)
+//	clerk-mcp-proxy version     print the version
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/app"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/config"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/redisstore"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run is main without the process: tests call it directly.
+func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, getenv, stderr)
+	case "dev":
+		return dev(ctx, getenv, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(getenv, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "clerk-mcp-proxy", app.Version)
+		return 0
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+}
+
+const usage = `usage: clerk-mcp-proxy [serve|dev|healthcheck|version]
+
+  serve        run against Clerk and Redis; configure with CLERK_DOMAIN, CLERK_CLIENT_ID,
+               CLERK_CLIENT_SECRET, BASE_URL, REDIS_URL, PROXY_SECRET (see README)
+  dev          run locally with a built-in fake Clerk and an in-memory store
+  healthcheck  exit 0 when the server on LISTEN_ADDR answers /healthz
+  version      print the version
+`
+
+func serve(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
+	cfg, err := config.Load(getenv, config.ModeServe)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	log := app.NewLogger(cfg, stderr, "json")
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
+	st, err := redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix})
+	if err != nil {
+		log.Error("cannot use Redis", "err", err)
+		return 1
+	}
+	defer st.Close()
+	a, err := app.New(ctx, cfg, app.Options{Store: st, Logger: log})
+	if err != nil {
+		log.Error("start-up failed", "err", err)
+		return 1
+	}
+	l, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		log.Error("cannot listen", "addr", cfg.ListenAddr, "err", err)
+		return 1
+	}
+	log.Info("clerk-mcp-proxy serving", append([]any{"version", app.Version, "clerk_discovered", a.Clerk.Discovered()}, flatten(cfg.Summary())...)...)
+	if err := a.Serve(ctx, l, cfg.ShutdownTimeout); err != nil && err != http.ErrServerClosed {
+		log.Error("server stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func flatten(m map[string]any) []any {
+	out := make([]any, 0, 2*len(m))
+	for k, v := range m {
+		out = append(out, k, v)
+	}
+	return out
+}
+
+// healthcheck probes the local server; it reads LISTEN_ADDR only.
+func healthcheck(getenv config.Getenv, stderr io.Writer) int {
+	addr := getenv("LISTEN_ADDR")
+	if addr == "" {
+		addr = config.DefaultListenAddr
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		fmt.Fprintln(stderr, "healthcheck: bad LISTEN_ADDR:", err)
+		return 1
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
+	if err != nil {
+		fmt.Fprintln(stderr, "healthcheck:", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(stderr, "healthcheck: status", resp.StatusCode)
+		return 1
+	}
+	return 0
+}
+
+// envWith overlays values on an environment lookup.
+func envWith(getenv config.Getenv, over map[string]string) config.Getenv {
+	return func(k string) string {
+		if v, ok := over[k]; ok && strings.TrimSpace(getenv(k)) == "" {
+			return v
+		}
+		return getenv(k)
+	}
+}

@@ -1,0 +1,207 @@
+// Package app wires the configuration into one running clerk-mcp-proxy: the
+// store, the Clerk client, the shared signing keys, the authorization server,
+// the verifier and the MCP endpoint behind one chi router with the
+// operational endpoints (/healthz, /readyz, /metrics). cmd/clerk-mcp-proxy
+// and the end-to-end tests both start the product through here, so what is
+// tested is what ships.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clerk"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/config"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/metrics"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/proxy"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/verifier"
+)
+
+// Version is stamped at build time (-ldflags "-X ...app.Version=v1.2.3").
+var Version = "dev"
+
+// Options are the parts a caller may supply instead of the defaults.
+type Options struct {
+	Store      store.Store  // required
+	Logger     *slog.Logger // default: from config
+	HTTPClient *http.Client // for Clerk; default has cfg.ClerkTimeout
+	CIMDClient *http.Client // for client metadata documents; default SSRF-guarded
+	Now        func() time.Time
+	Rand       io.Reader
+}
+
+// App is one assembled server.
+type App struct {
+	Config   config.Config
+	Handler  http.Handler
+	Metrics  *metrics.Metrics
+	Clerk    *clerk.Client
+	Verifier *verifier.Verifier
+	Store    store.Store
+	Logger   *slog.Logger
+
+	readyMu   sync.Mutex
+	readyAt   time.Time
+	readyErr  error
+}
+
+// NewLogger builds the configured slog logger (JSON by default).
+func NewLogger(cfg config.Config, w io.Writer, defaultFormat string) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	format := cfg.LogFormat
+	if format == "" {
+		format = defaultFormat
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// New assembles the server.
+func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
+	if o.Store == nil {
+		return nil, errors.New("app: a store is required")
+	}
+	if o.Logger == nil {
+		o.Logger = NewLogger(cfg, os.Stderr, "json")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: cfg.ClerkTimeout}
+	}
+	m := metrics.New()
+	cl := clerk.New(ctx, clerk.Config{
+		Issuer: cfg.ClerkIssuer, ClientID: cfg.ClerkClientID, ClientSecret: cfg.ClerkClientSecret,
+		SecretKey: cfg.ClerkSecretKey, APIURL: cfg.ClerkAPIURL, RedirectURL: cfg.CallbackURL(),
+		Scopes: cfg.ClerkScopes, HTTPClient: o.HTTPClient, Logger: o.Logger, Observe: m.ObserveClerk,
+	})
+	keys, err := tokens.LoadKeySet(ctx, o.Store, cfg.Secret, o.Rand)
+	if err != nil {
+		return nil, err
+	}
+	v, err := verifier.New(verifier.Config{
+		Issuer: cfg.Issuer(), Resource: cfg.Resource(), ClerkClientID: cfg.ClerkClientID,
+		RequiredScopes: cfg.ClerkRequiredScopes(), IntrospectionTTL: cfg.IntrospectionTTL, UserinfoTTL: cfg.UserinfoTTL,
+	}, verifier.Deps{Keys: keys, Store: o.Store, Clerk: cl, Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now})
+	if err != nil {
+		return nil, err
+	}
+	as, err := proxy.New(proxy.Config{
+		Issuer: cfg.Issuer(), Resource: cfg.Resource(), Scopes: cfg.AllScopes(), DefaultScopes: cfg.ScopesSupported,
+		AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL, RefreshGrace: cfg.RefreshGrace,
+		ClientIdleTTL: cfg.ClientIdleTTL, AllowedRedirects: cfg.AllowedRedirectURIs, SecureCookies: cfg.Secure(),
+		TrustedProxies: cfg.TrustedProxies,
+		RateLimits:     proxy.RateLimits{Register: cfg.RateLimitRegister, Token: cfg.RateLimitToken, Authorize: cfg.RateLimitAuthorize},
+		CIMD:           proxy.CIMDConfig{Enabled: cfg.CIMDEnabled, AllowPrivate: cfg.CIMDAllowLoopback},
+	}, proxy.Deps{Store: o.Store, Clerk: cl, Keys: keys, Secret: cfg.Secret, Metrics: m, Logger: o.Logger,
+		Events: v, Now: o.Now, Rand: o.Rand, HTTPClient: o.CIMDClient})
+	if err != nil {
+		return nil, err
+	}
+	rs := mcpserver.New(mcpserver.Config{
+		Issuer: cfg.Issuer(), Resource: cfg.Resource(), Scopes: cfg.ScopesSupported, ToolScopes: cfg.ToolScopes,
+		AllowedOrigins: cfg.AllowedOrigins, Version: Version,
+	}, mcpserver.Deps{Verifier: v, Profiles: cl, Sessions: o.Store, Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now})
+
+	a := &App{Config: cfg, Metrics: m, Clerk: cl, Verifier: v, Store: o.Store, Logger: o.Logger}
+	r := chi.NewRouter()
+	r.Use(httpx.Middleware(o.Logger, m))
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such endpoint"})
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "invalid_request", "error_description": "method not allowed on this endpoint"})
+	})
+	as.Mount(r)
+	rs.Mount(r)
+	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", a.handleReady)
+	r.Method(http.MethodGet, "/metrics", m.Handler())
+	a.Handler = r
+	return a, nil
+}
+
+// Ready reports whether Redis and Clerk discovery answer. The result is
+// reused for two seconds so probes cannot hammer Clerk.
+func (a *App) Ready(ctx context.Context) error {
+	a.readyMu.Lock()
+	defer a.readyMu.Unlock()
+	if time.Since(a.readyAt) < 2*time.Second {
+		return a.readyErr
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	var errs []error
+	if err := a.Store.Ping(ctx); err != nil {
+		errs = append(errs, errors.New("store unreachable"))
+	}
+	if err := a.Clerk.Ping(ctx); err != nil {
+		errs = append(errs, errors.New("clerk discovery unreachable"))
+	}
+	a.readyAt, a.readyErr = time.Now(), errors.Join(errs...)
+	return a.readyErr
+}
+
+func (a *App) handleReady(w http.ResponseWriter, r *http.Request) {
+	if err := a.Ready(r.Context()); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// Serve runs the HTTP server on l until ctx ends, then drains in-flight
+// requests for at most drain.
+func (a *App) Serve(ctx context.Context, l net.Listener, drain time.Duration) error {
+	srv := &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.Logger.Info("shutting down: draining in-flight requests", "timeout", drain.String())
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return err
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,490 @@
+// Package config loads and validates clerk-mcp-proxy's configuration from the
+// environment. Every problem is collected and reported at once, so an
+// operator fixes a bad deployment in one round trip; secrets are never part of
+// an error message or of the summary line.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the effective configuration of the proxy.
+type Config struct {
+	// Clerk, the upstream identity provider.
+	ClerkIssuer       string   // Frontend API origin, e.g. https://your-app.clerk.accounts.dev
+	ClerkClientID     string   // the one confidential Clerk OAuth application
+	ClerkClientSecret string   //
+	ClerkSecretKey    string   // optional sk_..., enables Backend API profile lookups
+	ClerkAPIURL       string   // Backend API base, default https://api.clerk.com
+	ClerkScopes       []string // scopes requested from Clerk at sign-in
+	ClerkTimeout      time.Duration
+
+	// The proxy itself.
+	BaseURL     string // public origin; the issuer
+	ListenAddr  string
+	RedisURL    string
+	RedisPrefix string
+	Secret      []byte // PROXY_SECRET, >= 32 bytes
+
+	// Scopes offered to MCP clients.
+	ScopesSupported []string            // baseline scopes (PRM, 401 challenge)
+	ToolScopes      map[string][]string // extra scopes a tool needs (403 step-up)
+
+	// Lifetimes.
+	AccessTokenTTL   time.Duration
+	RefreshTokenTTL  time.Duration
+	RefreshGrace     time.Duration
+	ClientIdleTTL    time.Duration
+	IntrospectionTTL time.Duration
+	UserinfoTTL      time.Duration
+
+	// Hardening.
+	AllowedRedirectURIs []string // optional patterns enforced at /register and /authorize
+	AllowedOrigins      []string // Origin values accepted at /mcp besides BASE_URL's own
+	TrustedProxies      []*net.IPNet
+	RateLimitRegister   int // requests per minute per client IP; 0 disables
+	RateLimitToken      int
+	RateLimitAuthorize  int
+	CIMDEnabled         bool
+	CIMDAllowLoopback   bool // TEST ONLY: lets CIMD fetch from loopback/private hosts
+
+	// Operations.
+	LogLevel        string // debug|info|warn|error
+	LogFormat       string // json|text
+	ShutdownTimeout time.Duration
+}
+
+// Issuer is the proxy's issuer identifier (RFC 8414): BASE_URL exactly.
+func (c Config) Issuer() string { return c.BaseURL }
+
+// Resource is the canonical URI of the protected MCP endpoint (RFC 8707, RFC 9728).
+func (c Config) Resource() string { return c.BaseURL + "/mcp" }
+
+// CallbackURL is the redirect URI the Clerk OAuth application must allow.
+func (c Config) CallbackURL() string { return c.BaseURL + "/oauth/callback" }
+
+// Secure reports whether the proxy is served over https (cookie attributes).
+func (c Config) Secure() bool { return strings.HasPrefix(c.BaseURL, "https://") }
+
+// AllScopes is every scope a client may request: the baseline plus tool scopes.
+func (c Config) AllScopes() []string {
+	all := slices.Clone(c.ScopesSupported)
+	for _, tool := range sortedKeys(c.ToolScopes) {
+		for _, s := range c.ToolScopes[tool] {
+			if !slices.Contains(all, s) {
+				all = append(all, s)
+			}
+		}
+	}
+	return all
+}
+
+// ClerkRequiredScopes are the scopes a Clerk access token must carry to be
+// accepted: what the proxy asked for, minus offline_access (which Clerk may
+// leave out of an access token's scope).
+func (c Config) ClerkRequiredScopes() []string {
+	var out []string
+	for _, s := range c.ClerkScopes {
+		if s != "offline_access" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Getenv reads one variable; os.Getenv satisfies it.
+type Getenv func(string) string
+
+// Defaults used when a variable is unset.
+const (
+	DefaultClerkAPIURL = "https://api.clerk.com"
+	DefaultListenAddr  = ":8080"
+	DefaultClerkScopes = "openid profile email offline_access"
+	DefaultScopes      = "openid profile email"
+	DefaultRedisPrefix = "cmp:"
+)
+
+// Problems is every configuration problem found, reported together.
+type Problems []string
+
+func (p Problems) Error() string {
+	return "invalid configuration:\n  - " + strings.Join(p, "\n  - ")
+}
+
+// Mode says which required variables apply.
+type Mode int
+
+const (
+	// ModeServe needs Clerk credentials, BASE_URL, REDIS_URL and PROXY_SECRET.
+	ModeServe Mode = iota
+	// ModeDev fills Clerk and the secret in itself; nothing is required.
+	ModeDev
+)
+
+// Load reads the configuration. In ModeDev only the optional variables are read
+// (the dev command supplies the rest itself). The error, if any, is Problems.
+func Load(getenv Getenv, mode Mode) (Config, error) {
+	l := loader{getenv: getenv}
+	c := Config{
+		ClerkAPIURL:         l.str("CLERK_API_URL", DefaultClerkAPIURL),
+		ClerkSecretKey:      l.str("CLERK_SECRET_KEY", ""),
+		ClerkScopes:         l.fields("CLERK_SCOPES", DefaultClerkScopes),
+		ClerkTimeout:        l.duration("CLERK_TIMEOUT", 10*time.Second),
+		ListenAddr:          l.str("LISTEN_ADDR", DefaultListenAddr),
+		RedisPrefix:         l.str("REDIS_PREFIX", DefaultRedisPrefix),
+		ScopesSupported:     l.fields("SCOPES_SUPPORTED", DefaultScopes),
+		ToolScopes:          l.toolScopes("TOOL_SCOPES"),
+		AccessTokenTTL:      l.duration("ACCESS_TOKEN_TTL", time.Hour),
+		RefreshTokenTTL:     l.duration("REFRESH_TOKEN_TTL", 30*24*time.Hour),
+		RefreshGrace:        l.duration("REFRESH_GRACE", 60*time.Second),
+		ClientIdleTTL:       l.duration("CLIENT_IDLE_TTL", 90*24*time.Hour),
+		IntrospectionTTL:    l.duration("INTROSPECTION_CACHE_TTL", 60*time.Second),
+		UserinfoTTL:         l.duration("USERINFO_CACHE_TTL", 5*time.Minute),
+		AllowedRedirectURIs: l.list("ALLOWED_REDIRECT_URIS"),
+		AllowedOrigins:      l.list("ALLOWED_ORIGINS"),
+		TrustedProxies:      l.cidrs("TRUSTED_PROXIES"),
+		RateLimitRegister:   l.integer("RATE_LIMIT_REGISTER", 20),
+		RateLimitToken:      l.integer("RATE_LIMIT_TOKEN", 120),
+		RateLimitAuthorize:  l.integer("RATE_LIMIT_AUTHORIZE", 60),
+		CIMDEnabled:         l.boolean("CIMD_ENABLED", true),
+		CIMDAllowLoopback:   l.boolean("CIMD_ALLOW_LOOPBACK_FOR_TESTS", false),
+		LogLevel:            strings.ToLower(l.str("LOG_LEVEL", "info")),
+		LogFormat:           strings.ToLower(l.str("LOG_FORMAT", "")),
+		ShutdownTimeout:     l.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+	}
+	if mode == ModeServe {
+		c.ClerkIssuer = l.clerkDomain(l.required("CLERK_DOMAIN"))
+		c.ClerkClientID = l.required("CLERK_CLIENT_ID")
+		c.ClerkClientSecret = l.required("CLERK_CLIENT_SECRET")
+		c.BaseURL = l.origin("BASE_URL", l.required("BASE_URL"))
+		c.RedisURL = l.required("REDIS_URL")
+		c.Secret = []byte(l.required("PROXY_SECRET"))
+	} else {
+		c.BaseURL = l.origin("BASE_URL", l.str("BASE_URL", ""))
+		c.Secret = []byte(l.str("PROXY_SECRET", ""))
+	}
+	l.problems = append(l.problems, c.Validate()...)
+	if len(l.problems) > 0 {
+		return c, l.problems
+	}
+	return c, nil
+}
+
+// Validate checks the relations between fields; Load calls it, and the dev
+// command calls it again after filling in what it generates.
+func (c Config) Validate() Problems {
+	var p Problems
+	check := func(bad bool, msg string) {
+		if bad {
+			p = append(p, msg)
+		}
+	}
+	check(len(c.Secret) > 0 && len(c.Secret) < 32, fmt.Sprintf("PROXY_SECRET must be at least 32 bytes (got %d)", len(c.Secret)))
+	check(c.RedisURL != "" && !strings.Contains(c.RedisURL, "://"), "REDIS_URL must be a URL such as redis://host:6379/0")
+	check(c.ClerkSecretKey != "" && !strings.HasPrefix(c.ClerkSecretKey, "sk_"), "CLERK_SECRET_KEY must start with sk_")
+	check(c.ClerkAPIURL != "" && !isHTTPURL(c.ClerkAPIURL), "CLERK_API_URL must be an http(s) URL")
+	check(len(c.ScopesSupported) == 0, "SCOPES_SUPPORTED must name at least one scope")
+	check(len(c.ClerkScopes) == 0, "CLERK_SCOPES must name at least one scope")
+	check(c.AccessTokenTTL < 10*time.Second || c.AccessTokenTTL > 24*time.Hour, "ACCESS_TOKEN_TTL must be between 10s and 24h")
+	check(c.RefreshTokenTTL < c.AccessTokenTTL, "REFRESH_TOKEN_TTL must not be shorter than ACCESS_TOKEN_TTL")
+	check(c.RefreshGrace < 0 || c.RefreshGrace > 10*time.Minute, "REFRESH_GRACE must be between 0 and 10m")
+	check(c.IntrospectionTTL < 0, "INTROSPECTION_CACHE_TTL must not be negative")
+	check(c.UserinfoTTL < 0, "USERINFO_CACHE_TTL must not be negative")
+	check(c.ClientIdleTTL < 0, "CLIENT_IDLE_TTL must not be negative")
+	check(c.ClerkTimeout <= 0, "CLERK_TIMEOUT must be positive")
+	check(c.ShutdownTimeout <= 0, "SHUTDOWN_TIMEOUT must be positive")
+	check(!slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel), "LOG_LEVEL must be debug, info, warn or error")
+	check(!slices.Contains([]string{"", "json", "text"}, c.LogFormat), "LOG_FORMAT must be json or text")
+	for _, s := range append(slices.Clone(c.ScopesSupported), c.ClerkScopes...) {
+		check(!validScopeToken(s), fmt.Sprintf("scope %q has characters RFC 6749 §3.3 does not allow", s))
+	}
+	for tool, scopes := range c.ToolScopes {
+		for _, s := range scopes {
+			check(!validScopeToken(s), fmt.Sprintf("TOOL_SCOPES: scope %q of tool %q is not a valid scope token", s, tool))
+		}
+	}
+	for _, o := range c.AllowedOrigins {
+		check(!isHTTPURL(o), fmt.Sprintf("ALLOWED_ORIGINS: %q is not an http(s) origin", o))
+	}
+	for _, pat := range c.AllowedRedirectURIs {
+		_, err := url.Parse(strings.ReplaceAll(pat, "*", "x"))
+		check(err != nil, fmt.Sprintf("ALLOWED_REDIRECT_URIS: %q is not a URI pattern", pat))
+	}
+	return p
+}
+
+// Warnings are legal but risky settings, logged at start-up.
+func (c Config) Warnings() []string {
+	var w []string
+	if !slices.Contains(c.ClerkScopes, "offline_access") {
+		w = append(w, "CLERK_SCOPES lacks offline_access: Clerk may issue no refresh token, so sessions end when Clerk's access token expires")
+	}
+	if c.CIMDAllowLoopback {
+		w = append(w, "CIMD_ALLOW_LOOPBACK_FOR_TESTS is on: client metadata documents may be fetched from loopback and private addresses (SSRF guard off). Never use this in production")
+	}
+	if !c.Secure() && c.BaseURL != "" {
+		w = append(w, "BASE_URL is not https: cookies are sent without Secure and the __Host- prefix. Use https outside local development")
+	}
+	return w
+}
+
+// Summary is one log-friendly line of the effective configuration with every
+// secret redacted.
+func (c Config) Summary() map[string]any {
+	return map[string]any{
+		"base_url":            c.BaseURL,
+		"listen_addr":         c.ListenAddr,
+		"clerk_issuer":        c.ClerkIssuer,
+		"clerk_client_id":     c.ClerkClientID,
+		"clerk_client_secret": redacted(c.ClerkClientSecret),
+		"clerk_secret_key":    redacted(c.ClerkSecretKey),
+		"clerk_api_url":       c.ClerkAPIURL,
+		"clerk_scopes":        strings.Join(c.ClerkScopes, " "),
+		"redis_url":           redactURL(c.RedisURL),
+		"redis_prefix":        c.RedisPrefix,
+		"proxy_secret":        redacted(string(c.Secret)),
+		"scopes_supported":    strings.Join(c.ScopesSupported, " "),
+		"tool_scopes":         c.ToolScopes,
+		"access_token_ttl":    c.AccessTokenTTL.String(),
+		"refresh_token_ttl":   c.RefreshTokenTTL.String(),
+		"refresh_grace":       c.RefreshGrace.String(),
+		"client_idle_ttl":     c.ClientIdleTTL.String(),
+		"introspection_ttl":   c.IntrospectionTTL.String(),
+		"userinfo_ttl":        c.UserinfoTTL.String(),
+		"allowed_redirects":   c.AllowedRedirectURIs,
+		"allowed_origins":     c.AllowedOrigins,
+		"trusted_proxies":     len(c.TrustedProxies),
+		"cimd_enabled":        c.CIMDEnabled,
+		"cimd_allow_loopback": c.CIMDAllowLoopback,
+		"rate_limits_per_min": fmt.Sprintf("register=%d token=%d authorize=%d", c.RateLimitRegister, c.RateLimitToken, c.RateLimitAuthorize),
+	}
+}
+
+func redacted(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "[set]"
+}
+
+// redactURL drops the password from a Redis URL, which may carry one.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "[unparseable]"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// loader reads variables and records problems instead of stopping at the first.
+type loader struct {
+	getenv   Getenv
+	problems Problems
+}
+
+func (l *loader) bad(format string, args ...any) {
+	l.problems = append(l.problems, fmt.Sprintf(format, args...))
+}
+
+func (l *loader) str(name, def string) string {
+	if v := strings.TrimSpace(l.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (l *loader) required(name string) string {
+	v := strings.TrimSpace(l.getenv(name))
+	if v == "" {
+		l.bad("%s is required", name)
+	}
+	return v
+}
+
+func (l *loader) fields(name, def string) []string { return strings.Fields(l.str(name, def)) }
+
+func (l *loader) list(name string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(l.getenv(name), func(r rune) bool { return r == ',' || r == ' ' || r == '\n' }) {
+		out = append(out, strings.TrimSpace(f))
+	}
+	return out
+}
+
+func (l *loader) duration(name string, def time.Duration) time.Duration {
+	v := l.str(name, "")
+	if v == "" {
+		return def
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		return d
+	}
+	if n, err := strconv.Atoi(v); err == nil { // bare seconds
+		return time.Duration(n) * time.Second
+	}
+	l.bad("%s must be a duration such as 90s or 1h (got %q)", name, v)
+	return def
+}
+
+func (l *loader) integer(name string, def int) int {
+	v := l.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		l.bad("%s must be a non-negative integer (got %q)", name, v)
+		return def
+	}
+	return n
+}
+
+func (l *loader) boolean(name string, def bool) bool {
+	v := l.str(name, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		l.bad("%s must be true or false (got %q)", name, v)
+		return def
+	}
+	return b
+}
+
+func (l *loader) cidrs(name string) []*net.IPNet {
+	var out []*net.IPNet
+	for _, s := range l.list(name) {
+		if !strings.Contains(s, "/") {
+			if ip := net.ParseIP(s); ip != nil {
+				bits := 32
+				if ip.To4() == nil {
+					bits = 128
+				}
+				s = fmt.Sprintf("%s/%d", s, bits)
+			}
+		}
+		_, n, err := net.ParseCIDR(s)
+		if err != nil {
+			l.bad("%s: %q is not an IP address or CIDR", name, s)
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// toolScopes parses "tool=scope1 scope2;tool2=scope3".
+func (l *loader) toolScopes(name string) map[string][]string {
+	out := map[string][]string{}
+	for _, part := range strings.Split(l.getenv(name), ";") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		tool, scopes, ok := strings.Cut(part, "=")
+		tool = strings.TrimSpace(tool)
+		if !ok || tool == "" || len(strings.Fields(scopes)) == 0 {
+			l.bad("%s: %q must look like tool-name=scope1 scope2", name, part)
+			continue
+		}
+		out[tool] = strings.Fields(scopes)
+	}
+	return out
+}
+
+// clerkDomain turns CLERK_DOMAIN (a bare host or an origin) into an origin.
+// Anything beyond an origin is refused: a path would silently change every
+// endpoint the proxy derives from it.
+func (l *loader) clerkDomain(v string) string {
+	if v == "" {
+		return ""
+	}
+	if !strings.Contains(v, "://") {
+		v = "https://" + v
+	}
+	return l.origin("CLERK_DOMAIN", v)
+}
+
+// origin checks that v is scheme://host[:port] and nothing else, and returns it
+// without a trailing slash.
+func (l *loader) origin(name, v string) string {
+	if v == "" {
+		return ""
+	}
+	o, err := ParseOrigin(v)
+	if err != nil {
+		l.bad("%s: %v", name, err)
+		return ""
+	}
+	return o
+}
+
+// ParseOrigin validates an origin (scheme://host[:port], an optional single
+// trailing slash tolerated) and returns it in canonical form.
+func ParseOrigin(v string) (string, error) {
+	u, err := url.Parse(v)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a URL", v)
+	}
+	var errs []error
+	if u.Scheme != "http" && u.Scheme != "https" {
+		errs = append(errs, fmt.Errorf("%q must use http or https", v))
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		errs = append(errs, fmt.Errorf("%q has no host", v))
+	}
+	if u.User != nil {
+		errs = append(errs, fmt.Errorf("%q must not contain userinfo", v))
+	}
+	if u.Path != "" && u.Path != "/" {
+		errs = append(errs, fmt.Errorf("%q must be an origin only, without the path %q", v, u.Path))
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		errs = append(errs, fmt.Errorf("%q must not have a query", v))
+	}
+	if u.Fragment != "" || strings.Contains(v, "#") {
+		errs = append(errs, fmt.Errorf("%q must not have a fragment", v))
+	}
+	if len(errs) > 0 {
+		return "", errors.Join(errs...)
+	}
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host), nil
+}
+
+func isHTTPURL(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// validScopeToken implements RFC 6749 §3.3: scope-token = 1*NQCHAR.
+func validScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x21 || r == 0x22 || r == 0x5c || r > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,166 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) Getenv { return func(k string) string { return m[k] } }
+
+func good() map[string]string {
+	return map[string]string{
+		"CLERK_DOMAIN":        "your-app.clerk.accounts.dev",
+		"CLERK_CLIENT_ID":     "abcdEFGHijklMNOP",
+		"CLERK_CLIENT_SECRET": "supersecretvalue",
+		"BASE_URL":            "https://mcp.example.com",
+		"REDIS_URL":           "redis://127.0.0.1:6379/0",
+		"PROXY_SECRET":        strings.Repeat("k", 32),
+	}
+}
+
+func TestLoadGood(t *testing.T) {
+	c, err := Load(env(good()), ModeServe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ClerkIssuer != "https://your-app.clerk.accounts.dev" {
+		t.Errorf("ClerkIssuer = %q", c.ClerkIssuer)
+	}
+	if c.Issuer() != "https://mcp.example.com" || c.Resource() != "https://mcp.example.com/mcp" || c.CallbackURL() != "https://mcp.example.com/oauth/callback" {
+		t.Errorf("derived URLs wrong: %q %q %q", c.Issuer(), c.Resource(), c.CallbackURL())
+	}
+	if !c.Secure() || c.ListenAddr != ":8080" || c.ClerkAPIURL != DefaultClerkAPIURL {
+		t.Errorf("defaults wrong: %+v", c)
+	}
+	if got := strings.Join(c.ClerkRequiredScopes(), " "); got != "openid profile email" {
+		t.Errorf("ClerkRequiredScopes = %q", got)
+	}
+}
+
+func TestLoadOriginForms(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"your-app.clerk.accounts.dev", "https://your-app.clerk.accounts.dev"},
+		{"https://clerk.example.com", "https://clerk.example.com"},
+		{"https://clerk.example.com/", "https://clerk.example.com"},
+		{"http://127.0.0.1:9400", "http://127.0.0.1:9400"},
+		{"HTTPS://Clerk.Example.com", "https://clerk.example.com"},
+	} {
+		e := good()
+		e["CLERK_DOMAIN"] = tc.in
+		c, err := Load(env(e), ModeServe)
+		if err != nil {
+			t.Errorf("%q: %v", tc.in, err)
+			continue
+		}
+		if c.ClerkIssuer != tc.want {
+			t.Errorf("%q -> %q, want %q", tc.in, c.ClerkIssuer, tc.want)
+		}
+	}
+}
+
+// Every problem is reported at once, and no secret value is echoed.
+func TestLoadReportsAllProblems(t *testing.T) {
+	e := map[string]string{
+		"CLERK_DOMAIN":        "https://clerk.example.com/some/path",
+		"CLERK_CLIENT_SECRET": "s3cr3t-value-that-must-not-leak",
+		"BASE_URL":            "https://mcp.example.com/?x=1",
+		"PROXY_SECRET":        "short-secret-value",
+		"ACCESS_TOKEN_TTL":    "forever",
+		"TOOL_SCOPES":         "broken",
+		"LOG_LEVEL":           "loud",
+	}
+	_, err := Load(env(e), ModeServe)
+	if err == nil {
+		t.Fatal("expected problems")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"CLERK_DOMAIN", "without the path", "CLERK_CLIENT_ID is required", "BASE_URL", "must not have a query",
+		"REDIS_URL is required", "PROXY_SECRET must be at least 32 bytes", "ACCESS_TOKEN_TTL", "TOOL_SCOPES", "LOG_LEVEL",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+	for _, secret := range []string{"s3cr3t-value-that-must-not-leak", "short-secret-value"} {
+		if strings.Contains(msg, secret) {
+			t.Errorf("error leaks a secret: %s", msg)
+		}
+	}
+	if len(err.(Problems)) < 8 {
+		t.Errorf("expected every problem at once, got %d:\n%s", len(err.(Problems)), msg)
+	}
+}
+
+func TestParseOriginRejects(t *testing.T) {
+	for _, bad := range []string{
+		"ftp://x", "https://", "https://user:pw@host", "https://host/path", "https://host?q", "https://host#frag", "://nope", "https://host/#",
+	} {
+		if _, err := ParseOrigin(bad); err == nil {
+			t.Errorf("ParseOrigin(%q) accepted", bad)
+		}
+	}
+}
+
+func TestToolScopesAndAllScopes(t *testing.T) {
+	e := good()
+	e["TOOL_SCOPES"] = "get-user-greeting=mcp:admin; get-clerk-user-profile=profile mcp:admin"
+	e["SCOPES_SUPPORTED"] = "openid profile"
+	c, err := Load(env(e), ModeServe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.AllScopes(), " "); got != "openid profile mcp:admin" {
+		t.Errorf("AllScopes = %q", got)
+	}
+	if got := c.ToolScopes["get-clerk-user-profile"]; len(got) != 2 {
+		t.Errorf("ToolScopes = %v", c.ToolScopes)
+	}
+}
+
+func TestDurationsAndSummary(t *testing.T) {
+	e := good()
+	e["ACCESS_TOKEN_TTL"] = "900"
+	e["REFRESH_GRACE"] = "0s"
+	e["REDIS_URL"] = "redis://user:hunter2@redis:6379/0"
+	c, err := Load(env(e), ModeServe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AccessTokenTTL != 15*time.Minute || c.RefreshGrace != 0 {
+		t.Errorf("durations: %v %v", c.AccessTokenTTL, c.RefreshGrace)
+	}
+	sum := c.Summary()
+	for k, v := range sum {
+		s, _ := v.(string)
+		for _, secret := range []string{"supersecretvalue", "hunter2", strings.Repeat("k", 32)} {
+			if strings.Contains(s, secret) {
+				t.Errorf("summary %s leaks a secret: %q", k, s)
+			}
+		}
+	}
+	if sum["clerk_client_secret"] != "[set]" {
+		t.Errorf("secret not redacted: %v", sum["clerk_client_secret"])
+	}
+}
+
+func TestDevModeNeedsNothing(t *testing.T) {
+	if _, err := Load(env(nil), ModeDev); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	e := good()
+	e["CLERK_SCOPES"] = "openid profile email"
+	e["CIMD_ALLOW_LOOPBACK_FOR_TESTS"] = "true"
+	c, err := Load(env(e), ModeServe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := strings.Join(c.Warnings(), "\n")
+	if !strings.Contains(w, "offline_access") || !strings.Contains(w, "Never use this in production") {
+		t.Errorf("warnings: %s", w)
+	}
+}

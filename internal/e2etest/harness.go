@@ -1,0 +1,339 @@
+// Package e2etest starts the whole product for end-to-end tests: a real
+// redis-server, the fake Clerk as an HTTP server and the proxy as an HTTP
+// server (assembled by internal/app exactly as the binary does), and gives a
+// test an OAuth client that registers, signs in through a headless browser and
+// calls the MCP endpoint. Tests in several packages share it.
+package e2etest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/app"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/config"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mockclerk"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testredis"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/redisstore"
+)
+
+// Fixed credentials of the fake Clerk application used in tests.
+const (
+	ClerkClientID     = "e2eClerkClient01"
+	ClerkClientSecret = "e2e-clerk-secret-value-0123456789"
+	ClerkSecretKey    = "sk_test_e2e_backend_key_0123456789"
+	ProxySecret       = "e2e-proxy-secret-0123456789abcdef0123456789"
+)
+
+// Options adjust one environment.
+type Options struct {
+	Env        map[string]string // extra proxy environment
+	Clerk      func(*mockclerk.Config)
+	Now        func() time.Time
+	Redis      *testredis.Server // share one server between environments (replicas)
+	Prefix     string            // share a store prefix between environments (replicas)
+	CIMDClient *http.Client
+}
+
+// Env is a running proxy + fake Clerk + Redis.
+type Env struct {
+	T       testing.TB
+	BaseURL string
+	Clerk   *mockclerk.Running
+	Redis   *testredis.Server
+	App     *app.App
+	Logs    *SyncBuffer
+	Prefix  string
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// SyncBuffer collects log output from concurrent writers.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns everything written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Start brings an environment up; it is torn down at test cleanup.
+func Start(t testing.TB, o Options) *Env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	rs := o.Redis
+	if rs == nil {
+		rs = testredis.Start(t)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + l.Addr().String()
+	ccfg := mockclerk.Config{
+		ClientID: ClerkClientID, ClientSecret: ClerkClientSecret, SecretKey: ClerkSecretKey,
+		RedirectURIs: []string{base + "/oauth/callback"},
+	}
+	if o.Clerk != nil {
+		o.Clerk(&ccfg)
+	}
+	ck, err := mockclerk.Listen("127.0.0.1:0", ccfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := o.Prefix
+	if prefix == "" {
+		prefix = fmt.Sprintf("e2e%d:", time.Now().UnixNano())
+	}
+	envMap := map[string]string{
+		"CLERK_DOMAIN": ck.URL, "CLERK_API_URL": ck.URL, "CLERK_CLIENT_ID": ClerkClientID,
+		"CLERK_CLIENT_SECRET": ClerkClientSecret, "CLERK_SECRET_KEY": ClerkSecretKey,
+		"BASE_URL": base, "REDIS_URL": rs.URL, "REDIS_PREFIX": prefix, "PROXY_SECRET": ProxySecret,
+		"LOG_LEVEL": "debug", "RATE_LIMIT_REGISTER": "0", "RATE_LIMIT_TOKEN": "0", "RATE_LIMIT_AUTHORIZE": "0",
+	}
+	for k, v := range o.Env {
+		envMap[k] = v
+	}
+	cfg, err := config.Load(func(k string) string { return envMap[k] }, config.ModeServe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &SyncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := app.New(ctx, cfg, app.Options{Store: st, Logger: log, Now: o.Now, CIMDClient: o.CIMDClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Env{T: t, BaseURL: base, Clerk: ck, Redis: rs, App: a, Logs: logs, Prefix: prefix, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		_ = a.Serve(ctx, l, 5*time.Second)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-e.done
+		_ = st.Close()
+		_ = ck.Close()
+	})
+	return e
+}
+
+// Client is an MCP client's OAuth state.
+type Client struct {
+	ID, Secret   string
+	RedirectURI  string
+	AccessToken  string
+	RefreshToken string
+	Scope        string
+}
+
+// HTTP is a plain client that never follows redirects.
+var noRedirect = &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// Register runs RFC 7591 DCR for a public client.
+func (e *Env) Register(redirectURIs ...string) *Client {
+	e.T.Helper()
+	if len(redirectURIs) == 0 {
+		redirectURIs = []string{"http://127.0.0.1:7777/callback"}
+	}
+	body, _ := json.Marshal(map[string]any{
+		"client_name": "e2e client", "redirect_uris": redirectURIs, "token_endpoint_auth_method": "none",
+		"grant_types": []string{"authorization_code", "refresh_token"}, "response_types": []string{"code"},
+	})
+	resp, err := http.Post(e.BaseURL+"/register", "application/json", bytes.NewReader(body))
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		ClientID string `json:"client_id"`
+	}
+	if resp.StatusCode != http.StatusCreated || json.NewDecoder(resp.Body).Decode(&out) != nil {
+		e.T.Fatalf("register: status %d", resp.StatusCode)
+	}
+	return &Client{ID: out.ClientID, RedirectURI: redirectURIs[0]}
+}
+
+// PKCE is a verifier and its S256 challenge.
+type PKCE struct{ Verifier, Challenge string }
+
+// NewPKCE makes a fresh PKCE pair.
+func NewPKCE() PKCE {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	v := base64.RawURLEncoding.EncodeToString(b)
+	sum := sha256.Sum256([]byte(v))
+	return PKCE{Verifier: v, Challenge: base64.RawURLEncoding.EncodeToString(sum[:])}
+}
+
+// AuthorizeURL builds an authorization request.
+func (e *Env) AuthorizeURL(c *Client, p PKCE, state string, extra url.Values) string {
+	q := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {c.RedirectURI},
+		"code_challenge": {p.Challenge}, "code_challenge_method": {"S256"}, "state": {state},
+		"resource": {e.BaseURL + "/mcp"}}
+	for k, v := range extra {
+		q[k] = v
+	}
+	return e.BaseURL + "/authorize?" + q.Encode()
+}
+
+// SignIn walks a browser from /authorize to the client's redirect and
+// returns the code.
+func (e *Env) SignIn(c *Client, p PKCE, choices testflow.Choices) string {
+	e.T.Helper()
+	b := testflow.NewBrowser()
+	final, err := b.Authorize(context.Background(), e.AuthorizeURL(c, p, "state-12345678", nil), redirectPrefix(c.RedirectURI), choices)
+	if err != nil {
+		e.T.Fatalf("sign-in: %v", err)
+	}
+	q := final.Query()
+	if q.Get("state") != "state-12345678" || q.Get("iss") != e.BaseURL || q.Get("code") == "" {
+		e.T.Fatalf("bad authorization response %s", final)
+	}
+	return q.Get("code")
+}
+
+// redirectPrefix is the part of a redirect URI that identifies it whatever the
+// query string appended.
+func redirectPrefix(u string) string { return strings.SplitN(u, "?", 2)[0] }
+
+// Token posts a token request and decodes the JSON answer.
+func (e *Env) Token(form url.Values) (int, map[string]any) {
+	e.T.Helper()
+	resp, err := http.PostForm(e.BaseURL+"/token", form)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]any{}
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// Login runs the whole sign-in and code exchange, storing the tokens on c.
+func (e *Env) Login(c *Client, choices testflow.Choices) {
+	e.T.Helper()
+	p := NewPKCE()
+	code := e.SignIn(c, p, choices)
+	status, out := e.Token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.RedirectURI},
+		"code_verifier": {p.Verifier}, "client_id": {c.ID}, "resource": {e.BaseURL + "/mcp"}})
+	if status != http.StatusOK {
+		e.T.Fatalf("token: %d %v", status, out)
+	}
+	c.AccessToken, _ = out["access_token"].(string)
+	c.RefreshToken, _ = out["refresh_token"].(string)
+	c.Scope, _ = out["scope"].(string)
+}
+
+// Refresh runs the refresh grant with the given refresh token.
+func (e *Env) Refresh(c *Client, refreshToken string) (int, map[string]any) {
+	e.T.Helper()
+	return e.Token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}, "client_id": {c.ID}})
+}
+
+// MCPResponse is one answer from /mcp.
+type MCPResponse struct {
+	Status    int
+	Header    http.Header
+	SessionID string
+	Result    json.RawMessage
+	Error     json.RawMessage
+	Body      string
+}
+
+// MCP posts one JSON-RPC request to /mcp (streamable HTTP), reading a JSON or
+// an SSE answer.
+func (e *Env) MCP(token, session, method string, params any) MCPResponse {
+	e.T.Helper()
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+	req, _ := http.NewRequest(http.MethodPost, e.BaseURL+"/mcp", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if session != "" {
+		req.Header.Set("Mcp-Session-Id", session)
+	}
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := MCPResponse{Status: resp.StatusCode, Header: resp.Header, SessionID: resp.Header.Get("Mcp-Session-Id"), Body: string(raw)}
+	payload := raw
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		payload = nil
+		sc := bufio.NewScanner(bytes.NewReader(raw))
+		for sc.Scan() {
+			if line := sc.Text(); strings.HasPrefix(line, "data:") {
+				payload = []byte(strings.TrimSpace(strings.TrimPrefix(line, "data:")))
+			}
+		}
+	}
+	var rpc struct {
+		Result json.RawMessage `json:"result"`
+		Error  json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(payload, &rpc) == nil {
+		out.Result, out.Error = rpc.Result, rpc.Error
+	}
+	return out
+}
+
+// Initialize opens an MCP session and returns its id.
+func (e *Env) Initialize(token string) string {
+	e.T.Helper()
+	r := e.MCP(token, "", "initialize", map[string]any{
+		"protocolVersion": "2025-11-25", "capabilities": map[string]any{},
+		"clientInfo": map[string]any{"name": "e2e", "version": "1"},
+	})
+	if r.Status != http.StatusOK || r.Result == nil {
+		e.T.Fatalf("initialize: %d %s", r.Status, r.Body)
+	}
+	e.MCP(token, r.SessionID, "notifications/initialized", nil)
+	return r.SessionID
+}
+
+// CallTool calls a tool and returns its structured content.
+func (e *Env) CallTool(token, session, name string) (MCPResponse, map[string]any) {
+	e.T.Helper()
+	r := e.MCP(token, session, "tools/call", map[string]any{"name": name, "arguments": map[string]any{}})
+	var res struct {
+		Structured map[string]any `json:"structuredContent"`
+		IsError    bool           `json:"isError"`
+	}
+	_ = json.Unmarshal(r.Result, &res)
+	return r, res.Structured
+}

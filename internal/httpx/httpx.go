@@ -1,0 +1,207 @@
+// Package httpx holds the HTTP plumbing shared by every route: request ids,
+// one structured access-log line per request (with the client and user when a
+// handler learned them), Prometheus request metrics, panic recovery that
+// answers a JSON error instead of dropping the connection, and the client-IP
+// rule that trusts X-Forwarded-For only from configured proxies.
+package httpx
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/metrics"
+)
+
+type ctxKey int
+
+const annotationsKey ctxKey = iota
+
+// annotations are facts handlers learn during a request (who the client and
+// the user are) that the access log line reports at the end.
+type annotations struct {
+	mu       sync.Mutex
+	id       string
+	clientID string
+	userID   string
+}
+
+// SetClient records the OAuth client id for the access log.
+func SetClient(ctx context.Context, clientID string) {
+	if a, ok := ctx.Value(annotationsKey).(*annotations); ok {
+		a.mu.Lock()
+		a.clientID = clientID
+		a.mu.Unlock()
+	}
+}
+
+// SetUser records the user id for the access log.
+func SetUser(ctx context.Context, userID string) {
+	if a, ok := ctx.Value(annotationsKey).(*annotations); ok {
+		a.mu.Lock()
+		a.userID = userID
+		a.mu.Unlock()
+	}
+}
+
+// RequestID returns the request's id ("" outside Middleware).
+func RequestID(ctx context.Context) string {
+	if a, ok := ctx.Value(annotationsKey).(*annotations); ok {
+		return a.id
+	}
+	return ""
+}
+
+// Middleware wraps every request: id, recovery, metrics and the access log.
+func Middleware(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			a := &annotations{id: requestID(r)}
+			w.Header().Set("X-Request-Id", a.id)
+			rw := &recorder{ResponseWriter: w, status: http.StatusOK}
+			r = r.WithContext(context.WithValue(r.Context(), annotationsKey, a))
+			defer func() {
+				if p := recover(); p != nil {
+					if p == http.ErrAbortHandler {
+						panic(p)
+					}
+					log.Error("panic serving request", "request_id", a.id, "path", r.URL.Path, "panic", p)
+					if !rw.wrote {
+						rw.Header().Set("Content-Type", "application/json")
+						rw.Header().Set("Cache-Control", "no-store")
+						rw.WriteHeader(http.StatusInternalServerError)
+						_, _ = rw.Write([]byte(`{"error":"server_error","error_description":"internal error"}`))
+					}
+				}
+				route := routePattern(r)
+				d := time.Since(start)
+				if m != nil {
+					m.HTTPRequests.WithLabelValues(route, r.Method, strconv.Itoa(rw.status)).Inc()
+					m.HTTPDuration.WithLabelValues(route, r.Method).Observe(d.Seconds())
+				}
+				a.mu.Lock()
+				attrs := []any{"request_id", a.id, "method", r.Method, "route", route, "status", rw.status,
+					"duration_ms", float64(d.Microseconds()) / 1000, "bytes", rw.bytes}
+				if a.clientID != "" {
+					attrs = append(attrs, "client_id", a.clientID)
+				}
+				if a.userID != "" {
+					attrs = append(attrs, "user_id", a.userID)
+				}
+				a.mu.Unlock()
+				log.Info("request", attrs...)
+			}()
+			next.ServeHTTP(rw, r)
+		})
+	}
+}
+
+// routePattern is chi's matched pattern, never the raw path (which may carry
+// ids and would explode metric cardinality).
+func routePattern(r *http.Request) string {
+	if rc := chi.RouteContext(r.Context()); rc != nil {
+		if p := rc.RoutePattern(); p != "" {
+			return p
+		}
+	}
+	return "unmatched"
+}
+
+func requestID(r *http.Request) string {
+	// Accept a sane upstream id so logs join across hops; otherwise mint one.
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 && isToken(id) {
+		return id
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// recorder captures the status and size for the log and metrics. It keeps
+// http.Flusher working because MCP streams server-sent events.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+	wrote  bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status = code
+		r.wrote = true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += n
+	return n, err
+}
+
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		r.wrote = true
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// ClientIP is the address of the client: the connection's peer, or, when the
+// peer is a trusted proxy, the right-most X-Forwarded-For entry that is not
+// itself a trusted proxy (RFC 9700 §4.13: trust forwarded headers only from
+// known hops).
+func ClientIP(r *http.Request, trusted []*net.IPNet) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer := net.ParseIP(host)
+	if peer == nil || !inNets(peer, trusted) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		ip := net.ParseIP(strings.TrimSpace(hops[i]))
+		if ip == nil {
+			break
+		}
+		if !inNets(ip, trusted) {
+			return ip.String()
+		}
+	}
+	return host
+}
+
+func inNets(ip net.IP, nets []*net.IPNet) bool {
+	for _, n := range nets {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}

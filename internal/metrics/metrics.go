@@ -1,0 +1,113 @@
+// Package metrics defines every Prometheus metric clerk-mcp-proxy exports at
+// /metrics. Each instance owns its own registry, so tests and several servers
+// in one process never collide (no global registry, no init()).
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds the proxy's collectors.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	HTTPRequests *prometheus.CounterVec   // route, method, status
+	HTTPDuration *prometheus.HistogramVec // route, method
+
+	Registrations     prometheus.Counter
+	Authorizations    prometheus.Counter     // /authorize requests that reached consent
+	Consents          *prometheus.CounterVec // decision: approved|denied
+	TokensIssued      *prometheus.CounterVec // grant_type
+	Refreshes         prometheus.Counter
+	GraceHits         prometheus.Counter
+	ReuseDetections   *prometheus.CounterVec // kind: refresh_token|authorization_code
+	Revocations       *prometheus.CounterVec // reason
+	OAuthErrors       *prometheus.CounterVec // endpoint, error
+	ClerkCalls        *prometheus.CounterVec // endpoint, outcome
+	ClerkDuration     *prometheus.HistogramVec
+	VerifierCache     *prometheus.CounterVec // cache: jwt|grant|introspection|userinfo, result: hit|miss
+	VerifierOutcomes  *prometheus.CounterVec // outcome
+	UpstreamRefreshes *prometheus.CounterVec // outcome
+	StoreErrors       *prometheus.CounterVec // op
+	RateLimited       *prometheus.CounterVec // endpoint
+}
+
+// New creates the collectors on a fresh registry (with Go and process
+// collectors).
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := factory{reg}
+	latency := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	return &Metrics{
+		reg:               reg,
+		HTTPRequests:      f.counterVec("http_requests_total", "HTTP requests by route, method and status.", "route", "method", "status"),
+		HTTPDuration:      f.histogramVec("http_request_duration_seconds", "HTTP request latency by route and method.", latency, "route", "method"),
+		Registrations:     f.counter("registrations_total", "Clients registered (RFC 7591)."),
+		Authorizations:    f.counter("authorizations_total", "Valid authorization requests shown the consent page."),
+		Consents:          f.counterVec("consents_total", "Consent decisions.", "decision"),
+		TokensIssued:      f.counterVec("tokens_issued_total", "Token responses by grant type.", "grant_type"),
+		Refreshes:         f.counter("refreshes_total", "Successful refresh-token rotations."),
+		GraceHits:         f.counter("refresh_grace_hits_total", "Previous refresh tokens replayed within the grace window and answered."),
+		ReuseDetections:   f.counterVec("reuse_detections_total", "Replays that revoked a grant.", "kind"),
+		Revocations:       f.counterVec("revocations_total", "Grants revoked, by reason.", "reason"),
+		OAuthErrors:       f.counterVec("oauth_errors_total", "OAuth error responses by endpoint and error code.", "endpoint", "error"),
+		ClerkCalls:        f.counterVec("clerk_requests_total", "Calls to Clerk by endpoint and outcome.", "endpoint", "outcome"),
+		ClerkDuration:     f.histogramVec("clerk_request_duration_seconds", "Latency of calls to Clerk by endpoint.", latency, "endpoint"),
+		VerifierCache:     f.counterVec("verifier_cache_total", "Verifier cache lookups by cache and result.", "cache", "result"),
+		VerifierOutcomes:  f.counterVec("verifier_outcomes_total", "Bearer verification results at /mcp.", "outcome"),
+		UpstreamRefreshes: f.counterVec("clerk_token_refreshes_total", "Refreshes of expired Clerk access tokens by outcome.", "outcome"),
+		StoreErrors:       f.counterVec("store_errors_total", "Storage (Redis) errors by operation.", "op"),
+		RateLimited:       f.counterVec("rate_limited_total", "Requests refused by a rate limit, by endpoint.", "endpoint"),
+	}
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Registry exposes the registry (tests gather from it).
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// ObserveClerk records one call to Clerk; it matches clerk.Config.Observe.
+func (m *Metrics) ObserveClerk(endpoint, outcome string, d time.Duration) {
+	m.ClerkCalls.WithLabelValues(endpoint, outcome).Inc()
+	m.ClerkDuration.WithLabelValues(endpoint).Observe(d.Seconds())
+}
+
+// CacheLookup records a verifier cache hit or miss.
+func (m *Metrics) CacheLookup(cache string, hit bool) {
+	result := "miss"
+	if hit {
+		result = "hit"
+	}
+	m.VerifierCache.WithLabelValues(cache, result).Inc()
+}
+
+const namespace = "clerk_mcp_proxy"
+
+type factory struct{ reg *prometheus.Registry }
+
+func (f factory) counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help})
+	f.reg.MustRegister(c)
+	return c
+}
+
+func (f factory) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, labels)
+	f.reg.MustRegister(c)
+	return c
+}
+
+func (f factory) histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: buckets}, labels)
+	f.reg.MustRegister(h)
+	return h
+}

@@ -1,0 +1,318 @@
+// Package testredis owns the real Redis that tests run against: it starts a
+// redis-server binary on a free loopback port, with persistence off, in a
+// temporary directory, and stops it when the test ends. Tests can also stop
+// and restart it to simulate Redis going away. StartCluster does the same for
+// a one-node Redis Cluster, which enforces the Cluster rules (notably that a
+// multi-key command or script touches one hash slot) without needing six
+// processes.
+//
+// A real server rather than an emulation keeps the Lua scripts, TTL precision
+// and error behaviour of the production backend under test. When
+// redis-server is not on PATH the test is skipped, unless REQUIRE_REDIS=1
+// (set in CI), where a missing server is a failure rather than silent
+// coverage loss.
+package testredis
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+const (
+	// startAttempts bounds retries when the port picked turned out to be taken
+	// (another process can grab it between our probe and redis-server's bind).
+	startAttempts = 5
+	// readyTimeout bounds the wait for the server to answer PING.
+	readyTimeout = 10 * time.Second
+)
+
+// Server is a running redis-server.
+type Server struct {
+	// Addr is host:port, e.g. 127.0.0.1:40123.
+	Addr string
+	// URL is redis://Addr/0, or redis+cluster://Addr for StartCluster; both
+	// are understood by redisstore.
+	URL string
+
+	bin     string
+	dir     string
+	port    int
+	cluster bool
+
+	mu   sync.Mutex
+	proc *process // nil while stopped
+}
+
+// process is one run of redis-server.
+type process struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{} // closed when the process has exited
+}
+
+// Start starts a redis-server for the test and stops it at cleanup.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	return start(t, false)
+}
+
+// StartCluster starts a one-node Redis Cluster owning all 16384 slots and
+// stops it at cleanup. Client returns a plain client to the node, which
+// suffices for assertions since the node owns every slot.
+func StartCluster(t testing.TB) *Server {
+	t.Helper()
+	return start(t, true)
+}
+
+func start(t testing.TB, cluster bool) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("REQUIRE_REDIS") == "1" {
+			t.Fatalf("testredis: redis-server not found on PATH and REQUIRE_REDIS=1: %v", err)
+		}
+		t.Skip("testredis: redis-server not found on PATH; install Redis to run this test (set REQUIRE_REDIS=1 to make this a failure)")
+	}
+	s := &Server{bin: bin, dir: t.TempDir(), cluster: cluster}
+	t.Cleanup(func() { s.stop() })
+
+	var lastErr error
+	for range startAttempts {
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("testredis: pick a port: %v", err)
+		}
+		s.port = port
+		if lastErr = s.start(); lastErr == nil {
+			s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+			s.URL = "redis://" + s.Addr + "/0"
+			if cluster {
+				s.URL = "redis+cluster://" + s.Addr
+			}
+			return s
+		}
+		if !errors.Is(lastErr, errBind) {
+			break
+		}
+	}
+	t.Fatalf("testredis: start redis-server: %v", lastErr)
+	return nil
+}
+
+// Stop kills the server, as if Redis went away. Data is lost.
+func (s *Server) Stop(t testing.TB) {
+	t.Helper()
+	s.stop()
+}
+
+// Restart starts the server again on the same port after Stop (and stops it
+// first if it is still running). It comes back empty: persistence is off.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.stop()
+	var err error
+	// The port was ours a moment ago; retry briefly in case the kernel or a
+	// stray process holds it.
+	for range startAttempts {
+		if err = s.start(); err == nil || !errors.Is(err, errBind) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("testredis: restart redis-server on port %d: %v", s.port, err)
+	}
+}
+
+// Client returns a go-redis client to the server for assertions; it is closed
+// at cleanup. It keeps working across Stop/Restart (it reconnects).
+func (s *Server) Client(t testing.TB) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+var errBind = errors.New("address already in use")
+
+// start launches redis-server on s.port and waits until it answers PING.
+func (s *Server) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		return nil
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+	args := []string{
+		"--port", strconv.Itoa(s.port),
+		"--bind", "127.0.0.1",
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", s.dir,
+		"--dbfilename", "unused.rdb",
+		"--daemonize", "no",
+		"--logfile", "",
+		"--loglevel", "warning",
+	}
+	if s.cluster {
+		// The node's own state file (slot ownership) lives in the temp dir too;
+		// it is configuration, not data, so a Restart keeps the slots.
+		args = append(args,
+			"--cluster-enabled", "yes",
+			"--cluster-config-file", "nodes-"+strconv.Itoa(s.port)+".conf",
+		)
+	}
+	cmd := exec.Command(s.bin, args...)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Dir = s.dir
+	setProcAttr(cmd)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("run %s: %w", s.bin, err)
+	}
+	p := &process{cmd: cmd, out: out, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		select {
+		case <-p.done:
+			log := out.String()
+			if strings.Contains(log, "Address already in use") {
+				return fmt.Errorf("port %d: %w", s.port, errBind)
+			}
+			return fmt.Errorf("redis-server exited early: %s", strings.TrimSpace(log))
+		default:
+		}
+		if ping(addr) == nil {
+			if s.cluster {
+				if err := claimAllSlots(addr, deadline); err != nil {
+					_ = cmd.Process.Kill()
+					<-p.done
+					return err
+				}
+			}
+			s.proc = p
+			return nil
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-p.done
+			return fmt.Errorf("redis-server not ready after %v: %s", readyTimeout, strings.TrimSpace(out.String()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stop kills the server, if running, and waits for it to exit so the port is
+// free again when stop returns.
+func (s *Server) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return
+	}
+	_ = s.proc.cmd.Process.Kill()
+	<-s.proc.done
+	s.proc = nil
+}
+
+// claimAllSlots makes a fresh cluster node own every slot and waits until
+// the cluster reports itself healthy. A restarted node already owns them.
+func claimAllSlots(addr string, deadline time.Time) error {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	info, err := c.ClusterInfo(ctx).Result()
+	if err != nil {
+		return fmt.Errorf("CLUSTER INFO: %w", err)
+	}
+	if !strings.Contains(info, "cluster_slots_assigned:16384") {
+		if err := c.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 0, 16383).Err(); err != nil {
+			return fmt.Errorf("CLUSTER ADDSLOTSRANGE: %w", err)
+		}
+	}
+	for {
+		info, err := c.ClusterInfo(ctx).Result()
+		if err == nil && strings.Contains(info, "cluster_state:ok") {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster not ready: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// ping speaks just enough RESP to check readiness without a client pool.
+func ping(addr string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line != "+PONG\r\n" {
+		// e.g. "-LOADING" while the server is still starting up.
+		return fmt.Errorf("unexpected reply %q", strings.TrimSpace(line))
+	}
+	return nil
+}
+
+// freePort asks the kernel for a free loopback port. Another process may take
+// it before redis-server binds it; start reports that as errBind and Start
+// retries with a new port.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// syncBuffer collects the server's output for error messages.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}

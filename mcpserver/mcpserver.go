@@ -1,0 +1,136 @@
+// Package mcpserver is the protected resource: the MCP endpoint at /mcp
+// (mcp-go, streamable HTTP), the RFC 9728 protected-resource metadata that
+// points clients at the proxy's authorization server, and the bearer
+// middleware in front of it: Host/Origin checks against DNS rebinding, 401
+// with a WWW-Authenticate challenge (RFC 6750 §3, RFC 9728 §5.1), 403
+// insufficient_scope step-up for tools that need more, 503 when the
+// verifier cannot reach Clerk. Tools see the verified identity in their
+// context; session ids are bound to the user who created them.
+package mcpserver
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clerk"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/metrics"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/verifier"
+)
+
+// Verifier checks bearer tokens (verifier.Verifier).
+type Verifier interface {
+	Verify(ctx context.Context, token string) (*verifier.Identity, error)
+}
+
+// Profiles is the Clerk access the profile tools need.
+type Profiles interface {
+	HasBackendAPI() bool
+	User(ctx context.Context, userID string) (map[string]any, error)
+	OrgMemberships(ctx context.Context, userID string) ([]clerk.OrgMembership, error)
+	UserInfo(ctx context.Context, accessToken string) (clerk.UserInfo, error)
+}
+
+// Config configures the endpoint.
+type Config struct {
+	Issuer         string              // the authorization server
+	Resource       string              // BASE_URL/mcp
+	Scopes         []string            // baseline scopes (PRM scopes_supported, 401 challenge)
+	ToolScopes     map[string][]string // extra scopes per tool
+	AllowedOrigins []string            // besides the issuer's own origin
+	ServiceName    string
+	Version        string
+}
+
+// Deps are the endpoint's collaborators.
+type Deps struct {
+	Verifier Verifier
+	Profiles Profiles
+	Sessions store.Cache // terminated session ids
+	Secret   []byte
+	Metrics  *metrics.Metrics
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Server is the protected MCP endpoint.
+type Server struct {
+	cfg      Config
+	verifier Verifier
+	profiles Profiles
+	sessions *sessionManagers
+	metrics  *metrics.Metrics
+	log      *slog.Logger
+	mcp      http.Handler
+	prmPath  string
+	origins  map[string]bool
+	hosts    map[string]bool
+}
+
+// New builds the endpoint and its MCP server.
+func New(cfg Config, d Deps) *Server {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.New()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if cfg.ServiceName == "" {
+		cfg.ServiceName = "clerk-mcp-proxy"
+	}
+	s := &Server{
+		cfg: cfg, verifier: d.Verifier, profiles: d.Profiles, metrics: d.Metrics, log: d.Logger,
+		sessions: &sessionManagers{signer: seal.NewSigner(seal.DeriveKey(d.Secret, seal.PurposeSession)), store: d.Sessions},
+		origins:  map[string]bool{}, hosts: map[string]bool{},
+	}
+	for _, o := range append([]string{cfg.Issuer}, cfg.AllowedOrigins...) {
+		if u, err := url.Parse(o); err == nil && u.Host != "" {
+			s.origins[strings.ToLower(u.Scheme+"://"+u.Host)] = true
+			s.hosts[strings.ToLower(u.Host)] = true
+		}
+	}
+	s.prmPath = "/.well-known/oauth-protected-resource" + mustPath(cfg.Resource)
+	mcpSrv := server.NewMCPServer(cfg.ServiceName, cfg.Version,
+		server.WithToolCapabilities(false),
+		server.WithRecovery(),
+		server.WithInstructions("Tools that show who is signed in through Clerk: get-user-info, get-clerk-user-profile, get-user-greeting."),
+	)
+	s.addTools(mcpSrv)
+	s.mcp = server.NewStreamableHTTPServer(mcpSrv,
+		server.WithSessionIdManagerResolver(s.sessions),
+		server.WithStreamableHTTPLogger(d.Logger),
+		server.WithSessionIdleTTL(30*time.Minute),
+	)
+	return s
+}
+
+func mustPath(resource string) string {
+	u, err := url.Parse(resource)
+	if err != nil || u.Path == "" {
+		return "/mcp"
+	}
+	return u.Path
+}
+
+// Mount registers /mcp and the protected-resource metadata.
+func (s *Server) Mount(r chi.Router) {
+	r.Get(s.prmPath, s.handlePRM)
+	r.Get("/.well-known/oauth-protected-resource", s.handlePRM)
+	r.Options(s.prmPath, prmPreflight)
+	r.Options("/.well-known/oauth-protected-resource", prmPreflight)
+	r.Handle("/mcp", s.guard(s.authenticate(s.mcp)))
+}
+
+// PRMURL is the metadata URL named in WWW-Authenticate challenges.
+func (s *Server) PRMURL() string { return s.cfg.Issuer + s.prmPath }

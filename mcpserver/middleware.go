@@ -1,0 +1,197 @@
+package mcpserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/verifier"
+)
+
+// maxMCPBody bounds one MCP POST; the tools here take tiny arguments.
+const maxMCPBody = 4 << 20
+
+type ctxKey int
+
+const identityKey ctxKey = iota
+
+// IdentityFrom returns the verified identity of the request.
+func IdentityFrom(ctx context.Context) (*verifier.Identity, bool) {
+	id, ok := ctx.Value(identityKey).(*verifier.Identity)
+	return id, ok && id != nil
+}
+
+// guard applies the MCP transport's DNS-rebinding rule before anything else:
+// the Host must be this server's and an Origin, when a browser sends one,
+// must be this server's origin or an allowed one.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.hosts[normalizeHost(r.Host, r.TLS != nil)] {
+			writeJSONError(w, http.StatusForbidden, "invalid_request", "the Host header does not name this server")
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" && !s.origins[strings.ToLower(o)] {
+			writeJSONError(w, http.StatusForbidden, "invalid_request", "requests from this Origin are not allowed")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// normalizeHost lowercases and drops a default port so "host:443" and "host"
+// compare equal.
+func normalizeHost(host string, tls bool) string {
+	host = strings.ToLower(host)
+	if strings.HasSuffix(host, ":443") && tls || strings.HasSuffix(host, ":80") && !tls {
+		host = host[:strings.LastIndex(host, ":")]
+	}
+	return host
+}
+
+// authenticate verifies the bearer token on every request (MCP: never trust a
+// session id for authentication) and enforces per-tool scopes.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, present := bearer(r)
+		if !present {
+			s.challenge(w, http.StatusUnauthorized, "", "", s.cfg.Scopes)
+			return
+		}
+		id, err := s.verifier.Verify(r.Context(), token)
+		switch {
+		case errors.Is(err, verifier.ErrUnavailable):
+			w.Header().Set("Retry-After", "5")
+			writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the identity provider cannot be reached right now; retry shortly")
+			return
+		case err != nil:
+			s.log.InfoContext(r.Context(), "bearer token refused", "reason", err.Error(), "request_id", httpx.RequestID(r.Context()))
+			s.challenge(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked", s.cfg.Scopes)
+			return
+		}
+		httpx.SetClient(r.Context(), id.ClientID)
+		httpx.SetUser(r.Context(), id.UserID)
+		if r.Method == http.MethodPost {
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxMCPBody))
+			if err != nil {
+				writeJSONError(w, http.StatusRequestEntityTooLarge, "invalid_request", "the request body is too large")
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if missing := s.missingToolScopes(body, id.Scopes); len(missing) > 0 {
+				need := append(slices.Clone(id.Scopes), missing...)
+				s.challenge(w, http.StatusForbidden, "insufficient_scope", "this tool needs the scope "+strings.Join(missing, " "), need)
+				return
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey, id)))
+	})
+}
+
+// challenge writes 401/403 with a WWW-Authenticate Bearer challenge naming
+// the protected-resource metadata (RFC 9728 §5.1) and the scopes to ask for
+// (for step-up: the ones already held plus the missing ones, so a
+// re-authorization loses nothing).
+func (s *Server) challenge(w http.ResponseWriter, status int, code, desc string, scopes []string) {
+	parts := []string{`resource_metadata="` + s.PRMURL() + `"`}
+	if len(scopes) > 0 {
+		parts = append(parts, `scope="`+strings.Join(scopes, " ")+`"`)
+	}
+	if code != "" {
+		parts = append(parts, `error="`+code+`"`, `error_description="`+desc+`"`)
+	}
+	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(parts, ", "))
+	if code == "" {
+		code, desc = "unauthorized", "this MCP server requires OAuth authorization; see the WWW-Authenticate header"
+	}
+	writeJSONError(w, status, code, desc)
+}
+
+// bearer extracts an RFC 6750 §2.1 bearer token. present is true when the
+// request tried to authenticate at all (even badly), so a malformed header
+// gets error="invalid_token" instead of a bare challenge.
+func bearer(r *http.Request) (token string, present bool) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", false
+	}
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", true
+	}
+	return strings.TrimSpace(tok), true
+}
+
+// missingToolScopes finds tools/call requests in a JSON-RPC body (single or
+// batch) for tools that need scopes the token lacks.
+func (s *Server) missingToolScopes(body []byte, have []string) []string {
+	if len(s.cfg.ToolScopes) == 0 {
+		return nil
+	}
+	type call struct {
+		Method string `json:"method"`
+		Params struct {
+			Name string `json:"name"`
+		} `json:"params"`
+	}
+	var calls []call
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		_ = json.Unmarshal(trimmed, &calls)
+	} else {
+		var c call
+		if json.Unmarshal(trimmed, &c) == nil {
+			calls = []call{c}
+		}
+	}
+	var missing []string
+	for _, c := range calls {
+		if c.Method != "tools/call" {
+			continue
+		}
+		for _, need := range s.cfg.ToolScopes[c.Params.Name] {
+			if !slices.Contains(have, need) && !slices.Contains(missing, need) {
+				missing = append(missing, need)
+			}
+		}
+	}
+	return missing
+}
+
+func writeJSONError(w http.ResponseWriter, status int, code, desc string) {
+	body, _ := json.Marshal(map[string]string{"error": code, "error_description": desc})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// handlePRM serves RFC 9728 protected-resource metadata. resource is the MCP
+// URL exactly and authorization_servers names the issuer byte for byte
+// (strict clients compare both as strings).
+func (s *Server) handlePRM(w http.ResponseWriter, r *http.Request) {
+	body, _ := json.Marshal(map[string]any{
+		"resource":                 s.cfg.Resource,
+		"authorization_servers":    []string{s.cfg.Issuer},
+		"scopes_supported":         s.cfg.Scopes,
+		"bearer_methods_supported": []string{"header"},
+		"resource_name":            s.cfg.ServiceName,
+		"jwks_uri":                 s.cfg.Issuer + "/.well-known/jwks.json",
+	})
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(body)
+}
+
+func prmPreflight(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.Header().Set("Access-Control-Allow-Methods", "GET, OPTIONS")
+	w.Header().Set("Access-Control-Allow-Headers", "MCP-Protocol-Version, Content-Type")
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,93 @@
+package mcpserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
+)
+
+// Session ids are "<random>.<MAC(user id, random)>": any replica can check
+// one without shared state, and an id is worthless to any user but the one
+// who created it (MCP security best practices: bind sessions to the user).
+// Terminated ids are remembered in the shared cache for a day.
+
+const terminatedTTL = 24 * time.Hour
+
+var errForeignSession = errors.New("session id does not belong to this user")
+
+// sessionManagers resolves a SessionIdManager bound to the request's user.
+type sessionManagers struct {
+	signer *seal.Signer
+	store  store.Cache
+}
+
+// ResolveSessionIdManager implements server.SessionIdManagerResolver.
+func (m *sessionManagers) ResolveSessionIdManager(r *http.Request) server.SessionIdManager {
+	userID, ctx := "", context.Background()
+	if r != nil {
+		ctx = r.Context()
+		if id, ok := IdentityFrom(ctx); ok {
+			userID = id.UserID
+		}
+	}
+	return &userSessions{m: m, userID: userID, ctx: ctx}
+}
+
+type userSessions struct {
+	m      *sessionManagers
+	userID string
+	ctx    context.Context
+}
+
+func (u *userSessions) Generate() string {
+	b := make([]byte, 18)
+	_, _ = rand.Read(b)
+	nonce := base64.RawURLEncoding.EncodeToString(b)
+	return nonce + "." + base64.RawURLEncoding.EncodeToString(u.m.signer.MAC("mcp-session", u.userID, nonce))
+}
+
+func (u *userSessions) owned(id string) bool {
+	nonce, mac, ok := strings.Cut(id, ".")
+	if !ok || u.userID == "" || len(id) > 128 {
+		return false
+	}
+	got, err := base64.RawURLEncoding.DecodeString(mac)
+	return err == nil && seal.Equal(got, u.m.signer.MAC("mcp-session", u.userID, nonce))
+}
+
+func (u *userSessions) key(id string) string { return "mcp-session-terminated:" + seal.HashHex(id) }
+
+func (u *userSessions) Validate(id string) (bool, error) {
+	if !u.owned(id) {
+		return false, errForeignSession
+	}
+	if u.m.store != nil {
+		if _, err := u.m.store.GetCache(u.ctx, u.key(id)); err == nil {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (u *userSessions) Terminate(id string) (bool, error) {
+	if u.userID == "" {
+		// Server-side cleanup (no request): nothing to record.
+		return false, nil
+	}
+	if !u.owned(id) {
+		return true, nil // not allowed: someone else's session
+	}
+	if u.m.store != nil {
+		_ = u.m.store.SetCache(u.ctx, u.key(id), []byte{1}, terminatedTTL)
+	}
+	return false, nil
+}

@@ -1,0 +1,156 @@
+package mcpserver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/verifier"
+)
+
+// Tool names are part of the product's interface (DESIGN.md).
+const (
+	ToolUserInfo    = "get-user-info"
+	ToolUserProfile = "get-clerk-user-profile"
+	ToolGreeting    = "get-user-greeting"
+)
+
+// UserInfo is the get-user-info result.
+type UserInfo struct {
+	UserID         string   `json:"userId"`
+	Email          string   `json:"email"`
+	Name           string   `json:"name"`
+	Picture        string   `json:"picture"`
+	OrgID          string   `json:"org_id"`
+	OrgRole        string   `json:"org_role"`
+	OrgPermissions []string `json:"org_permissions"`
+	Scopes         []string `json:"scopes"`
+	ClientID       string   `json:"client_id"`
+}
+
+func (s *Server) addTools(m *server.MCPServer) {
+	readOnly := func(title string) []mcp.ToolOption {
+		return []mcp.ToolOption{mcp.WithTitleAnnotation(title), mcp.WithReadOnlyHintAnnotation(true),
+			mcp.WithDestructiveHintAnnotation(false), mcp.WithIdempotentHintAnnotation(true), mcp.WithOpenWorldHintAnnotation(false)}
+	}
+	m.AddTool(mcp.NewTool(ToolUserInfo, append(readOnly("Signed-in user"),
+		mcp.WithDescription("Who is signed in: user id, email, name, picture, organization, the scopes granted to this client and the client id, from the verified access token."))...),
+		s.toolUserInfo)
+	m.AddTool(mcp.NewTool(ToolUserProfile, append(readOnly("Clerk user profile"),
+		mcp.WithDescription("The signed-in user's profile as Clerk returns it (Backend API user record when the server has a Clerk secret key, otherwise OpenID userinfo)."))...),
+		s.toolUserProfile)
+	m.AddTool(mcp.NewTool(ToolGreeting, append(readOnly("Greeting"),
+		mcp.WithDescription("A friendly greeting for the signed-in user."))...),
+		s.toolGreeting)
+}
+
+func identity(ctx context.Context) (*verifier.Identity, *mcp.CallToolResult) {
+	id, ok := IdentityFrom(ctx)
+	if !ok {
+		return nil, mcp.NewToolResultError("not authenticated")
+	}
+	return id, nil
+}
+
+func (s *Server) toolUserInfo(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	id, errRes := identity(ctx)
+	if errRes != nil {
+		return errRes, nil
+	}
+	out := UserInfo{UserID: id.UserID, Email: id.Email, Name: id.Name, Picture: id.Picture, OrgID: id.OrgID,
+		OrgPermissions: []string{}, Scopes: id.Scopes, ClientID: id.ClientID}
+	if out.Scopes == nil {
+		out.Scopes = []string{}
+	}
+	// Role and permissions are not in Clerk's OAuth tokens; the Backend API
+	// has them when a secret key is configured.
+	if out.OrgID != "" && s.profiles != nil && s.profiles.HasBackendAPI() {
+		if ms, err := s.profiles.OrgMemberships(ctx, id.UserID); err == nil {
+			for _, m := range ms {
+				if m.Organization.ID == out.OrgID {
+					out.OrgRole, out.OrgPermissions = m.Role, slices.Clone(m.Permissions)
+				}
+			}
+		} else {
+			s.log.WarnContext(ctx, "Clerk organization memberships unavailable", "err", err)
+		}
+	}
+	return structured(out)
+}
+
+func (s *Server) toolUserProfile(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	id, errRes := identity(ctx)
+	if errRes != nil {
+		return errRes, nil
+	}
+	if s.profiles != nil && s.profiles.HasBackendAPI() {
+		user, err := s.profiles.User(ctx, id.UserID)
+		if err == nil {
+			return structured(map[string]any{"source": "backend_api", "user": redactUser(user)})
+		}
+		s.log.WarnContext(ctx, "Clerk Backend API user lookup failed; falling back to userinfo", "err", err)
+	}
+	if id.UserInfo != nil {
+		return structured(map[string]any{"source": "userinfo", "user": id.UserInfo})
+	}
+	if s.profiles != nil && id.ClerkToken != "" {
+		if ui, err := s.profiles.UserInfo(ctx, id.ClerkToken); err == nil {
+			return structured(map[string]any{"source": "userinfo", "user": ui})
+		}
+	}
+	return mcp.NewToolResultError("Clerk's profile service is unavailable right now; try again shortly"), nil
+}
+
+// redactUser drops Backend API fields that are never the MCP client's
+// business (private metadata, internal flags).
+func redactUser(u map[string]any) map[string]any {
+	out := make(map[string]any, len(u))
+	for k, v := range u {
+		switch k {
+		case "private_metadata", "password_enabled", "totp_enabled", "backup_code_enabled", "two_factor_enabled",
+			"external_id", "last_sign_in_at", "create_organization_enabled", "delete_self_enabled":
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func (s *Server) toolGreeting(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	id, errRes := identity(ctx)
+	if errRes != nil {
+		return errRes, nil
+	}
+	name := id.Name
+	if name == "" {
+		name = id.Username
+	}
+	if name == "" {
+		name = id.Email
+	}
+	if name == "" {
+		name = id.UserID
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Hello, %s!", name)
+	if id.Email != "" && id.Email != name {
+		fmt.Fprintf(&b, " You are signed in as %s.", id.Email)
+	}
+	if id.OrgName != "" {
+		fmt.Fprintf(&b, " Your active organization is %s.", id.OrgName)
+	}
+	return mcp.NewToolResultStructured(map[string]any{"greeting": b.String(), "userId": id.UserID}, b.String()), nil
+}
+
+func structured(v any) (*mcp.CallToolResult, error) {
+	raw, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return mcp.NewToolResultStructured(v, string(raw)), nil
+}

@@ -1,0 +1,158 @@
+package proxy
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clerk"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
+)
+
+// codeRecord is what a proxy authorization code stands for.
+type codeRecord struct {
+	GrantID          string   `json:"grant_id"`
+	ClientID         string   `json:"client_id"`
+	RedirectURI      string   `json:"redirect_uri"`
+	RedirectExplicit bool     `json:"redirect_explicit,omitempty"`
+	CodeChallenge    string   `json:"code_challenge"`
+	Scopes           []string `json:"scopes"`
+	Resource         string   `json:"resource"`
+}
+
+// handleCallback is Clerk's redirect back to the proxy (RFC 6749 §4.1.2 from
+// the client side). It consumes the upstream state once, checks that the same
+// browser approved the consent, exchanges Clerk's code (x/oauth2,
+// client_secret_basic, PKCE), verifies the ID token, stores the grant and
+// sends the MCP client its own code. Every failure after the state is known
+// goes back to the client as an OAuth error, so the client never hangs.
+func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
+	p, oerr := readQuery(r)
+	if oerr != nil {
+		s.renderError(w, r, http.StatusBadRequest, pageBadRequest.with(oerr.Description))
+		return
+	}
+	state := p.get("state")
+	if state == "" || len(state) > 128 {
+		s.renderError(w, r, http.StatusBadRequest, pageExpired)
+		return
+	}
+	raw, err := s.store.ConsumeTicket(r.Context(), store.KindUpstreamState, seal.HashHex(state), 0)
+	var up upstreamRequest
+	if err != nil || json.Unmarshal(raw, &up) != nil {
+		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrSpent) {
+			s.storeError(r, "consume_upstream_state", err)
+			s.renderError(w, r, http.StatusServiceUnavailable, pageUnavailable)
+			return
+		}
+		s.renderError(w, r, http.StatusBadRequest, pageExpired)
+		return
+	}
+	req := up.Request
+	httpx.SetClient(r.Context(), req.ClientID)
+	// The binding cookie proves this browser approved the consent; without it
+	// a victim could be walked through someone else's authorization.
+	cookieName := bindingCookie(state)
+	binding := s.cookie(r, cookieName)
+	s.setCookie(w, cookieName, "", -1)
+	if binding == "" || !seal.EqualHash(binding, up.BindingHash) {
+		s.audit(r, "consent_binding_mismatch", "client_id", req.ClientID)
+		s.renderError(w, r, http.StatusForbidden, pageSessionMismatch)
+		return
+	}
+	if e := p.get("error"); e != "" {
+		code := "server_error"
+		if e == "access_denied" {
+			code = "access_denied"
+		}
+		s.log.WarnContext(r.Context(), "clerk returned an authorization error", "clerk_error", safeCode(e), "client_id", req.ClientID)
+		s.redirectError(w, r, req.RedirectURI, req.State, &oauthError{Code: code, Description: "sign-in at the identity provider did not complete"})
+		return
+	}
+	code := p.get("code")
+	if code == "" {
+		s.redirectError(w, r, req.RedirectURI, req.State, errServer("the identity provider returned no authorization code"))
+		return
+	}
+	tokens, claims, err := s.clerk.Exchange(r.Context(), code, up.Verifier, up.Nonce)
+	if err != nil {
+		s.log.WarnContext(r.Context(), "clerk code exchange failed", "err", err, "client_id", req.ClientID)
+		oe := errServer("the identity provider did not complete the sign-in")
+		if clerk.IsTransient(err) {
+			oe = &oauthError{Code: "temporarily_unavailable", Description: "the identity provider is unavailable; try again"}
+		}
+		s.redirectError(w, r, req.RedirectURI, req.State, oe)
+		return
+	}
+	userID := ""
+	if claims != nil {
+		userID = claims.Subject
+	}
+	if userID == "" {
+		// No openid scope at Clerk: learn the user from userinfo instead.
+		if ui, err := s.clerk.UserInfo(r.Context(), tokens.AccessToken); err == nil {
+			userID = ui.Subject
+		}
+	}
+	if userID == "" {
+		s.redirectError(w, r, req.RedirectURI, req.State, errServer("the identity provider did not say who signed in"))
+		return
+	}
+	httpx.SetUser(r.Context(), userID)
+	clientCode, oe := s.issueCode(r, req, userID, tokens)
+	if oe != nil {
+		s.redirectError(w, r, req.RedirectURI, req.State, oe)
+		return
+	}
+	s.audit(r, "authorization_code_issued", "client_id", req.ClientID, "user_id", userID)
+	s.redirectToClient(w, r, req.RedirectURI, req.State, url.Values{"code": {clientCode}})
+}
+
+// issueCode creates the (not yet active) grant holding Clerk's tokens and a
+// single-use proxy code pointing at it. A grant whose code is never redeemed
+// expires with the code.
+func (s *Server) issueCode(r *http.Request, req authRequest, userID string, upstream clerk.TokenSet) (string, *oauthError) {
+	gid, err := seal.Token(s.rand, 16)
+	if err != nil {
+		return "", errServer("could not issue a code")
+	}
+	code, err := seal.Token(s.rand, 32)
+	if err != nil {
+		return "", errServer("could not issue a code")
+	}
+	sealed, err := s.vault.Seal(gid, upstream)
+	if err != nil {
+		return "", errServer("could not issue a code")
+	}
+	now := s.now().UTC()
+	g := store.Grant{ID: gid, UserID: userID, ClientID: req.ClientID, Scopes: req.Scopes, Resource: req.Resource,
+		CreatedAt: now, Upstream: sealed, UpstreamExpiresAt: upstream.Expiry}
+	if err := s.store.CreateGrant(r.Context(), g, codeTTL+time.Minute); err != nil {
+		s.storeError(r, "create_grant", err)
+		return "", errUnavailable("the authorization server is temporarily unavailable")
+	}
+	rec, _ := json.Marshal(codeRecord{GrantID: gid, ClientID: req.ClientID, RedirectURI: req.RedirectURI, RedirectExplicit: req.RedirectExplicit,
+		CodeChallenge: req.CodeChallenge, Scopes: req.Scopes, Resource: req.Resource})
+	if err := s.store.PutTicket(r.Context(), store.KindCode, seal.HashHex(code), rec, codeTTL); err != nil {
+		s.storeError(r, "put_code", err)
+		return "", errUnavailable("the authorization server is temporarily unavailable")
+	}
+	return code, nil
+}
+
+// safeCode keeps only a short RFC 6749 error-code-shaped value for logs.
+func safeCode(s string) string {
+	if len(s) > 40 {
+		return "(long)"
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c == '_') {
+			return "(invalid)"
+		}
+	}
+	return s
+}

@@ -1,0 +1,255 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
+)
+
+// CIMDConfig configures Client ID Metadata Documents (MCP 2025-11-25,
+// draft-ietf-oauth-client-id-metadata-document): a client_id that is an https
+// URL names a JSON document describing the client.
+type CIMDConfig struct {
+	Enabled bool
+	// AllowPrivate lets documents come from loopback and private addresses.
+	// TEST ONLY: it turns the SSRF guard off.
+	AllowPrivate bool
+}
+
+// Limits on fetching documents (SSRF and abuse guards).
+const (
+	cimdMaxBytes   = 5 << 10
+	cimdTimeout    = 5 * time.Second
+	cimdDefaultTTL = time.Hour
+	cimdMinTTL     = time.Minute
+	cimdMaxTTL     = 24 * time.Hour
+)
+
+// errCIMD marks a client metadata document that could not be used; its text
+// is safe to show.
+var errCIMD = errors.New("client metadata document")
+
+type cimdFetcher struct {
+	cfg   CIMDConfig
+	store store.Store
+	httpc *http.Client
+	now   func() time.Time
+	log   *slog.Logger
+}
+
+func newCIMDFetcher(cfg CIMDConfig, st store.Store, httpc *http.Client, now func() time.Time, log *slog.Logger) *cimdFetcher {
+	if httpc == nil {
+		httpc = NewCIMDHTTPClient(cfg.AllowPrivate, nil)
+	}
+	return &cimdFetcher{cfg: cfg, store: st, httpc: httpc, now: now, log: log}
+}
+
+// isCIMDClientID: an https URL with a path (the draft forbids a bare origin).
+func isCIMDClientID(id string) bool {
+	if !strings.HasPrefix(id, "https://") {
+		return false
+	}
+	u, err := url.Parse(id)
+	return err == nil && u.Host != "" && u.Path != "" && u.Path != "/" && u.Fragment == "" && u.User == nil
+}
+
+// lookupClient returns a registered client, or the client described by a
+// metadata document when client_id is an https URL.
+func (s *Server) lookupClient(ctx context.Context, id string) (store.Client, error) {
+	if len(id) > 2048 {
+		return store.Client{}, store.ErrNotFound
+	}
+	if s.cfg.CIMD.Enabled && isCIMDClientID(id) {
+		return s.cimd.client(ctx, id)
+	}
+	return s.store.GetClient(ctx, id)
+}
+
+func (f *cimdFetcher) cacheKey(id string) string { return "cimd:" + seal.HashHex(id) }
+
+func (f *cimdFetcher) client(ctx context.Context, id string) (store.Client, error) {
+	if raw, err := f.store.GetCache(ctx, f.cacheKey(id)); err == nil {
+		var c store.Client
+		if json.Unmarshal(raw, &c) == nil && c.ID == id {
+			return c, nil
+		}
+	}
+	c, ttl, err := f.fetch(ctx, id)
+	if err != nil {
+		f.log.WarnContext(ctx, "client metadata document refused", "client_id", id, "err", err)
+		return c, err
+	}
+	if ttl > 0 {
+		raw, _ := json.Marshal(c)
+		if err := f.store.SetCache(ctx, f.cacheKey(id), raw, ttl); err != nil {
+			f.log.WarnContext(ctx, "caching a client metadata document failed", "err", err)
+		}
+	}
+	return c, nil
+}
+
+// cimdDocument is the subset of client metadata the proxy reads.
+type cimdDocument struct {
+	ClientID                string   `json:"client_id"`
+	ClientName              string   `json:"client_name"`
+	ClientURI               string   `json:"client_uri"`
+	LogoURI                 string   `json:"logo_uri"`
+	RedirectURIs            []string `json:"redirect_uris"`
+	GrantTypes              []string `json:"grant_types"`
+	ResponseTypes           []string `json:"response_types"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	Scope                   string   `json:"scope"`
+}
+
+func (f *cimdFetcher) fetch(ctx context.Context, id string) (store.Client, time.Duration, error) {
+	var c store.Client
+	ctx, cancel := context.WithTimeout(ctx, cimdTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, id, nil)
+	if err != nil {
+		return c, 0, fmt.Errorf("%w: the client_id is not a fetchable URL", errCIMD)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := f.httpc.Do(req)
+	if err != nil {
+		if errors.Is(err, errBlockedAddress) {
+			return c, 0, fmt.Errorf("%w: its host resolves to a private or reserved address", errCIMD)
+		}
+		return c, 0, fmt.Errorf("%w: it could not be fetched", errCIMD)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return c, 0, fmt.Errorf("%w: fetching it answered HTTP %d (redirects are not followed)", errCIMD, resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, cimdMaxBytes+1))
+	if err != nil {
+		return c, 0, fmt.Errorf("%w: it could not be read", errCIMD)
+	}
+	if len(body) > cimdMaxBytes {
+		return c, 0, fmt.Errorf("%w: it is larger than 5 KB", errCIMD)
+	}
+	var doc cimdDocument
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return c, 0, fmt.Errorf("%w: it is not a JSON object with client metadata", errCIMD)
+	}
+	if doc.ClientID != id {
+		return c, 0, fmt.Errorf("%w: its client_id does not equal the URL it was fetched from", errCIMD)
+	}
+	if len(doc.RedirectURIs) == 0 || len(doc.RedirectURIs) > maxRedirectURIs {
+		return c, 0, fmt.Errorf("%w: it must list between 1 and 20 redirect_uris", errCIMD)
+	}
+	for _, u := range doc.RedirectURIs {
+		if err := validateRedirectURI(u); err != nil {
+			return c, 0, fmt.Errorf("%w: %v", errCIMD, err)
+		}
+	}
+	switch doc.TokenEndpointAuthMethod {
+	case "", authNone:
+		doc.TokenEndpointAuthMethod = authNone
+	case authJWTKey:
+		return c, 0, fmt.Errorf("%w: token_endpoint_auth_method private_key_jwt is not supported by this server yet; use none", errCIMD)
+	default:
+		return c, 0, fmt.Errorf("%w: token_endpoint_auth_method must be none or private_key_jwt (shared secrets cannot be published)", errCIMD)
+	}
+	for _, g := range doc.GrantTypes {
+		if g != "authorization_code" && g != "refresh_token" {
+			return c, 0, fmt.Errorf("%w: grant_types may only contain authorization_code and refresh_token", errCIMD)
+		}
+	}
+	if len(doc.ClientName) > 200 {
+		doc.ClientName = doc.ClientName[:200]
+	}
+	if doc.LogoURI != "" && !strings.HasPrefix(doc.LogoURI, "https://") {
+		doc.LogoURI = ""
+	}
+	c = store.Client{
+		ID: id, Name: doc.ClientName, URI: doc.ClientURI, LogoURI: doc.LogoURI, RedirectURIs: doc.RedirectURIs,
+		GrantTypes: doc.GrantTypes, ResponseTypes: doc.ResponseTypes, TokenEndpointAuthMethod: doc.TokenEndpointAuthMethod,
+		Scope: doc.Scope, Metadata: true, CreatedAt: f.now().UTC(),
+	}
+	return c, cacheTTL(resp.Header.Get("Cache-Control")), nil
+}
+
+// cacheTTL honours Cache-Control (no-store/no-cache: do not cache; max-age
+// clamped to [1m, 24h]); the default is an hour.
+func cacheTTL(cc string) time.Duration {
+	ttl := cimdDefaultTTL
+	for _, d := range strings.Split(strings.ToLower(cc), ",") {
+		d = strings.TrimSpace(d)
+		switch {
+		case d == "no-store" || d == "no-cache":
+			return 0
+		case strings.HasPrefix(d, "max-age="):
+			n, err := strconv.Atoi(strings.TrimPrefix(d, "max-age="))
+			if err != nil || n < 0 {
+				continue
+			}
+			ttl = time.Duration(n) * time.Second
+		}
+	}
+	return min(max(ttl, cimdMinTTL), cimdMaxTTL)
+}
+
+// errBlockedAddress is returned by the guarded dialer.
+var errBlockedAddress = errors.New("destination address is not public")
+
+// NewCIMDHTTPClient builds the client that fetches metadata documents: https
+// only, no redirects, short timeouts, and a dialer that refuses loopback,
+// private, link-local (cloud metadata), CGNAT, multicast and unspecified
+// addresses at connect time, after DNS, so rebinding cannot sneak past it.
+// allowPrivate disables the address guard (tests only). rootCAs may be nil.
+func NewCIMDHTTPClient(allowPrivate bool, rootCAs *x509.CertPool) *http.Client {
+	dialer := &net.Dialer{Timeout: cimdTimeout}
+	if !allowPrivate {
+		dialer.Control = func(network, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return errBlockedAddress
+			}
+			ip := net.ParseIP(host)
+			if ip == nil || !publicIP(ip) {
+				return errBlockedAddress
+			}
+			return nil
+		}
+	}
+	transport := &http.Transport{
+		DialContext:            dialer.DialContext,
+		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: rootCAs},
+		TLSHandshakeTimeout:    cimdTimeout,
+		ResponseHeaderTimeout:  cimdTimeout,
+		MaxResponseHeaderBytes: 16 << 10,
+		Proxy:                  nil,
+	}
+	return &http.Client{
+		Transport: transport,
+		Timeout:   cimdTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+var cgnat = &net.IPNet{IP: net.IPv4(100, 64, 0, 0), Mask: net.CIDRMask(10, 32)}
+
+// publicIP reports whether ip is a globally routable unicast address.
+func publicIP(ip net.IP) bool {
+	return !(ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() || cgnat.Contains(ip) ||
+		ip.Equal(net.IPv4bcast) || (ip.To4() == nil && ip[0] == 0xfc) || (ip.To4() == nil && ip[0] == 0xfd))
+}

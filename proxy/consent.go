@@ -1,0 +1,237 @@
+package proxy
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
+)
+
+// upstreamRequest is what waits for Clerk's callback after consent: the
+// client's request plus the proxy's own PKCE verifier and nonce for Clerk, and
+// the hash of the browser binding cookie.
+type upstreamRequest struct {
+	Request     authRequest `json:"request"`
+	Verifier    string      `json:"verifier"`
+	Nonce       string      `json:"nonce"`
+	BindingHash []byte      `json:"binding_hash"`
+}
+
+// Cookie names: the __Host- prefix over https pins cookies to this origin
+// (no Domain, Path=/, Secure). Plain http (local development) cannot use it.
+func (s *Server) cookieName(base string) string {
+	if s.cfg.SecureCookies {
+		return "__Host-" + base
+	}
+	return base
+}
+
+func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
+	http.SetCookie(w, &http.Cookie{
+		Name: s.cookieName(name), Value: value, Path: "/", MaxAge: int(maxAge / time.Second),
+		HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func (s *Server) cookie(r *http.Request, name string) string {
+	c, err := r.Cookie(s.cookieName(name))
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// csrfToken is derived, not stored: HMAC(cookie nonce, transaction). Reloading
+// or prefetching the consent page yields the same token, so a second render
+// never invalidates the first (FastMCP #4814).
+func (s *Server) csrfToken(nonce, txn string) string {
+	return base64.RawURLEncoding.EncodeToString(s.cookies.MAC("csrf", nonce, txn))
+}
+
+// handleConsentPage shows which client asks for what, before anything is sent
+// to Clerk (MCP spec: proxies with a static upstream client MUST obtain
+// consent per dynamically registered client; the confused-deputy defence).
+func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
+	txn := r.URL.Query().Get("txn")
+	req, ok := s.peekTransaction(w, r, txn)
+	if !ok {
+		return
+	}
+	client, err := s.lookupClient(r.Context(), req.ClientID)
+	if err != nil {
+		s.renderError(w, r, http.StatusBadRequest, pageUnknownClient)
+		return
+	}
+	httpx.SetClient(r.Context(), client.ID)
+	nonce := s.cookie(r, "cmp_csrf")
+	if len(nonce) < 32 {
+		if nonce, err = seal.Token(s.rand, 32); err != nil {
+			s.renderError(w, r, http.StatusServiceUnavailable, pageUnavailable)
+			return
+		}
+		s.setCookie(w, "cmp_csrf", nonce, transactionTTL)
+	}
+	s.renderPage(w, http.StatusOK, s.pages.consent, s.consentView(client, req, txn, s.csrfToken(nonce, txn)))
+}
+
+func (s *Server) peekTransaction(w http.ResponseWriter, r *http.Request, txn string) (authRequest, bool) {
+	var req authRequest
+	if txn == "" || len(txn) > 128 {
+		s.renderError(w, r, http.StatusBadRequest, pageExpired)
+		return req, false
+	}
+	raw, err := s.store.PeekTicket(r.Context(), store.KindTransaction, seal.HashHex(txn))
+	if err == nil && json.Unmarshal(raw, &req) == nil {
+		return req, true
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.storeError(r, "peek_transaction", err)
+		s.renderError(w, r, http.StatusServiceUnavailable, pageUnavailable)
+		return req, false
+	}
+	s.renderError(w, r, http.StatusBadRequest, pageExpired)
+	return req, false
+}
+
+type consentView struct {
+	Service, ClientName, ClientID, Initial, LogoURI string
+	RedirectURI, RedirectHost, RedirectScheme       string
+	LocalRedirect, CustomScheme, Verified           bool
+	VerifiedHost                                    string
+	Scopes                                          []string
+	Txn, CSRF                                       string
+}
+
+func (s *Server) consentView(c store.Client, req authRequest, txn, csrf string) consentView {
+	v := consentView{Service: s.cfg.ServiceName, ClientID: c.ID, ClientName: c.Name, LogoURI: c.LogoURI,
+		RedirectURI: req.RedirectURI, Txn: txn, CSRF: csrf}
+	if u, err := url.Parse(req.RedirectURI); err == nil {
+		v.RedirectScheme = u.Scheme
+		v.RedirectHost = u.Host
+		switch {
+		case u.Scheme == "http" || u.Scheme == "https":
+			v.LocalRedirect = isLoopbackHost(u.Hostname())
+		default:
+			v.CustomScheme = true
+			v.RedirectHost = u.Scheme + "://" + u.Host
+		}
+	}
+	if c.Metadata {
+		// A CIMD client_id is an https URL whose host vouches for the document.
+		if u, err := url.Parse(c.ID); err == nil {
+			v.Verified, v.VerifiedHost = true, u.Host
+		}
+	}
+	if v.ClientName == "" {
+		v.ClientName = "An unnamed app"
+	}
+	v.Initial = strings.ToUpper(string([]rune(v.ClientName)[:1]))
+	for _, sc := range req.Scopes {
+		v.Scopes = append(v.Scopes, describeScope(sc))
+	}
+	if len(v.Scopes) == 0 {
+		v.Scopes = []string{"Use " + s.cfg.ServiceName + " as you"}
+	}
+	// Offline access is always part of a grant: say so.
+	v.Scopes = append(v.Scopes, "Stay connected until you disconnect it (refresh access)")
+	return v
+}
+
+// describeScope turns a scope into words a person understands.
+func describeScope(scope string) string {
+	switch scope {
+	case "openid":
+		return "Confirm who you are (your user ID)"
+	case "profile":
+		return "See your name, username and profile picture"
+	case "email":
+		return "See your email address"
+	case "user:org:read":
+		return "See your active organization and role"
+	default:
+		return "Use the “" + scope + "” permission"
+	}
+}
+
+// handleConsentDecision takes the approve/deny form. The CSRF token must match
+// the browser's cookie (double submit), and the transaction is consumed
+// atomically so one decision is taken once. Approval then binds the flow to
+// this browser with a cookie that the Clerk callback checks again.
+func (s *Server) handleConsentDecision(w http.ResponseWriter, r *http.Request) {
+	p, oerr := readForm(w, r)
+	if oerr != nil {
+		s.renderError(w, r, oerr.Status, pageBadRequest.with(oerr.Description))
+		return
+	}
+	txn, action := p.get("txn"), p.get("action")
+	nonce := s.cookie(r, "cmp_csrf")
+	if txn == "" || nonce == "" || !seal.Equal([]byte(p.get("csrf_token")), []byte(s.csrfToken(nonce, txn))) {
+		s.renderError(w, r, http.StatusForbidden, pageCSRF)
+		return
+	}
+	if action != "approve" && action != "deny" {
+		s.renderError(w, r, http.StatusBadRequest, pageBadRequest.with("The form must say approve or deny."))
+		return
+	}
+	raw, err := s.store.ConsumeTicket(r.Context(), store.KindTransaction, seal.HashHex(txn), 0)
+	var req authRequest
+	if err != nil || json.Unmarshal(raw, &req) != nil {
+		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrSpent) {
+			s.storeError(r, "consume_transaction", err)
+			s.renderError(w, r, http.StatusServiceUnavailable, pageUnavailable)
+			return
+		}
+		s.renderError(w, r, http.StatusBadRequest, pageExpired)
+		return
+	}
+	httpx.SetClient(r.Context(), req.ClientID)
+	if action == "deny" {
+		s.metrics.Consents.WithLabelValues("denied").Inc()
+		s.audit(r, "consent_denied", "client_id", req.ClientID)
+		s.redirectError(w, r, req.RedirectURI, req.State, &oauthError{Code: "access_denied", Description: "the user denied the request"})
+		return
+	}
+	s.metrics.Consents.WithLabelValues("approved").Inc()
+	s.audit(r, "consent_approved", "client_id", req.ClientID, "scopes", strings.Join(req.Scopes, " "))
+	clerkURL, state, binding, oerr := s.startUpstream(r, req)
+	if oerr != nil {
+		s.redirectError(w, r, req.RedirectURI, req.State, oerr)
+		return
+	}
+	s.setCookie(w, bindingCookie(state), binding, upstreamTTL)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	http.Redirect(w, r, clerkURL, http.StatusFound)
+}
+
+// bindingCookie names the per-flow binding cookie after the upstream state, so
+// several sign-ins in one browser do not overwrite each other.
+func bindingCookie(state string) string { return "cmp_bind_" + seal.HashHex(state)[:16] }
+
+// startUpstream stores the consented request under a fresh upstream state
+// (single use, 10 minutes) with the proxy's own PKCE verifier and nonce, and
+// returns Clerk's sign-in URL, the state and the browser binding value. The
+// client's resource is not forwarded: Clerk's token is only for the proxy.
+func (s *Server) startUpstream(r *http.Request, req authRequest) (clerkURL, state, binding string, oerr *oauthError) {
+	var err error
+	up := upstreamRequest{Request: req}
+	for _, dst := range []*string{&state, &binding, &up.Verifier, &up.Nonce} {
+		if *dst, err = seal.Token(s.rand, 32); err != nil {
+			return "", "", "", errServer("could not start the sign-in")
+		}
+	}
+	up.BindingHash = seal.Hash(binding)
+	raw, _ := json.Marshal(up)
+	if err := s.store.PutTicket(r.Context(), store.KindUpstreamState, seal.HashHex(state), raw, upstreamTTL); err != nil {
+		s.storeError(r, "put_upstream_state", err)
+		return "", "", "", errUnavailable("the authorization server is temporarily unavailable")
+	}
+	return s.clerk.AuthCodeURL(state, up.Verifier, up.Nonce), state, binding, nil
+}

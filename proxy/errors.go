@@ -1,0 +1,112 @@
+package proxy
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// oauthError is an RFC 6749 §5.2 error as a value. Handlers return it; one
+// helper writes it. Description is shown to clients, so it never carries a
+// secret, a token or an internal error text.
+type oauthError struct {
+	Code        string
+	Description string
+	Status      int
+	// basicChallenge adds WWW-Authenticate: Basic (RFC 6749 §5.2: an
+	// invalid_client answer to a Basic-authenticated request must carry it).
+	basicChallenge bool
+}
+
+func (e *oauthError) Error() string { return e.Code + ": " + e.Description }
+
+func errInvalidRequest(desc string) *oauthError {
+	return &oauthError{Code: "invalid_request", Description: desc, Status: http.StatusBadRequest}
+}
+
+func errInvalidClient(desc string, basic bool) *oauthError {
+	return &oauthError{Code: "invalid_client", Description: desc, Status: http.StatusUnauthorized, basicChallenge: basic}
+}
+
+func errInvalidGrant(desc string) *oauthError {
+	return &oauthError{Code: "invalid_grant", Description: desc, Status: http.StatusBadRequest}
+}
+
+func errInvalidScope(desc string) *oauthError {
+	return &oauthError{Code: "invalid_scope", Description: desc, Status: http.StatusBadRequest}
+}
+
+func errServer(desc string) *oauthError {
+	return &oauthError{Code: "server_error", Description: desc, Status: http.StatusInternalServerError}
+}
+
+func errUnavailable(desc string) *oauthError {
+	return &oauthError{Code: "temporarily_unavailable", Description: desc, Status: http.StatusServiceUnavailable}
+}
+
+func errMetadata(code, desc string) *oauthError {
+	return &oauthError{Code: code, Description: desc, Status: http.StatusBadRequest}
+}
+
+// writeError writes e as RFC 6749 JSON with Cache-Control: no-store.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, endpoint string, e *oauthError) {
+	if e.basicChallenge {
+		w.Header().Set("WWW-Authenticate", `Basic realm="clerk-mcp-proxy", charset="UTF-8"`)
+	}
+	if e.Status >= 500 {
+		s.log.WarnContext(r.Context(), "oauth server-side error", "endpoint", endpoint, "error", e.Code, "description", e.Description)
+	}
+	s.metrics.OAuthErrors.WithLabelValues(endpoint, e.Code).Inc()
+	writeJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": e.Description})
+}
+
+// writeJSON writes v as JSON, never cached (tokens and errors must not be).
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status, body = http.StatusInternalServerError, []byte(`{"error":"server_error"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// redirectError sends an authorization error back to a redirect URI that has
+// already been validated (RFC 6749 §4.1.2.1), with state and iss (RFC 9207).
+func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, redirectURI, state string, e *oauthError) {
+	s.metrics.OAuthErrors.WithLabelValues("authorize", e.Code).Inc()
+	q := url.Values{"error": {e.Code}}
+	if e.Description != "" {
+		q.Set("error_description", e.Description)
+	}
+	s.redirectToClient(w, r, redirectURI, state, q)
+}
+
+// redirectToClient appends params plus state and iss (each exactly once) to a
+// validated redirect URI and sends the browser there with 302 (never 307: the
+// body of a POST must not follow, RFC 9700 §4.12).
+func (s *Server) redirectToClient(w http.ResponseWriter, r *http.Request, redirectURI, state string, params url.Values) {
+	u, err := url.Parse(redirectURI)
+	if err != nil {
+		s.renderError(w, r, http.StatusBadRequest, pageBadRedirect)
+		return
+	}
+	q := u.Query()
+	for k, v := range params {
+		q[k] = v
+	}
+	q.Del("state")
+	if state != "" {
+		q.Set("state", state)
+	}
+	q.Set("iss", s.cfg.Issuer)
+	u.RawQuery = q.Encode()
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	http.Redirect(w, r, u.String(), http.StatusFound)
+}

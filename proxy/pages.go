@@ -1,0 +1,117 @@
+package proxy
+
+import (
+	"bytes"
+	"embed"
+	"html/template"
+	"net/http"
+	"strings"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// pages are parsed once per server (no package-level state).
+type pages struct {
+	consent *template.Template
+	errors  *template.Template
+}
+
+func parsePages() (*pages, error) {
+	consent, err := template.ParseFS(templateFS, "templates/layout.html", "templates/consent.html")
+	if err != nil {
+		return nil, err
+	}
+	errs, err := template.ParseFS(templateFS, "templates/layout.html", "templates/error.html")
+	if err != nil {
+		return nil, err
+	}
+	return &pages{consent: consent, errors: errs}, nil
+}
+
+// errorPage is a local error shown in the browser when the client cannot be
+// redirected to safely.
+type errorPage struct {
+	status  int
+	Code    string // RFC 6749 error code, for JSON clients
+	Title   string
+	Message string
+	Detail  string
+	Hint    string
+}
+
+func (p errorPage) with(detail string) errorPage { p.Detail = detail; return p }
+
+var (
+	pageBadRequest = errorPage{status: http.StatusBadRequest, Code: "invalid_request",
+		Title: "This sign-in request is not valid", Message: "The app that sent you here made a request this server cannot accept.",
+		Hint: "Try connecting again from your MCP client. If it keeps happening, tell the app's developer."}
+	pageUnknownClient = errorPage{status: http.StatusBadRequest, Code: "invalid_client",
+		Title: "This app is not registered here", Message: "The app's registration is unknown to this server: it may have expired after a long time unused, or the server's storage was reset.",
+		Hint: "Remove this server from your MCP client and add it again; the client will register afresh."}
+	pageBadClientMetadata = errorPage{status: http.StatusBadRequest, Code: "invalid_client",
+		Title: "This app's metadata could not be used", Message: "The app identifies itself with a client metadata document that this server could not fetch or accept.",
+		Hint: "Tell the app's developer; the detail below says what was wrong."}
+	pageBadRedirect = errorPage{status: http.StatusBadRequest, Code: "invalid_request",
+		Title: "Unregistered redirect address", Message: "The address this request wants to send you back to is not one the app registered, so this server will not send you there.",
+		Hint: "This protects your account. Reconnect from your MCP client; if it keeps happening, tell the app's developer."}
+	pageExpired = errorPage{status: http.StatusBadRequest, Code: "invalid_request",
+		Title: "This sign-in link has expired", Message: "The sign-in request was already completed, or it is older than its time limit.",
+		Hint: "Go back to your MCP client and connect again."}
+	pageCSRF = errorPage{status: http.StatusForbidden, Code: "access_denied",
+		Title: "Your approval could not be verified", Message: "The approval did not come from the page this server showed in this browser (missing or mismatched security token).",
+		Hint: "Go back to your MCP client and connect again. Make sure cookies are enabled for this site."}
+	pageSessionMismatch = errorPage{status: http.StatusForbidden, Code: "access_denied",
+		Title: "Sign-in started in another browser", Message: "This sign-in was approved in a different browser session than the one that finished it, so it was stopped to protect your account.",
+		Hint: "Connect again from your MCP client and complete the whole sign-in in one browser."}
+	pageUnavailable = errorPage{status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+		Title: "Temporarily unavailable", Message: "The server could not reach its storage.",
+		Hint: "Try again in a moment."}
+)
+
+// setPageHeaders makes HTML pages unframeable (RFC 9700 §4.16), unreferred
+// (§4.2.4) and uncached, with a CSP that allows no script at all.
+func setPageHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+}
+
+// renderError shows p as HTML, or as RFC 6749 JSON to a client that asked for
+// JSON and not HTML.
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, p errorPage) {
+	s.metrics.OAuthErrors.WithLabelValues("page", p.Code).Inc()
+	accept := r.Header.Get("Accept")
+	if strings.Contains(accept, "application/json") && !strings.Contains(accept, "text/html") {
+		desc := p.Message
+		if p.Detail != "" {
+			desc += " " + p.Detail
+		}
+		body := map[string]string{"error": p.Code, "error_description": desc}
+		if p.Code == "invalid_client" {
+			body["registration_endpoint"] = s.cfg.Issuer + "/register"
+		}
+		writeJSON(w, status, body)
+		return
+	}
+	s.renderPage(w, status, s.pages.errors, struct {
+		errorPage
+		Service string
+	}{p, s.cfg.ServiceName})
+}
+
+func (s *Server) renderPage(w http.ResponseWriter, status int, t *template.Template, data any) {
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
+		s.log.Error("render page", "err", err)
+		status, buf = http.StatusInternalServerError, *bytes.NewBufferString("internal error")
+	}
+	setPageHeaders(w)
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}

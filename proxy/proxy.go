@@ -1,0 +1,190 @@
+// Package proxy is clerk-mcp-proxy's OAuth 2.1 authorization server. MCP
+// clients discover it (RFC 8414), register with it (RFC 7591), and run the
+// authorization-code flow with PKCE S256 against it; it shows its own consent
+// page, sends the browser to Clerk through one confidential Clerk OAuth
+// application, keeps Clerk's tokens sealed in a grant, and issues its own
+// tokens: a short-lived ES256 JWT access token bound to the MCP resource and
+// a rotating opaque refresh token. It also serves revocation (RFC 7009) and
+// introspection (RFC 7662) of its own tokens.
+//
+// One file per endpoint; each handler's doc comment names the RFC section it
+// implements.
+package proxy
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clerk"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/metrics"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/vault"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
+)
+
+// Lifetimes fixed by the security design (not configurable on purpose).
+const (
+	transactionTTL = 15 * time.Minute // authorize -> consent decision
+	upstreamTTL    = 10 * time.Minute // consent -> Clerk callback (RFC 9700 §4.7: short-lived state)
+	codeTTL        = 5 * time.Minute  // proxy authorization code
+	maxRetired     = 32               // refresh generations remembered for reuse detection
+)
+
+// Config is what the authorization server needs to know about itself.
+type Config struct {
+	Issuer           string   // BASE_URL
+	Resource         string   // BASE_URL/mcp
+	Scopes           []string // every scope a client may request
+	DefaultScopes    []string // granted when a request names none
+	AccessTokenTTL   time.Duration
+	RefreshTokenTTL  time.Duration
+	RefreshGrace     time.Duration
+	ClientIdleTTL    time.Duration
+	AllowedRedirects []string // optional allowlist patterns
+	SecureCookies    bool
+	TrustedProxies   []*net.IPNet
+	RateLimits       RateLimits
+	CIMD             CIMDConfig
+	ServiceName      string // shown on pages
+}
+
+// RateLimits are per-client-IP requests per minute; 0 disables one.
+type RateLimits struct{ Register, Token, Authorize int }
+
+// Clerk is the part of the Clerk client the authorization server uses.
+type Clerk interface {
+	AuthCodeURL(state, verifier, nonce string) string
+	Exchange(ctx context.Context, code, verifier, nonce string) (clerk.TokenSet, *clerk.IDClaims, error)
+	Revoke(ctx context.Context, token, hint string) error
+	UserInfo(ctx context.Context, accessToken string) (clerk.UserInfo, error)
+}
+
+// GrantEvents is told when a grant ends so in-process caches drop it at once
+// (other replicas notice within their short grant-cache TTL).
+type GrantEvents interface {
+	GrantRevoked(grantID string)
+}
+
+// Deps are the collaborators of the server.
+type Deps struct {
+	Store   store.Store
+	Clerk   Clerk
+	Keys    *tokens.KeySet
+	Secret  []byte // PROXY_SECRET
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	Events  GrantEvents
+	Now     func() time.Time
+	Rand    io.Reader
+	// HTTPClient fetches client metadata documents (CIMD); nil builds the
+	// SSRF-guarded default.
+	HTTPClient *http.Client
+}
+
+// Server is the authorization server.
+type Server struct {
+	cfg     Config
+	store   store.Store
+	clerk   Clerk
+	keys    *tokens.KeySet
+	vault   *vault.Vault
+	pages   *pages
+	cookies *seal.Signer
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	events  GrantEvents
+	now     func() time.Time
+	rand    io.Reader
+	cimd    *cimdFetcher
+}
+
+// New builds the server.
+func New(cfg Config, d Deps) (*Server, error) {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.New()
+	}
+	if len(cfg.DefaultScopes) == 0 {
+		cfg.DefaultScopes = cfg.Scopes
+	}
+	if cfg.ServiceName == "" {
+		cfg.ServiceName = "MCP server"
+	}
+	v, err := vault.New(d.Secret, d.Rand)
+	if err != nil {
+		return nil, err
+	}
+	pg, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:     cfg,
+		store:   d.Store,
+		clerk:   d.Clerk,
+		keys:    d.Keys,
+		vault:   v,
+		pages:   pg,
+		cookies: seal.NewSigner(seal.DeriveKey(d.Secret, seal.PurposeCookie)),
+		metrics: d.Metrics,
+		log:     d.Logger,
+		events:  d.Events,
+		now:     d.Now,
+		rand:    d.Rand,
+	}
+	s.cimd = newCIMDFetcher(cfg.CIMD, d.Store, d.HTTPClient, d.Now, d.Logger)
+	return s, nil
+}
+
+// Mount registers the authorization server's routes.
+func (s *Server) Mount(r chi.Router) {
+	r.Get("/.well-known/oauth-authorization-server", s.handleMetadata)
+	r.Get("/.well-known/openid-configuration", s.handleOpenIDConfiguration)
+	r.Get("/.well-known/jwks.json", s.handleJWKS)
+	r.Options("/.well-known/*", preflight)
+
+	r.With(s.rateLimit("register", s.cfg.RateLimits.Register)).Post("/register", s.handleRegister)
+	r.Options("/register", preflight)
+	r.Get("/register/{client_id}", s.handleRegistrationRead)
+	r.Delete("/register/{client_id}", s.handleRegistrationDelete)
+
+	r.With(s.rateLimit("authorize", s.cfg.RateLimits.Authorize)).Get("/authorize", s.handleAuthorize)
+	r.With(s.rateLimit("authorize", s.cfg.RateLimits.Authorize)).Post("/authorize", s.handleAuthorize)
+	r.Get("/consent", s.handleConsentPage)
+	r.Post("/consent", s.handleConsentDecision)
+	r.Get("/oauth/callback", s.handleCallback)
+
+	r.With(s.rateLimit("token", s.cfg.RateLimits.Token)).Post("/token", s.handleToken)
+	r.Options("/token", preflight)
+	r.Post("/revoke", s.handleRevoke)
+	r.Options("/revoke", preflight)
+	r.Post("/introspect", s.handleIntrospect)
+}
+
+// preflight answers CORS preflight for the endpoints browser-based MCP
+// clients call directly (discovery, registration, token).
+func preflight(w http.ResponseWriter, r *http.Request) {
+	allowCORS(w)
+	w.Header().Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type, MCP-Protocol-Version")
+	w.Header().Set("Access-Control-Max-Age", "86400")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func allowCORS(w http.ResponseWriter) { w.Header().Set("Access-Control-Allow-Origin", "*") }
+
+// hasScope reports whether s is a scope clients may request.
+func (s *Server) hasScope(scope string) bool { return slices.Contains(s.cfg.Scopes, scope) }

@@ -1,0 +1,266 @@
+package proxy
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func TestValidateRedirectURI(t *testing.T) {
+	tests := []struct {
+		uri string
+		ok  bool
+	}{
+		{"https://claude.ai/api/mcp/auth_callback", true},
+		{"https://chatgpt.com/connector_platform_oauth_redirect", true},
+		{"http://127.0.0.1:33418/", true},
+		{"http://127.0.0.1/callback", true},
+		{"http://localhost:6274/oauth/callback", true},
+		{"http://[::1]:8080/cb", true},
+		{"cursor://anysphere.cursor-retrieval/oauth/user-mcp/callback", true},
+		{"com.example.app:/oauth2redirect", true},
+		{"https://vscode.dev/redirect", true},
+		{"http://example.com/cb", false},         // http off loopback
+		{"http://127.0.0.1.evil.com/cb", false},  // not loopback
+		{"https://good.example@evil.example/", false},
+		{"https://example.com/cb#frag", false},
+		{"https://example.com/a/../b", false},
+		{"https://example.com/a/%2e%2e/b", false},
+		{"https://example.com/a/%2E%2E/b", false},
+		{"https://example.com/./cb", false},
+		{"HTTPS://example.com/cb", false},
+		{"javascript:alert(1)", false},
+		{"data:text/html,hi", false},
+		{"file:///etc/passwd", false},
+		{"/relative/path", false},
+		{"", false},
+		{"https://exa mple.com/", false},
+		{"https://example.com/\r\nSet-Cookie:x", false},
+		{"https://example.com/é", false},
+		{"https:///nohost", false},
+		{"https://" + strings.Repeat("a", 2001), false},
+		{"myapp:", false},
+	}
+	for _, tc := range tests {
+		err := validateRedirectURI(tc.uri)
+		if (err == nil) != tc.ok {
+			t.Errorf("validateRedirectURI(%q) = %v, want ok=%v", tc.uri, err, tc.ok)
+		}
+	}
+}
+
+func TestMatchRedirectURI(t *testing.T) {
+	registered := []string{
+		"https://claude.ai/api/mcp/auth_callback",
+		"http://127.0.0.1:33418/",
+		"http://localhost/callback",
+		"cursor://anysphere.cursor-retrieval/oauth/callback",
+	}
+	tests := []struct {
+		req string
+		ok  bool
+	}{
+		{"https://claude.ai/api/mcp/auth_callback", true},
+		{"https://claude.ai/api/mcp/auth_callback/", false},     // trailing slash
+		{"https://Claude.ai/api/mcp/auth_callback", false},      // case
+		{"https://claude.ai/api/mcp/auth_callback?x=1", false},  // added query
+		{"https://claude.ai/api/mcp/other", false},              // other path
+		{"https://claude.ai@evil.com/api/mcp/auth_callback", false},
+		{"http://127.0.0.1:40000/", true},                       // RFC 8252 §7.3 port relaxed
+		{"http://127.0.0.1/", true},
+		{"http://127.0.0.1:40000", true},                         // "" vs "/" path on an origin
+		{"http://127.0.0.1:40000/other", false},
+		{"http://localhost:33418/", false},                      // localhost != 127.0.0.1
+		{"http://localhost:57470/callback", true},               // Claude Code style
+		{"http://127.0.0.1:57470/callback", false},
+		{"http://localhost:57470/callback?x=1", false},
+		{"http://localhost:99999/callback", false},              // bad port
+		{"http://localhost:57470/callback#f", false},
+		{"https://localhost:57470/callback", false},             // https loopback not relaxed
+		{"cursor://anysphere.cursor-retrieval/oauth/callback", true},
+		{"cursor://anysphere.cursor-retrieval/oauth/callback2", false},
+	}
+	for _, tc := range tests {
+		if got := matchRedirectURI(registered, tc.req); got != tc.ok {
+			t.Errorf("matchRedirectURI(%q) = %v, want %v", tc.req, got, tc.ok)
+		}
+	}
+}
+
+func TestRedirectAllowed(t *testing.T) {
+	patterns := []string{"https://claude.ai/api/mcp/auth_callback", "http://127.0.0.1:*", "http://localhost", "https://*.example.com/oauth/*"}
+	tests := []struct {
+		uri string
+		ok  bool
+	}{
+		{"https://claude.ai/api/mcp/auth_callback", true},
+		{"https://claude.ai/api/mcp/auth_callback2", false},
+		{"http://127.0.0.1:5555/cb", true},
+		{"http://localhost:1234/anything", true},
+		{"https://app.example.com/oauth/cb", true},
+		{"https://example.com/oauth/cb", false},
+		{"https://evilexample.com/oauth/cb", false},
+		{"https://app.example.com/other", false},
+		{"https://chatgpt.com/connector_platform_oauth_redirect", false},
+	}
+	for _, tc := range tests {
+		if got := redirectAllowed(patterns, tc.uri); got != tc.ok {
+			t.Errorf("redirectAllowed(%q) = %v, want %v", tc.uri, got, tc.ok)
+		}
+	}
+	if !redirectAllowed(nil, "https://anything.example/") {
+		t.Error("an empty allowlist must allow everything")
+	}
+}
+
+func TestVerifyPKCE(t *testing.T) {
+	// RFC 7636 Appendix B.
+	verifier := "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+	challenge := "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+	if !verifyPKCE(verifier, challenge) {
+		t.Fatal("RFC 7636 example must verify")
+	}
+	for _, bad := range []string{"", "short", verifier + "x", strings.Repeat("a", 129), verifier[:42] + "!"} {
+		if verifyPKCE(bad, challenge) {
+			t.Errorf("verifier %q accepted", bad)
+		}
+	}
+	if !validChallenge(challenge) || validChallenge(challenge+"=") || validChallenge("plain") {
+		t.Error("validChallenge")
+	}
+}
+
+func TestCheckParams(t *testing.T) {
+	tests := []struct {
+		raw string
+		ok  bool
+	}{
+		{"a=1&b=2", true},
+		{"a=1&a=2", false},               // RFC 6749 §3.1: no repeats
+		{"state=ab%0d%0aSet-Cookie:x", false},
+		{"state=%ff%fe", false},
+		{"a=" + strings.Repeat("x", 5000), false},
+		{"%ff=1", false},
+	}
+	for _, tc := range tests {
+		v, err := url.ParseQuery(tc.raw)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.raw, err)
+		}
+		if _, oerr := checkParams(v); (oerr == nil) != tc.ok {
+			t.Errorf("checkParams(%q) = %v, want ok=%v", tc.raw, oerr, tc.ok)
+		}
+	}
+}
+
+func TestSameResource(t *testing.T) {
+	ours := "https://mcp.example.com/mcp"
+	for _, tc := range []struct {
+		req string
+		ok  bool
+	}{
+		{ours, true},
+		{"https://mcp.example.com/mcp/", true},
+		{"HTTPS://MCP.example.com/mcp", true},
+		{"https://mcp.example.com/mcp?kb_name=x", true},
+		{"https://mcp.example.com/mcp#x", false},
+		{"https://mcp.example.com/", false},
+		{"https://mcp.example.com/mcp-other", false},
+		{"https://evil.example.com/mcp", false},
+		{"https://u@mcp.example.com/mcp", false},
+	} {
+		if got := sameResource(tc.req, ours); got != tc.ok {
+			t.Errorf("sameResource(%q) = %v, want %v", tc.req, got, tc.ok)
+		}
+	}
+}
+
+func TestNarrowScopes(t *testing.T) {
+	granted := []string{"openid", "profile", "email"}
+	if got, oe := narrowScopes(granted, "profile"); oe != nil || strings.Join(got, " ") != "profile" {
+		t.Errorf("narrow: %v %v", got, oe)
+	}
+	if _, oe := narrowScopes(granted, "profile admin"); oe == nil || oe.Code != "invalid_scope" {
+		t.Errorf("widening must fail: %v", oe)
+	}
+	if got, _ := narrowScopes(granted, ""); len(got) != 3 {
+		t.Errorf("empty keeps all: %v", got)
+	}
+}
+
+func TestCacheTTL(t *testing.T) {
+	for _, tc := range []struct {
+		cc   string
+		want string
+	}{
+		{"", "1h0m0s"}, {"max-age=600", "10m0s"}, {"no-store", "0s"}, {"public, max-age=5", "1m0s"}, {"max-age=999999", "24h0m0s"}, {"max-age=abc", "1h0m0s"},
+	} {
+		if got := cacheTTL(tc.cc).String(); got != tc.want {
+			t.Errorf("cacheTTL(%q) = %s, want %s", tc.cc, got, tc.want)
+		}
+	}
+}
+
+func TestIsCIMDClientID(t *testing.T) {
+	for _, tc := range []struct {
+		id string
+		ok bool
+	}{
+		{"https://claude.ai/oauth/claude-code-client-metadata", true},
+		{"https://example.com/", false},
+		{"https://example.com", false},
+		{"http://example.com/client", false},
+		{"mcp_abc", false},
+		{"https://u@example.com/client", false},
+	} {
+		if got := isCIMDClientID(tc.id); got != tc.ok {
+			t.Errorf("isCIMDClientID(%q) = %v", tc.id, got)
+		}
+	}
+}
+
+func FuzzValidateRedirectURI(f *testing.F) {
+	for _, s := range []string{"https://a.example/cb", "http://127.0.0.1:1/", "cursor://x/y", "javascript:x", "https://a@b/", "http://[::1]:0/", "https://a/%2e%2e/"} {
+		f.Add(s, "http://127.0.0.1:5/")
+	}
+	f.Fuzz(func(t *testing.T, uri, requested string) {
+		err := validateRedirectURI(uri)
+		if err == nil {
+			u, perr := url.Parse(uri)
+			if perr != nil || u.User != nil || strings.Contains(uri, "#") || unsafeSchemes[u.Scheme] {
+				t.Fatalf("accepted unsafe redirect %q", uri)
+			}
+			if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+				t.Fatalf("accepted http off loopback: %q", uri)
+			}
+		}
+		if matchRedirectURI([]string{uri}, requested) && requested != uri {
+			// Only loopback port relaxation may match a different string.
+			r, _ := url.Parse(requested)
+			if r == nil || r.Scheme != "http" || !isLoopbackHost(r.Hostname()) {
+				t.Fatalf("%q matched registered %q", requested, uri)
+			}
+		}
+		_ = redirectAllowed([]string{uri, "https://*.x.com/*"}, requested)
+	})
+}
+
+func FuzzCheckParams(f *testing.F) {
+	for _, s := range []string{"a=1&b=2", "a=1&a=1", "state=%0d%0a", "x=%ff", "code=abc&code_verifier=def"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		v, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		p, oerr := checkParams(v)
+		if oerr == nil {
+			for name, vals := range p.v {
+				if len(vals) != 1 || !validParamText(name) || !validParamText(vals[0]) {
+					t.Fatalf("accepted %q", raw)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,188 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"net/http"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
+)
+
+// Outcomes of presenting a refresh token, decided inside one atomic grant
+// update so concurrent refreshes on any replica agree.
+var (
+	errRefreshUnknown = errors.New("refresh token not recognised")
+	errRefreshReuse   = errors.New("refresh token reuse")
+	errRefreshGrace   = errors.New("refresh token replay within the grace window")
+)
+
+// refreshGrant implements RFC 6749 §6 with rotation on every use (OAuth 2.1
+// §4.3.1, RFC 9700 §4.14.2):
+//
+//   - the current token rotates: a new refresh token, the old one becomes
+//     "previous";
+//   - the previous token, replayed within the grace window, gets the same new
+//     refresh token back (it was sealed under a key only the previous token
+//     derives) and a fresh access token, and nothing is revoked: clients that
+//     retry or refresh from two places keep their session;
+//   - the previous token after the window, or any older generation, is a
+//     replay by someone holding a stolen token: the whole grant is revoked;
+//   - anything else is simply invalid (a forged token cannot revoke a grant).
+func (s *Server) refreshGrant(r *http.Request, client store.Client, p params) (tokenResponse, *oauthError) {
+	presented := p.get("refresh_token")
+	if presented == "" {
+		return tokenResponse{}, errInvalidRequest("refresh_token is required")
+	}
+	gid, ok := tokens.ParseRefreshToken(presented)
+	if !ok {
+		return tokenResponse{}, errInvalidGrant("the refresh token is invalid")
+	}
+	next, err := tokens.NewRefreshToken(gid, s.rand)
+	if err != nil {
+		return tokenResponse{}, errServer("could not issue tokens")
+	}
+	now := s.now().UTC()
+	h := seal.Hash(presented)
+	var graceToken string
+	g, err := s.store.UpdateGrant(r.Context(), gid, s.cfg.RefreshTokenTTL, func(g *store.Grant) error {
+		if !g.Active || g.ClientID != client.ID {
+			return errRefreshUnknown
+		}
+		rc := &g.Refresh
+		switch {
+		case seal.Equal(h, rc.Current):
+			sealed, err := seal.SealWithSecret(presented, []byte(next), []byte(gid), s.rand)
+			if err != nil {
+				return err
+			}
+			if len(rc.Previous) > 0 {
+				rc.Retired = append(rc.Retired, rc.Previous)
+				if len(rc.Retired) > maxRetired {
+					rc.Retired = rc.Retired[len(rc.Retired)-maxRetired:]
+				}
+			}
+			rc.Previous, rc.Current = rc.Current, seal.Hash(next)
+			rc.CurrentSealedForPrevious = sealed
+			rc.RotatedAt = now
+			rc.Generation++
+			g.ExpiresAt = now.Add(s.cfg.RefreshTokenTTL)
+			return nil
+		case seal.Equal(h, rc.Previous) && s.cfg.RefreshGrace > 0 && now.Sub(rc.RotatedAt) <= s.cfg.RefreshGrace:
+			current, err := seal.OpenWithSecret(presented, rc.CurrentSealedForPrevious, []byte(gid))
+			if err != nil {
+				return errRefreshUnknown
+			}
+			graceToken = string(current)
+			return errRefreshGrace // nothing to write
+		case seal.Equal(h, rc.Previous) || slices.ContainsFunc(rc.Retired, func(old []byte) bool { return seal.Equal(h, old) }):
+			return errRefreshReuse
+		default:
+			return errRefreshUnknown
+		}
+	})
+	switch {
+	case err == nil:
+		s.metrics.Refreshes.Inc()
+	case errors.Is(err, errRefreshGrace):
+		s.metrics.GraceHits.Inc()
+		s.audit(r, "refresh_grace_replay", "client_id", client.ID, "grant_id", gid)
+		if g, err = s.store.GetGrant(r.Context(), gid); err != nil {
+			return tokenResponse{}, errInvalidGrant("the refresh token is invalid or expired")
+		}
+		next = graceToken
+	case errors.Is(err, errRefreshReuse):
+		s.metrics.ReuseDetections.WithLabelValues("refresh_token").Inc()
+		s.audit(r, "refresh_token_reuse_detected", "client_id", client.ID, "grant_id", gid)
+		s.revokeGrant(r, gid, "refresh_reuse")
+		return tokenResponse{}, errInvalidGrant("the refresh token was already used; the session is revoked, sign in again")
+	case errors.Is(err, errRefreshUnknown), errors.Is(err, store.ErrNotFound):
+		return tokenResponse{}, errInvalidGrant("the refresh token is invalid or expired")
+	default:
+		s.storeError(r, "rotate_refresh", err)
+		return tokenResponse{}, errUnavailable("the authorization server is temporarily unavailable")
+	}
+	httpx.SetUser(r.Context(), g.UserID)
+	scopes, oe := narrowScopes(g.Scopes, p.get("scope"))
+	if oe != nil {
+		return tokenResponse{}, oe
+	}
+	resp, oe := s.tokenPair(g, scopes, next)
+	if oe == nil {
+		s.audit(r, "tokens_issued", "grant_type", "refresh_token", "client_id", client.ID, "user_id", g.UserID)
+	}
+	return resp, oe
+}
+
+// narrowScopes applies RFC 6749 §6: a refresh may ask for fewer scopes, never
+// more. The grant (and so the refresh token) keeps its scopes.
+func narrowScopes(granted []string, requested string) ([]string, *oauthError) {
+	if strings.TrimSpace(requested) == "" {
+		return granted, nil
+	}
+	var out []string
+	for _, sc := range strings.Fields(requested) {
+		if sc == "offline_access" {
+			continue
+		}
+		if !slices.Contains(granted, sc) {
+			return nil, errInvalidScope("a refresh cannot add scopes that were not granted")
+		}
+		if !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	if len(out) == 0 {
+		return granted, nil
+	}
+	return out, nil
+}
+
+// revokeGrant ends a grant: its record goes (so every access token issued
+// from it fails on every replica within the verifier's grant-cache TTL, and
+// at once on this one) and Clerk's tokens are revoked at Clerk.
+func (s *Server) revokeGrant(r *http.Request, gid, reason string) {
+	if gid == "" {
+		return
+	}
+	ctx := r.Context()
+	g, err := s.store.GetGrant(ctx, gid)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.storeError(r, "get_grant", err)
+	}
+	if err := s.store.DeleteGrant(ctx, gid); err != nil {
+		s.storeError(r, "delete_grant", err)
+		return
+	}
+	if s.events != nil {
+		s.events.GrantRevoked(gid)
+	}
+	s.metrics.Revocations.WithLabelValues(reason).Inc()
+	s.audit(r, "grant_revoked", "grant_id", gid, "reason", reason, "client_id", g.ClientID, "user_id", g.UserID)
+	if len(g.Upstream) == 0 {
+		return
+	}
+	ts, err := s.vault.Open(gid, g.Upstream)
+	if err != nil {
+		return
+	}
+	// Best effort, bounded: the grant is already gone locally.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if ts.RefreshToken != "" {
+		if err := s.clerk.Revoke(cctx, ts.RefreshToken, "refresh_token"); err != nil {
+			s.log.WarnContext(ctx, "revoking the Clerk refresh token failed", "grant_id", gid, "err", err)
+		}
+	}
+	if ts.AccessToken != "" {
+		if err := s.clerk.Revoke(cctx, ts.AccessToken, "access_token"); err != nil {
+			s.log.WarnContext(ctx, "revoking the Clerk access token failed", "grant_id", gid, "err", err)
+		}
+	}
+}

@@ -1,0 +1,300 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
+)
+
+const maxRegistrationBytes = 32 << 10
+
+// Auth methods at the token endpoint.
+const (
+	authNone   = "none"
+	authBasic  = "client_secret_basic"
+	authPost   = "client_secret_post"
+	authJWTKey = "private_key_jwt" // CIMD documents only
+)
+
+// registrationRequest is the subset of RFC 7591 §2 metadata the proxy uses.
+// Unknown fields (application_type extensions, resource, software_id...) are
+// ignored as §2 requires.
+type registrationRequest struct {
+	RedirectURIs            []string `json:"redirect_uris"`
+	TokenEndpointAuthMethod *string  `json:"token_endpoint_auth_method"`
+	GrantTypes              []string `json:"grant_types"`
+	ResponseTypes           []string `json:"response_types"`
+	ClientName              string   `json:"client_name"`
+	ClientURI               string   `json:"client_uri"`
+	LogoURI                 string   `json:"logo_uri"`
+	Scope                   string   `json:"scope"`
+	ApplicationType         string   `json:"application_type"`
+}
+
+// handleRegister implements RFC 7591 §3 dynamic client registration.
+func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
+	allowCORS(w)
+	req, oerr := decodeRegistration(w, r)
+	if oerr != nil {
+		s.writeError(w, r, "register", oerr)
+		return
+	}
+	c, oerr := s.clientFromRegistration(req)
+	if oerr != nil {
+		s.writeError(w, r, "register", oerr)
+		return
+	}
+	var err error
+	if c.ID, err = seal.Token(s.rand, 16); err != nil {
+		s.writeError(w, r, "register", errServer("could not register the client"))
+		return
+	}
+	c.ID = "mcp_" + c.ID
+	var secret string
+	if c.TokenEndpointAuthMethod != authNone {
+		// 256 bits from crypto/rand, returned once, stored hashed.
+		if secret, err = seal.Token(s.rand, 32); err != nil {
+			s.writeError(w, r, "register", errServer("could not register the client"))
+			return
+		}
+		c.SecretHash = seal.Hash(secret)
+	}
+	regToken, err := seal.Token(s.rand, 32)
+	if err != nil {
+		s.writeError(w, r, "register", errServer("could not register the client"))
+		return
+	}
+	c.RegistrationTokenHash = seal.Hash(regToken)
+	c.CreatedAt = s.now().UTC()
+	if err := s.store.CreateClient(r.Context(), c, s.cfg.ClientIdleTTL); err != nil {
+		s.storeError(r, "create_client", err)
+		s.writeError(w, r, "register", errUnavailable("registration storage is unavailable, try again"))
+		return
+	}
+	httpx.SetClient(r.Context(), c.ID)
+	s.metrics.Registrations.Inc()
+	s.audit(r, "client_registered", "client_id", c.ID, "client_name", c.Name, "auth_method", c.TokenEndpointAuthMethod,
+		"redirect_uris", c.RedirectURIs)
+	resp := s.registrationResponse(c)
+	if secret != "" {
+		resp["client_secret"] = secret
+		resp["client_secret_expires_at"] = 0
+	}
+	resp["registration_access_token"] = regToken
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+func decodeRegistration(w http.ResponseWriter, r *http.Request) (registrationRequest, *oauthError) {
+	var req registrationRequest
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return req, errMetadata("invalid_client_metadata", "the registration body must be application/json")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRegistrationBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return req, &oauthError{Code: "invalid_client_metadata", Description: "the registration body is too large", Status: http.StatusRequestEntityTooLarge}
+		}
+		return req, errMetadata("invalid_client_metadata", "the registration body could not be read")
+	}
+	if !utf8.Valid(body) {
+		return req, errMetadata("invalid_client_metadata", "the registration body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&req); err != nil {
+		return req, errMetadata("invalid_client_metadata", "the registration body is not a JSON object with RFC 7591 fields of the right types")
+	}
+	if dec.More() {
+		return req, errMetadata("invalid_client_metadata", "the registration body has trailing data")
+	}
+	return req, nil
+}
+
+// clientFromRegistration validates RFC 7591 metadata and applies the §2
+// defaults (grant_types [authorization_code], response_types [code],
+// token_endpoint_auth_method client_secret_basic).
+func (s *Server) clientFromRegistration(req registrationRequest) (store.Client, *oauthError) {
+	c := store.Client{TokenEndpointAuthMethod: authBasic, ApplicationType: req.ApplicationType}
+	if len(req.RedirectURIs) == 0 {
+		return c, errMetadata("invalid_redirect_uri", "redirect_uris is required")
+	}
+	if len(req.RedirectURIs) > maxRedirectURIs {
+		return c, errMetadata("invalid_redirect_uri", "too many redirect_uris (at most 20)")
+	}
+	for _, u := range req.RedirectURIs {
+		if err := validateRedirectURI(u); err != nil {
+			return c, errMetadata("invalid_redirect_uri", err.Error())
+		}
+		if !redirectAllowed(s.cfg.AllowedRedirects, u) {
+			return c, errMetadata("invalid_redirect_uri", "a redirect URI is not in this server's allowlist")
+		}
+	}
+	c.RedirectURIs = slices.Compact(slices.Clone(req.RedirectURIs))
+	if req.TokenEndpointAuthMethod != nil {
+		switch m := *req.TokenEndpointAuthMethod; m {
+		case authNone, authBasic, authPost:
+			c.TokenEndpointAuthMethod = m
+		default:
+			return c, errMetadata("invalid_client_metadata", "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post")
+		}
+	}
+	c.GrantTypes = req.GrantTypes
+	if len(c.GrantTypes) == 0 {
+		c.GrantTypes = []string{"authorization_code"}
+	}
+	for _, g := range c.GrantTypes {
+		if g != "authorization_code" && g != "refresh_token" {
+			return c, errMetadata("invalid_client_metadata", "grant_types may only contain authorization_code and refresh_token")
+		}
+	}
+	c.ResponseTypes = req.ResponseTypes
+	if len(c.ResponseTypes) == 0 {
+		c.ResponseTypes = []string{"code"}
+	}
+	for _, rt := range c.ResponseTypes {
+		if rt != "code" {
+			return c, errMetadata("invalid_client_metadata", "response_types may only contain code")
+		}
+	}
+	// RFC 7591 §2.1: the code response type goes with the authorization_code grant.
+	if !slices.Contains(c.GrantTypes, "authorization_code") {
+		return c, errMetadata("invalid_client_metadata", "grant_types must include authorization_code to use response type code")
+	}
+	c.GrantTypes = slices.Compact(c.GrantTypes)
+	c.ResponseTypes = slices.Compact(c.ResponseTypes)
+	if len(req.ClientName) > 200 {
+		return c, errMetadata("invalid_client_metadata", "client_name is longer than 200 characters")
+	}
+	c.Name = strings.TrimSpace(req.ClientName)
+	for _, v := range []string{req.ClientURI, req.LogoURI} {
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || u.Scheme != "https" || u.Host == "" || len(v) > 1000 {
+			return c, errMetadata("invalid_client_metadata", "client_uri and logo_uri must be https URLs of at most 1000 characters")
+		}
+	}
+	c.URI, c.LogoURI = req.ClientURI, req.LogoURI
+	// Unknown scopes are dropped rather than refused (RFC 7591 §2 lets the
+	// server replace the requested scope); offline_access is implicit since
+	// every grant gets a refresh token.
+	var scopes []string
+	for _, sc := range strings.Fields(req.Scope) {
+		if s.hasScope(sc) && !slices.Contains(scopes, sc) {
+			scopes = append(scopes, sc)
+		}
+	}
+	c.Scope = strings.Join(scopes, " ")
+	return c, nil
+}
+
+// registrationResponse is the RFC 7591 §3.2.1 body (also RFC 7592 §3).
+func (s *Server) registrationResponse(c store.Client) map[string]any {
+	resp := map[string]any{
+		"client_id":                  c.ID,
+		"client_id_issued_at":        c.CreatedAt.Unix(),
+		"redirect_uris":              c.RedirectURIs,
+		"grant_types":                c.GrantTypes,
+		"response_types":             c.ResponseTypes,
+		"token_endpoint_auth_method": c.TokenEndpointAuthMethod,
+		"registration_client_uri":    s.cfg.Issuer + "/register/" + url.PathEscape(c.ID),
+	}
+	if c.Name != "" {
+		resp["client_name"] = c.Name
+	}
+	if c.URI != "" {
+		resp["client_uri"] = c.URI
+	}
+	if c.LogoURI != "" {
+		resp["logo_uri"] = c.LogoURI
+	}
+	if c.Scope != "" {
+		resp["scope"] = c.Scope
+	}
+	if c.ApplicationType != "" {
+		resp["application_type"] = c.ApplicationType
+	}
+	return resp
+}
+
+// registrationClient authenticates an RFC 7592 request by its registration
+// access token; any failure is 401 without saying which part failed.
+func (s *Server) registrationClient(w http.ResponseWriter, r *http.Request) (store.Client, bool) {
+	id := chi.URLParam(r, "client_id")
+	token, ok := bearerToken(r)
+	c, err := s.store.GetClient(r.Context(), id)
+	if !ok || err != nil || !seal.EqualHash(token, c.RegistrationTokenHash) {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.storeError(r, "get_client", err)
+			s.writeError(w, r, "register", errUnavailable("registration storage is unavailable, try again"))
+			return c, false
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		s.writeError(w, r, "register", &oauthError{Code: "invalid_token", Description: "unknown client or wrong registration access token", Status: http.StatusUnauthorized})
+		return c, false
+	}
+	return c, true
+}
+
+// handleRegistrationRead implements RFC 7592 §2.1.
+func (s *Server) handleRegistrationRead(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.registrationClient(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, s.registrationResponse(c))
+}
+
+// handleRegistrationDelete implements RFC 7592 §2.3: the client is gone and
+// its grants die with it lazily (tokens of an unknown client are refused).
+func (s *Server) handleRegistrationDelete(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.registrationClient(w, r)
+	if !ok {
+		return
+	}
+	if err := s.store.DeleteClient(r.Context(), c.ID); err != nil {
+		s.storeError(r, "delete_client", err)
+		s.writeError(w, r, "register", errUnavailable("registration storage is unavailable, try again"))
+		return
+	}
+	s.audit(r, "client_deleted", "client_id", c.ID)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// bearerToken reads "Authorization: Bearer <token>" (scheme case-insensitive).
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// storeError logs and counts a storage failure; callers answer 503.
+func (s *Server) storeError(r *http.Request, op string, err error) {
+	s.metrics.StoreErrors.WithLabelValues(op).Inc()
+	s.log.ErrorContext(r.Context(), "store error", "op", op, "err", err, "request_id", httpx.RequestID(r.Context()))
+}
+
+// audit writes one security event (registration, consent, token, reuse,
+// revocation) to the log; never a secret.
+func (s *Server) audit(r *http.Request, event string, attrs ...any) {
+	attrs = append([]any{"audit", true, "event", event, "request_id", httpx.RequestID(r.Context())}, attrs...)
+	s.log.InfoContext(r.Context(), "audit", attrs...)
+}

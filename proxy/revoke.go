@@ -1,0 +1,160 @@
+package proxy
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
+)
+
+// tokenInfo is what the proxy knows about one of its own tokens.
+type tokenInfo struct {
+	kind   string // "access_token" or "refresh_token"
+	grant  store.Grant
+	claims tokens.AccessClaims // access tokens only
+}
+
+// identifyToken finds the live grant behind an access or refresh token of
+// this server; ok is false for anything unknown, expired or revoked.
+func (s *Server) identifyToken(r *http.Request, token string) (tokenInfo, bool, error) {
+	if gid, ok := tokens.ParseRefreshToken(token); ok {
+		g, err := s.store.GetGrant(r.Context(), gid)
+		if err != nil {
+			return tokenInfo{}, false, ignoreNotFound(err)
+		}
+		h := seal.Hash(token)
+		rc := g.Refresh
+		live := seal.Equal(h, rc.Current) ||
+			(seal.Equal(h, rc.Previous) && s.cfg.RefreshGrace > 0 && s.now().Sub(rc.RotatedAt) <= s.cfg.RefreshGrace)
+		known := live || seal.Equal(h, rc.Previous) || slices.ContainsFunc(rc.Retired, func(o []byte) bool { return seal.Equal(h, o) })
+		if !g.Active || !known {
+			return tokenInfo{}, false, nil
+		}
+		return tokenInfo{kind: "refresh_token", grant: g}, live, nil
+	}
+	claims, err := s.keys.Verify(token, tokens.Expectations{Issuer: s.cfg.Issuer, Audience: s.cfg.Resource, Now: s.now(), Leeway: 5 * time.Second})
+	if err != nil {
+		return tokenInfo{}, false, nil
+	}
+	g, err := s.store.GetGrant(r.Context(), claims.GrantID)
+	if err != nil {
+		return tokenInfo{}, false, ignoreNotFound(err)
+	}
+	if !g.Active || g.ClientID != claims.ClientID {
+		return tokenInfo{}, false, nil
+	}
+	return tokenInfo{kind: "access_token", grant: g, claims: claims}, true, nil
+}
+
+func ignoreNotFound(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// handleRevoke implements RFC 7009. Revoking either token of a grant ends the
+// grant (its access tokens stop working on every replica) and revokes Clerk's
+// tokens at Clerk. Unknown tokens and tokens of other clients get 200 too
+// (§2.2), without effect for the latter.
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	allowCORS(w)
+	p, oerr := readForm(w, r)
+	if oerr != nil {
+		s.writeError(w, r, "revoke", oerr)
+		return
+	}
+	client, oerr := s.authenticateClient(r, p)
+	if oerr != nil {
+		s.writeError(w, r, "revoke", oerr)
+		return
+	}
+	token := p.get("token")
+	if token == "" {
+		s.writeError(w, r, "revoke", errInvalidRequest("token is required"))
+		return
+	}
+	if hint := p.get("token_type_hint"); hint != "" && hint != "access_token" && hint != "refresh_token" {
+		s.writeError(w, r, "revoke", &oauthError{Code: "unsupported_token_type", Description: "token_type_hint must be access_token or refresh_token", Status: http.StatusBadRequest})
+		return
+	}
+	info, _, err := s.identifyToken(r, token)
+	if err != nil {
+		s.storeError(r, "identify_token", err)
+		s.writeError(w, r, "revoke", errUnavailable("the authorization server is temporarily unavailable"))
+		return
+	}
+	if info.grant.ID != "" && info.grant.ClientID == client.ID {
+		s.revokeGrant(r, info.grant.ID, "revoked_by_client")
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+// handleIntrospect implements RFC 7662 for the proxy's own tokens, so other
+// resource servers can rely on this authorization server. Callers must be
+// confidential clients (§2.1: the endpoint requires authorization).
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	p, oerr := readForm(w, r)
+	if oerr != nil {
+		s.writeError(w, r, "introspect", oerr)
+		return
+	}
+	client, oerr := s.authenticateClient(r, p)
+	if oerr == nil && client.TokenEndpointAuthMethod == authNone {
+		_, hasBasic := bearerlessBasic(r)
+		oerr = errInvalidClient("introspection requires a confidential client", hasBasic)
+	}
+	if oerr != nil {
+		s.writeError(w, r, "introspect", oerr)
+		return
+	}
+	token := p.get("token")
+	if token == "" {
+		s.writeError(w, r, "introspect", errInvalidRequest("token is required"))
+		return
+	}
+	info, active, err := s.identifyToken(r, token)
+	if err != nil {
+		s.storeError(r, "identify_token", err)
+		s.writeError(w, r, "introspect", errUnavailable("the authorization server is temporarily unavailable"))
+		return
+	}
+	if !active {
+		writeJSON(w, http.StatusOK, map[string]any{"active": false})
+		return
+	}
+	g := info.grant
+	resp := map[string]any{
+		"active":     true,
+		"client_id":  g.ClientID,
+		"sub":        g.UserID,
+		"iss":        s.cfg.Issuer,
+		"aud":        s.cfg.Resource,
+		"token_type": info.kind,
+	}
+	if info.kind == "access_token" {
+		resp["scope"] = info.claims.Scope
+		resp["exp"] = info.claims.Expiry
+		resp["iat"] = info.claims.IssuedAt
+		resp["nbf"] = info.claims.NotBefore
+		resp["jti"] = info.claims.ID
+		resp["token_type"] = "Bearer"
+	} else {
+		resp["scope"] = strings.Join(g.Scopes, " ")
+		if !g.ExpiresAt.IsZero() {
+			resp["exp"] = g.ExpiresAt.Unix()
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func bearerlessBasic(r *http.Request) (string, bool) {
+	id, _, ok := r.BasicAuth()
+	return id, ok
+}

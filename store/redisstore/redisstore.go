@@ -1,0 +1,582 @@
+// Package redisstore owns the production implementation of store.Store, on
+// Redis through go-redis v9's UniversalClient, so a single node, a Sentinel
+// setup or a Cluster all work. Any number of proxy replicas share one Redis.
+//
+// # URLs
+//
+// New accepts these URL forms (percent-encode reserved characters such as
+// '@', '/', '?', '#' and ':' in user names and passwords):
+//
+//	redis://[user:pass@]host[:port][/db]               a single node (port 6379, db 0 by default)
+//	rediss://[user:pass@]host[:port][/db]              the same over TLS
+//	redis://[user:pass@]h1:6379,h2:6379[,...][/0]      a Cluster, given two or more seed nodes
+//	redis+cluster://[user:pass@]host[:port][,...][/0]  a Cluster, given any number of seeds (e.g.
+//	                                                   a single configuration endpoint)
+//	redis+sentinel://[user:pass@]h1:26379[,...]/mymaster[/db]
+//	                                                   Sentinel (port 26379 by default); the user
+//	                                                   info authenticates to the Redis nodes
+//	rediss+cluster://..., rediss+sentinel://...        TLS variants
+//
+// IPv6 hosts go in brackets: redis://[::1]:6379. Query parameters:
+// dial_timeout, read_timeout, write_timeout (a Go duration such as 500ms or a
+// number of seconds), pool_size, client_name, and for Sentinel only
+// sentinel_username and sentinel_password, the credentials of the Sentinels
+// themselves when they differ from the nodes'. Unknown parameters are errors.
+// Error messages never repeat any part of the URL, which may hold a password.
+//
+// # Keys
+//
+// Every key starts with the configured prefix (default "cmp:"):
+//
+//	<prefix>client:{<id>}                 JSON client; TTL unless registered with ttl 0
+//	<prefix>ticket:<kind>:{<id>}          ticket value; TTL
+//	<prefix>ticket:<kind>:{<id>}:spent    spent marker holding the value; TTL
+//	<prefix>grant:{<id>}                  hash: v = version, d = JSON grant; TTL unless created with ttl 0
+//	<prefix>keyset                        sealed key set; no TTL
+//	<prefix>cache:{<key>}                 cached value; TTL
+//	<prefix>lock:{<name>}                 lease owner token; TTL
+//	<prefix>rate:{<name>}                 fixed-window counter; TTL
+//
+// The braces are Redis Cluster hash tags: a ticket and its spent marker share
+// one, so the scripts that touch both stay in one slot. Because everything
+// after the first '}' differs only in a suffix, the two keys share the tag
+// whatever the prefix or id contain, except when the tag would be empty (an
+// empty id, or one starting with '}'): ticket operations refuse those ids.
+// Ids are hashes in practice.
+// Atomic multi-step operations are Lua scripts (see scripts.go); nothing does
+// get-then-write from Go except UpdateGrant, which is a compare-and-swap loop.
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/internal/backend"
+)
+
+// DefaultPrefix is used when no prefix is configured.
+const DefaultPrefix = "cmp:"
+
+// Options configures New.
+type Options struct {
+	// URL locates Redis; see the package documentation for the forms.
+	URL string
+	// Prefix starts every key; empty means DefaultPrefix. Give deployments that
+	// share a Redis different prefixes.
+	Prefix string
+	// Client, when set, is used instead of dialing URL. The caller keeps
+	// ownership: Store.Close does not close it.
+	Client redis.UniversalClient
+}
+
+// Store is a Redis-backed store.Store, safe for concurrent use.
+type Store struct {
+	c       redis.UniversalClient
+	ownsC   bool
+	prefix  string
+	scripts scripts
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New connects to Redis as configured and checks that it answers a PING.
+func New(ctx context.Context, opts Options) (*Store, error) {
+	c, owns := opts.Client, false
+	if c == nil {
+		uo, err := parseURL(opts.URL)
+		if err != nil {
+			return nil, err
+		}
+		c, owns = redis.NewUniversalClient(uo), true
+	}
+	s := NewFromClient(c, opts.Prefix)
+	s.ownsC = owns
+	if err := c.Ping(ctx).Err(); err != nil {
+		if owns {
+			_ = c.Close()
+		}
+		return nil, fmt.Errorf("redisstore: Redis is unreachable: %w", err)
+	}
+	return s, nil
+}
+
+// NewFromClient wraps an existing client without checking it. An empty
+// prefix means DefaultPrefix. The caller keeps ownership of c: Store.Close
+// does not close it.
+func NewFromClient(c redis.UniversalClient, prefix string) *Store {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return &Store{c: c, prefix: prefix, scripts: newScripts()}
+}
+
+// Ping implements store.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.c.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redisstore: ping: %w", err)
+	}
+	return nil
+}
+
+// Close implements store.Store. It closes the client only if New created it.
+func (s *Store) Close() error {
+	if !s.ownsC {
+		return nil
+	}
+	if err := s.c.Close(); err != nil {
+		return fmt.Errorf("redisstore: close: %w", err)
+	}
+	return nil
+}
+
+// --- keys ---
+
+func (s *Store) clientKey(id string) string { return s.prefix + "client:{" + id + "}" }
+func (s *Store) ticketKey(kind store.Kind, id string) string {
+	return s.prefix + "ticket:" + string(kind) + ":{" + id + "}"
+}
+
+// ticketKeys returns the keys of a ticket and its spent marker, which the
+// scripts touch together. They share a hash tag unless the tag would be empty
+// (an empty id, or one starting with '}', behind a prefix without braces);
+// such ids are refused on every topology rather than only failing on Cluster.
+func (s *Store) ticketKeys(op string, kind store.Kind, id string) (live, spent string, err error) {
+	live = s.ticketKey(kind, id)
+	spent = live + spentSuffix
+	if hashTag(live) != hashTag(spent) {
+		return "", "", fmt.Errorf("redisstore: %s: the ticket id cannot serve as a Redis Cluster hash tag", op)
+	}
+	return live, spent, nil
+}
+
+// hashTag is the part of key Redis Cluster hashes: the text between the first
+// '{' and the next '}' if non-empty, else the whole key.
+func hashTag(key string) string {
+	_, rest, ok := strings.Cut(key, "{")
+	if !ok {
+		return key
+	}
+	tag, _, ok := strings.Cut(rest, "}")
+	if !ok || tag == "" {
+		return key
+	}
+	return tag
+}
+func (s *Store) grantKey(id string) string     { return s.prefix + "grant:{" + id + "}" }
+func (s *Store) keySetKey() string             { return s.prefix + "keyset" }
+func (s *Store) cacheKey(key string) string    { return s.prefix + "cache:{" + key + "}" }
+func (s *Store) lockKey(name string) string    { return s.prefix + "lock:{" + name + "}" }
+func (s *Store) counterKey(name string) string { return s.prefix + "rate:{" + name + "}" }
+
+const spentSuffix = ":spent"
+
+// --- helpers ---
+
+// ms converts a duration to whole milliseconds for PX/PEXPIRE, rounding up
+// so that a positive duration never becomes 0 (no expiry, or an error).
+func ms(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// px is d rounded up to whole milliseconds, for go-redis calls that take a
+// duration (go-redis would truncate 1.5ms to 1ms; rounding up never shortens
+// a lifetime).
+func px(d time.Duration) time.Duration { return time.Duration(ms(d)) * time.Millisecond }
+
+// fail maps redis.Nil to store.ErrNotFound and adds context to anything else.
+// Only the operation is named, never a value.
+func fail(op string, err error) error {
+	if errors.Is(err, redis.Nil) {
+		return store.ErrNotFound
+	}
+	return fmt.Errorf("redisstore: %s: %w", op, err)
+}
+
+// errCorrupt reports a stored record that does not decode. The decoder's
+// message is dropped because it can quote the record.
+func errCorrupt(op string) error {
+	return fmt.Errorf("redisstore: %s: stored record does not decode", op)
+}
+
+// reply decodes a script's array reply of a status code and an optional
+// bulk value.
+func reply(op string, res any) (int64, []byte, error) {
+	arr, ok := res.([]any)
+	if !ok || len(arr) == 0 {
+		return 0, nil, fmt.Errorf("redisstore: %s: unexpected script reply", op)
+	}
+	code, ok := arr[0].(int64)
+	if !ok {
+		return 0, nil, fmt.Errorf("redisstore: %s: unexpected script reply", op)
+	}
+	if len(arr) < 2 {
+		return code, nil, nil
+	}
+	v, ok := arr[1].(string)
+	if !ok {
+		return 0, nil, fmt.Errorf("redisstore: %s: unexpected script reply", op)
+	}
+	return code, []byte(v), nil
+}
+
+// --- Clients ---
+
+// CreateClient implements store.Clients.
+func (s *Store) CreateClient(ctx context.Context, c store.Client, ttl time.Duration) error {
+	if err := backend.NonNegativeTTL("create client", ttl); err != nil {
+		return err
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("redisstore: create client: encode: %w", err)
+	}
+	ok, err := s.c.SetNX(ctx, s.clientKey(c.ID), b, px(ttl)).Result()
+	if err != nil {
+		return fail("create client", err)
+	}
+	if !ok {
+		return store.ErrAlreadyExists
+	}
+	return nil
+}
+
+// PutClient implements store.Clients. A plain SET drops any previous expiry,
+// so ttl 0 makes the client permanent.
+func (s *Store) PutClient(ctx context.Context, c store.Client, ttl time.Duration) error {
+	if err := backend.NonNegativeTTL("put client", ttl); err != nil {
+		return err
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("redisstore: put client: encode: %w", err)
+	}
+	if err := s.c.Set(ctx, s.clientKey(c.ID), b, px(ttl)).Err(); err != nil {
+		return fail("put client", err)
+	}
+	return nil
+}
+
+// GetClient implements store.Clients.
+func (s *Store) GetClient(ctx context.Context, id string) (store.Client, error) {
+	b, err := s.c.Get(ctx, s.clientKey(id)).Bytes()
+	if err != nil {
+		return store.Client{}, fail("get client", err)
+	}
+	var c store.Client
+	if err := json.Unmarshal(b, &c); err != nil {
+		return store.Client{}, errCorrupt("get client")
+	}
+	return c, nil
+}
+
+// TouchClient implements store.Clients with PEXPIRE, which fails on a missing
+// key; ttl 0 removes the expiry instead.
+func (s *Store) TouchClient(ctx context.Context, id string, ttl time.Duration) error {
+	if err := backend.NonNegativeTTL("touch client", ttl); err != nil {
+		return err
+	}
+	key := s.clientKey(id)
+	if ttl > 0 {
+		ok, err := s.c.PExpire(ctx, key, px(ttl)).Result()
+		if err != nil {
+			return fail("touch client", err)
+		}
+		if !ok {
+			return store.ErrNotFound
+		}
+		return nil
+	}
+	// PERSIST answers 0 both for a missing key and for one without expiry, so
+	// ask EXISTS in the same transaction.
+	var exists *redis.IntCmd
+	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		exists = p.Exists(ctx, key)
+		p.Persist(ctx, key)
+		return nil
+	})
+	if err != nil {
+		return fail("touch client", err)
+	}
+	if exists.Val() == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// DeleteClient implements store.Clients.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	if err := s.c.Del(ctx, s.clientKey(id)).Err(); err != nil {
+		return fail("delete client", err)
+	}
+	return nil
+}
+
+// --- Tickets ---
+
+// PutTicket implements store.Tickets: SET NX, refused while a spent marker
+// for the id exists.
+func (s *Store) PutTicket(ctx context.Context, kind store.Kind, id string, value []byte, ttl time.Duration) error {
+	if err := backend.PositiveTTL("put ticket", ttl); err != nil {
+		return err
+	}
+	live, spent, err := s.ticketKeys("put ticket", kind, id)
+	if err != nil {
+		return err
+	}
+	n, err := s.scripts.putTicket.Run(ctx, s.c, []string{live, spent}, value, ms(ttl)).Int64()
+	if err != nil {
+		return fail("put ticket", err)
+	}
+	if n == 0 {
+		return store.ErrAlreadyExists
+	}
+	return nil
+}
+
+// PeekTicket implements store.Tickets.
+func (s *Store) PeekTicket(ctx context.Context, kind store.Kind, id string) ([]byte, error) {
+	b, err := s.c.Get(ctx, s.ticketKey(kind, id)).Bytes()
+	if err != nil {
+		return nil, fail("peek ticket", err)
+	}
+	return b, nil
+}
+
+// ConsumeTicket implements store.Tickets in one script, so exactly one of any
+// number of concurrent consumers gets the value.
+func (s *Store) ConsumeTicket(ctx context.Context, kind store.Kind, id string, keepSpent time.Duration) ([]byte, error) {
+	live, spent, err := s.ticketKeys("consume ticket", kind, id)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.scripts.consumeTicket.Run(ctx, s.c, []string{live, spent}, ms(keepSpent)).Result()
+	if err != nil {
+		return nil, fail("consume ticket", err)
+	}
+	code, v, err := reply("consume ticket", res)
+	if err != nil {
+		return nil, err
+	}
+	switch code {
+	case 1:
+		return v, nil
+	case 2:
+		return v, store.ErrSpent
+	default:
+		return nil, store.ErrNotFound
+	}
+}
+
+// --- Grants ---
+
+// CreateGrant implements store.Grants. The stored grant starts at Version 1.
+func (s *Store) CreateGrant(ctx context.Context, g store.Grant, ttl time.Duration) error {
+	if err := backend.NonNegativeTTL("create grant", ttl); err != nil {
+		return err
+	}
+	g.Version = 1
+	b, err := json.Marshal(g)
+	if err != nil {
+		return fmt.Errorf("redisstore: create grant: encode: %w", err)
+	}
+	n, err := s.scripts.createGrant.Run(ctx, s.c, []string{s.grantKey(g.ID)}, g.Version, b, ms(ttl)).Int64()
+	if err != nil {
+		return fail("create grant", err)
+	}
+	if n == 0 {
+		return store.ErrAlreadyExists
+	}
+	return nil
+}
+
+// GetGrant implements store.Grants.
+func (s *Store) GetGrant(ctx context.Context, id string) (store.Grant, error) {
+	vals, err := s.c.HMGet(ctx, s.grantKey(id), "v", "d").Result()
+	if err != nil {
+		return store.Grant{}, fail("get grant", err)
+	}
+	if len(vals) != 2 || vals[0] == nil || vals[1] == nil {
+		return store.Grant{}, store.ErrNotFound
+	}
+	vs, ok1 := vals[0].(string)
+	d, ok2 := vals[1].(string)
+	if !ok1 || !ok2 {
+		return store.Grant{}, errCorrupt("get grant")
+	}
+	version, err := strconv.ParseInt(vs, 10, 64)
+	if err != nil {
+		return store.Grant{}, errCorrupt("get grant")
+	}
+	var g store.Grant
+	if err := json.Unmarshal([]byte(d), &g); err != nil {
+		return store.Grant{}, errCorrupt("get grant")
+	}
+	g.Version = version // the hash field is authoritative: the CAS compares it
+	return g, nil
+}
+
+// UpdateGrant implements store.Grants: read, apply fn to a copy, and
+// compare-and-swap on the version in Lua, retrying lost races.
+func (s *Store) UpdateGrant(ctx context.Context, id string, ttl time.Duration, fn func(g *store.Grant) error) (store.Grant, error) {
+	return backend.UpdateGrant(ctx, id, ttl, fn, s.GetGrant, s.casGrant)
+}
+
+func (s *Store) casGrant(ctx context.Context, expect int64, next store.Grant, ttl time.Duration) (bool, error) {
+	b, err := json.Marshal(next)
+	if err != nil {
+		return false, fmt.Errorf("redisstore: update grant: encode: %w", err)
+	}
+	n, err := s.scripts.casGrant.Run(ctx, s.c, []string{s.grantKey(next.ID)}, expect, next.Version, b, ms(ttl)).Int64()
+	if err != nil {
+		return false, fail("update grant", err)
+	}
+	switch n {
+	case 1:
+		return true, nil
+	case 0:
+		return false, nil
+	default:
+		return false, store.ErrNotFound
+	}
+}
+
+// DeleteGrant implements store.Grants.
+func (s *Store) DeleteGrant(ctx context.Context, id string) error {
+	if err := s.c.Del(ctx, s.grantKey(id)).Err(); err != nil {
+		return fail("delete grant", err)
+	}
+	return nil
+}
+
+// --- Key sets ---
+
+// GetOrCreateKeySet implements store.KeySets with SET NX then GET. The GET
+// can only miss if the key vanished in between (a flush or a failover to a
+// replica that never saw it); then the candidate is offered again.
+func (s *Store) GetOrCreateKeySet(ctx context.Context, candidate []byte) ([]byte, error) {
+	key := s.keySetKey()
+	for range 3 {
+		created, err := s.c.SetNX(ctx, key, candidate, 0).Result()
+		if err != nil {
+			return nil, fail("create key set", err)
+		}
+		if created {
+			return append([]byte{}, candidate...), nil
+		}
+		b, err := s.c.Get(ctx, key).Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, fail("get key set", err)
+		}
+		return b, nil
+	}
+	return nil, errors.New("redisstore: get key set: the key set keeps disappearing")
+}
+
+// SwapKeySet implements store.KeySets as a Lua compare-and-set; ErrNotFound
+// when no key set exists.
+func (s *Store) SwapKeySet(ctx context.Context, old, next []byte) ([]byte, bool, error) {
+	res, err := s.scripts.swapKeySet.Run(ctx, s.c, []string{s.keySetKey()}, old, next).Result()
+	if err != nil {
+		return nil, false, fail("swap key set", err)
+	}
+	code, v, err := reply("swap key set", res)
+	if err != nil {
+		return nil, false, err
+	}
+	switch code {
+	case 1:
+		return v, true, nil
+	case 0:
+		return v, false, nil
+	default:
+		return nil, false, store.ErrNotFound
+	}
+}
+
+// --- Cache ---
+
+// GetCache implements store.Cache.
+func (s *Store) GetCache(ctx context.Context, key string) ([]byte, error) {
+	b, err := s.c.Get(ctx, s.cacheKey(key)).Bytes()
+	if err != nil {
+		return nil, fail("get cache", err)
+	}
+	return b, nil
+}
+
+// SetCache implements store.Cache.
+func (s *Store) SetCache(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := backend.PositiveTTL("set cache", ttl); err != nil {
+		return err
+	}
+	if err := s.c.Set(ctx, s.cacheKey(key), value, px(ttl)).Err(); err != nil {
+		return fail("set cache", err)
+	}
+	return nil
+}
+
+// DeleteCache implements store.Cache.
+func (s *Store) DeleteCache(ctx context.Context, key string) error {
+	if err := s.c.Del(ctx, s.cacheKey(key)).Err(); err != nil {
+		return fail("delete cache", err)
+	}
+	return nil
+}
+
+// --- Locks ---
+
+// TryLock implements store.Locker with SET NX PX and a random owner token;
+// release deletes the key only while it still holds our token.
+func (s *Store) TryLock(ctx context.Context, name string, ttl time.Duration) (func(context.Context) error, bool, error) {
+	if err := backend.PositiveTTL("try lock", ttl); err != nil {
+		return nil, false, err
+	}
+	key, token := s.lockKey(name), rand.Text()
+	ok, err := s.c.SetNX(ctx, key, token, px(ttl)).Result()
+	if err != nil {
+		return nil, false, fail("try lock", err)
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	release := func(ctx context.Context) error {
+		if err := s.scripts.releaseLock.Run(ctx, s.c, []string{key}, token).Err(); err != nil {
+			return fail("release lock", err)
+		}
+		return nil
+	}
+	return release, true, nil
+}
+
+// --- Counters ---
+
+// Hit implements store.Counters: INCR, with the window's expiry set by the
+// first hit, in one script.
+func (s *Store) Hit(ctx context.Context, name string, window time.Duration) (int64, time.Duration, error) {
+	if err := backend.PositiveTTL("hit", window); err != nil {
+		return 0, 0, err
+	}
+	res, err := s.scripts.hit.Run(ctx, s.c, []string{s.counterKey(name)}, ms(window)).Int64Slice()
+	if err != nil {
+		return 0, 0, fail("hit", err)
+	}
+	if len(res) != 2 {
+		return 0, 0, errors.New("redisstore: hit: unexpected script reply")
+	}
+	return res[0], time.Duration(res[1]) * time.Millisecond, nil
+}

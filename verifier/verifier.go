@@ -1,0 +1,489 @@
+// Package verifier decides whether a bearer token presented at /mcp is good,
+// and who it stands for. It is the hot path, so every step is cached:
+//
+//  1. the proxy's own JWT (signature, iss, aud, exp), cached in-process by the
+//     token's hash until it expires;
+//  2. the grant behind it is still live (store lookup, cached about a second,
+//     dropped at once when this replica revokes it);
+//  3. Clerk's access token behind the grant is introspected at Clerk
+//     (active, issued to our Clerk application, required scopes), cached
+//     in-process and in the shared store for a bounded TTL, with concurrent
+//     misses collapsed into one call (singleflight);
+//  4. userinfo enriches the identity; its failure is logged, never fatal;
+//  5. an expired Clerk token is refreshed once for all replicas (a store lock)
+//     before continuing.
+//
+// Errors: ErrInvalidToken (answer 401) or ErrUnavailable (answer 503, never
+// a 200 and never a 500).
+package verifier
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clerk"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/metrics"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/ttlcache"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/vault"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
+)
+
+// Errors returned by Verify.
+var (
+	ErrInvalidToken = errors.New("invalid token")
+	ErrUnavailable  = errors.New("verification temporarily unavailable")
+)
+
+// Clerk is what the verifier needs from the Clerk client.
+type Clerk interface {
+	Introspect(ctx context.Context, token string) (clerk.Introspection, error)
+	UserInfo(ctx context.Context, accessToken string) (clerk.UserInfo, error)
+	Refresh(ctx context.Context, refreshToken string) (clerk.TokenSet, error)
+}
+
+// Store is the part of the store the verifier uses.
+type Store interface {
+	GetGrant(ctx context.Context, id string) (store.Grant, error)
+	UpdateGrant(ctx context.Context, id string, ttl time.Duration, fn func(*store.Grant) error) (store.Grant, error)
+	DeleteGrant(ctx context.Context, id string) error
+	GetCache(ctx context.Context, key string) ([]byte, error)
+	SetCache(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	DeleteCache(ctx context.Context, key string) error
+	TryLock(ctx context.Context, name string, ttl time.Duration) (func(context.Context) error, bool, error)
+}
+
+// Config tunes the verifier.
+type Config struct {
+	Issuer         string
+	Resource       string
+	ClerkClientID  string
+	RequiredScopes []string // scopes Clerk's token must carry
+	// IntrospectionTTL bounds how long Clerk's "active" answer is trusted.
+	IntrospectionTTL time.Duration
+	UserinfoTTL      time.Duration
+	// GrantTTL is how long a grant lookup is trusted in-process; it bounds how
+	// late another replica notices a revocation.
+	GrantTTL time.Duration
+	// RefreshSkew refreshes Clerk's token this long before it expires.
+	RefreshSkew time.Duration
+	// RefreshWait is how long a request waits for another replica's refresh.
+	RefreshWait time.Duration
+	Leeway      time.Duration
+}
+
+// Identity is who a verified request acts for.
+type Identity struct {
+	UserID   string    `json:"userId"`
+	ClientID string    `json:"client_id"`
+	Scopes   []string  `json:"scopes"`
+	GrantID  string    `json:"-"`
+	Expires  time.Time `json:"-"`
+
+	Email         string `json:"email,omitempty"`
+	EmailVerified bool   `json:"email_verified,omitempty"`
+	Name          string `json:"name,omitempty"`
+	Picture       string `json:"picture,omitempty"`
+	Username      string `json:"username,omitempty"`
+	OrgID         string `json:"org_id,omitempty"`
+	OrgName       string `json:"org_name,omitempty"`
+	OrgSlug       string `json:"org_slug,omitempty"`
+
+	ClerkScopes []string `json:"-"`
+	// Enriched says whether userinfo was available for this request.
+	Enriched bool `json:"-"`
+	// UserInfo is Clerk's userinfo answer, when available.
+	UserInfo *clerk.UserInfo `json:"-"`
+	// ClerkToken is the live Clerk access token (for tools that call Clerk
+	// as the user). Never logged, never returned to clients.
+	ClerkToken string `json:"-"`
+}
+
+// Verifier verifies bearer tokens. Safe for concurrent use.
+type Verifier struct {
+	cfg     Config
+	keys    *tokens.KeySet
+	store   Store
+	clerk   Clerk
+	vault   *vault.Vault
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	now     func() time.Time
+
+	jwts   *ttlcache.Cache[string, tokens.AccessClaims]
+	grants *ttlcache.Cache[string, store.Grant]
+	intro  *ttlcache.Cache[string, clerk.Introspection]
+	info   *ttlcache.Cache[string, clerk.UserInfo]
+	flight singleflight.Group
+}
+
+// Deps are the verifier's collaborators.
+type Deps struct {
+	Keys    *tokens.KeySet
+	Store   Store
+	Clerk   Clerk
+	Secret  []byte
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// New builds a verifier.
+func New(cfg Config, d Deps) (*Verifier, error) {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.New()
+	}
+	if cfg.GrantTTL == 0 {
+		cfg.GrantTTL = time.Second
+	}
+	if cfg.RefreshSkew == 0 {
+		cfg.RefreshSkew = 30 * time.Second
+	}
+	if cfg.RefreshWait == 0 {
+		cfg.RefreshWait = 10 * time.Second
+	}
+	if cfg.Leeway == 0 {
+		cfg.Leeway = 5 * time.Second
+	}
+	v, err := vault.New(d.Secret, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Verifier{
+		cfg: cfg, keys: d.Keys, store: d.Store, clerk: d.Clerk, vault: v, metrics: d.Metrics, log: d.Logger, now: d.Now,
+		jwts:   ttlcache.New[string, tokens.AccessClaims](100_000, d.Now),
+		grants: ttlcache.New[string, store.Grant](100_000, d.Now),
+		intro:  ttlcache.New[string, clerk.Introspection](100_000, d.Now),
+		info:   ttlcache.New[string, clerk.UserInfo](100_000, d.Now),
+	}, nil
+}
+
+// GrantRevoked drops a revoked grant from this replica's cache at once.
+func (v *Verifier) GrantRevoked(grantID string) { v.grants.Delete(grantID) }
+
+// Verify runs the whole hot path for one bearer token.
+func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, error) {
+	id, err := v.verify(ctx, token)
+	outcome := "ok"
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		outcome = "unavailable"
+	case err != nil:
+		outcome = "invalid"
+	}
+	v.metrics.VerifierOutcomes.WithLabelValues(outcome).Inc()
+	return id, err
+}
+
+func (v *Verifier) verify(ctx context.Context, token string) (*Identity, error) {
+	claims, err := v.proxyClaims(token)
+	if err != nil {
+		return nil, err
+	}
+	g, err := v.grant(ctx, claims.GrantID)
+	if err != nil {
+		return nil, err
+	}
+	if !g.Active || g.ClientID != claims.ClientID || g.UserID != claims.Subject {
+		return nil, fmt.Errorf("%w: grant does not match the token", ErrInvalidToken)
+	}
+	ts, err := v.vault.Open(g.ID, g.Upstream)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the grant's Clerk tokens cannot be opened", ErrInvalidToken)
+	}
+	if !g.UpstreamExpiresAt.IsZero() && !v.now().Add(v.cfg.RefreshSkew).Before(g.UpstreamExpiresAt) {
+		if ts, err = v.refreshUpstream(ctx, g, ts); err != nil {
+			return nil, err
+		}
+	}
+	in, err := v.introspect(ctx, ts.AccessToken)
+	if errors.Is(err, errInactive) && ts.RefreshToken != "" {
+		// Clerk says no before we expected: the token may have expired early
+		// or been rotated; one refresh decides (a revoked session fails it).
+		if ts, err = v.refreshUpstream(ctx, g, ts); err != nil {
+			return nil, err
+		}
+		in, err = v.introspect(ctx, ts.AccessToken)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if in.Subject != "" && in.Subject != g.UserID {
+		return nil, fmt.Errorf("%w: Clerk's token belongs to another user", ErrInvalidToken)
+	}
+	id := &Identity{
+		UserID: g.UserID, ClientID: claims.ClientID, Scopes: claims.Scopes(), GrantID: g.ID,
+		Expires: claims.ExpiresAt(), OrgID: in.OrgID, ClerkScopes: in.Scopes(), ClerkToken: ts.AccessToken,
+	}
+	if ui, ok := v.userinfo(ctx, ts.AccessToken); ok {
+		id.Enriched, id.UserInfo = true, &ui
+		id.Email, id.EmailVerified, id.Name, id.Picture, id.Username = ui.Email, ui.EmailVerified, ui.Name, ui.Picture, ui.PreferredUsername
+		if id.Name == "" {
+			id.Name = strings.TrimSpace(ui.GivenName + " " + ui.FamilyName)
+		}
+		if ui.OrgID != "" {
+			id.OrgID, id.OrgName, id.OrgSlug = ui.OrgID, ui.OrgName, ui.OrgSlug
+		}
+	}
+	return id, nil
+}
+
+// proxyClaims verifies the proxy's own JWT, cached by token hash.
+func (v *Verifier) proxyClaims(token string) (tokens.AccessClaims, error) {
+	key := seal.HashHex(token)
+	if c, ok := v.jwts.Get(key); ok {
+		v.metrics.CacheLookup("jwt", true)
+		if v.now().Unix() > c.Expiry+int64(v.cfg.Leeway/time.Second) {
+			return c, fmt.Errorf("%w: expired", ErrInvalidToken)
+		}
+		return c, nil
+	}
+	v.metrics.CacheLookup("jwt", false)
+	c, err := v.keys.Verify(token, tokens.Expectations{Issuer: v.cfg.Issuer, Audience: v.cfg.Resource, Now: v.now(), Leeway: v.cfg.Leeway})
+	if err != nil {
+		return c, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	v.jwts.Set(key, c, time.Unix(c.Expiry, 0).Add(v.cfg.Leeway))
+	return c, nil
+}
+
+// grant loads the grant, trusting an in-process copy for GrantTTL.
+func (v *Verifier) grant(ctx context.Context, gid string) (store.Grant, error) {
+	if g, ok := v.grants.Get(gid); ok {
+		v.metrics.CacheLookup("grant", true)
+		return g, nil
+	}
+	v.metrics.CacheLookup("grant", false)
+	res, err, _ := v.flight.Do("grant:"+gid, func() (any, error) {
+		g, err := v.store.GetGrant(ctx, gid)
+		if err != nil {
+			return g, err
+		}
+		v.grants.Set(gid, g, v.now().Add(v.cfg.GrantTTL))
+		return g, nil
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Grant{}, fmt.Errorf("%w: the grant was revoked or has expired", ErrInvalidToken)
+		}
+		v.metrics.StoreErrors.WithLabelValues("get_grant").Inc()
+		v.log.ErrorContext(ctx, "store error on the hot path", "op", "get_grant", "err", err)
+		return store.Grant{}, fmt.Errorf("%w: storage", ErrUnavailable)
+	}
+	return res.(store.Grant), nil
+}
+
+// errInactive: Clerk answered that the token is not active.
+var errInactive = fmt.Errorf("%w: Clerk reports the token inactive", ErrInvalidToken)
+
+// introspect asks Clerk about its access token, through the caches.
+func (v *Verifier) introspect(ctx context.Context, clerkToken string) (clerk.Introspection, error) {
+	key := "intro:" + seal.HashHex(clerkToken)
+	if in, ok := v.intro.Get(key); ok {
+		v.metrics.CacheLookup("introspection", true)
+		return in, v.gate(in)
+	}
+	v.metrics.CacheLookup("introspection", false)
+	res, err, _ := v.flight.Do(key, func() (any, error) {
+		if in, ok := v.intro.Get(key); ok {
+			return in, nil
+		}
+		if raw, err := v.store.GetCache(ctx, key); err == nil {
+			var in clerk.Introspection
+			if json.Unmarshal(raw, &in) == nil {
+				v.intro.Set(key, in, v.now().Add(min(v.cfg.IntrospectionTTL, 5*time.Second)))
+				return in, nil
+			}
+		}
+		// A detached context: one caller giving up must not fail the others
+		// sharing this call.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		in, err := v.clerk.Introspect(cctx, clerkToken)
+		if err != nil {
+			return in, err
+		}
+		if in.Active && v.cfg.IntrospectionTTL > 0 {
+			exp := v.now().Add(v.cfg.IntrospectionTTL)
+			if in.Expiry > 0 && time.Unix(in.Expiry, 0).Before(exp) {
+				exp = time.Unix(in.Expiry, 0)
+			}
+			v.intro.Set(key, in, exp)
+			if ttl := exp.Sub(v.now()); ttl > 0 {
+				raw, _ := json.Marshal(in)
+				_ = v.store.SetCache(cctx, key, raw, ttl)
+			}
+		}
+		return in, nil
+	})
+	if err != nil {
+		if clerk.IsTransient(err) {
+			v.log.WarnContext(ctx, "Clerk introspection unavailable", "err", err)
+			return clerk.Introspection{}, fmt.Errorf("%w: Clerk introspection", ErrUnavailable)
+		}
+		v.log.ErrorContext(ctx, "Clerk introspection refused the proxy's request (check CLERK_CLIENT_ID/SECRET)", "err", err)
+		return clerk.Introspection{}, fmt.Errorf("%w: Clerk introspection", ErrUnavailable)
+	}
+	in := res.(clerk.Introspection)
+	return in, v.gate(in)
+}
+
+// gate applies the introspection rules: active, issued to our Clerk
+// application (aud when present, else client_id), required scopes present.
+func (v *Verifier) gate(in clerk.Introspection) error {
+	if !in.Active {
+		return errInactive
+	}
+	ours := slices.Contains(in.Audience, v.cfg.ClerkClientID) || in.ClientID == v.cfg.ClerkClientID
+	if !ours {
+		return fmt.Errorf("%w: Clerk's token was issued to another application", ErrInvalidToken)
+	}
+	have := in.Scopes()
+	for _, s := range v.cfg.RequiredScopes {
+		if !slices.Contains(have, s) {
+			return fmt.Errorf("%w: Clerk's token lacks the scope %s", ErrInvalidToken, s)
+		}
+	}
+	return nil
+}
+
+// userinfo fetches Clerk's userinfo through the caches; failure is not fatal.
+func (v *Verifier) userinfo(ctx context.Context, clerkToken string) (clerk.UserInfo, bool) {
+	key := "userinfo:" + seal.HashHex(clerkToken)
+	if ui, ok := v.info.Get(key); ok {
+		v.metrics.CacheLookup("userinfo", true)
+		return ui, true
+	}
+	v.metrics.CacheLookup("userinfo", false)
+	res, err, _ := v.flight.Do(key, func() (any, error) {
+		if raw, err := v.store.GetCache(ctx, key); err == nil {
+			var ui clerk.UserInfo
+			if json.Unmarshal(raw, &ui) == nil {
+				v.info.Set(key, ui, v.now().Add(min(v.cfg.UserinfoTTL, 5*time.Second)))
+				return ui, nil
+			}
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		ui, err := v.clerk.UserInfo(cctx, clerkToken)
+		if err != nil {
+			return ui, err
+		}
+		if v.cfg.UserinfoTTL > 0 {
+			v.info.Set(key, ui, v.now().Add(v.cfg.UserinfoTTL))
+			raw, _ := json.Marshal(ui)
+			_ = v.store.SetCache(cctx, key, raw, v.cfg.UserinfoTTL)
+		}
+		return ui, nil
+	})
+	if err != nil {
+		v.log.WarnContext(ctx, "Clerk userinfo failed; continuing without profile enrichment", "err", err)
+		return clerk.UserInfo{}, false
+	}
+	return res.(clerk.UserInfo), true
+}
+
+// refreshUpstream gets a fresh Clerk token for g. One replica refreshes
+// (store lock), the others wait for its result in the store; in-process
+// callers share one attempt (singleflight).
+func (v *Verifier) refreshUpstream(ctx context.Context, g store.Grant, stale clerk.TokenSet) (clerk.TokenSet, error) {
+	res, err, _ := v.flight.Do("refresh:"+g.ID, func() (any, error) {
+		return v.refreshLocked(context.WithoutCancel(ctx), g, stale)
+	})
+	if err != nil {
+		return clerk.TokenSet{}, err
+	}
+	return res.(clerk.TokenSet), nil
+}
+
+func (v *Verifier) refreshLocked(ctx context.Context, g store.Grant, stale clerk.TokenSet) (clerk.TokenSet, error) {
+	deadline := v.now().Add(v.cfg.RefreshWait)
+	for {
+		// Someone may have refreshed already: read the grant fresh.
+		cur, err := v.store.GetGrant(ctx, g.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			v.grants.Delete(g.ID)
+			return clerk.TokenSet{}, fmt.Errorf("%w: the grant was revoked", ErrInvalidToken)
+		}
+		if err != nil {
+			return clerk.TokenSet{}, fmt.Errorf("%w: storage", ErrUnavailable)
+		}
+		ts, err := v.vault.Open(cur.ID, cur.Upstream)
+		if err != nil {
+			return clerk.TokenSet{}, fmt.Errorf("%w: the grant's Clerk tokens cannot be opened", ErrInvalidToken)
+		}
+		if ts.AccessToken != stale.AccessToken {
+			v.grants.Set(cur.ID, cur, v.now().Add(v.cfg.GrantTTL))
+			return ts, nil
+		}
+		if ts.RefreshToken == "" {
+			return clerk.TokenSet{}, fmt.Errorf("%w: Clerk's token expired and Clerk issued no refresh token (request offline_access)", ErrInvalidToken)
+		}
+		release, ok, err := v.store.TryLock(ctx, "clerk-refresh:"+g.ID, 30*time.Second)
+		if err != nil {
+			return clerk.TokenSet{}, fmt.Errorf("%w: storage", ErrUnavailable)
+		}
+		if ok {
+			out, err := v.doRefresh(ctx, cur, ts)
+			_ = release(ctx)
+			return out, err
+		}
+		if !v.now().Before(deadline) {
+			return clerk.TokenSet{}, fmt.Errorf("%w: waiting for another replica's Clerk refresh", ErrUnavailable)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// doRefresh refreshes at Clerk while holding the lock and stores the result.
+func (v *Verifier) doRefresh(ctx context.Context, g store.Grant, ts clerk.TokenSet) (clerk.TokenSet, error) {
+	fresh, err := v.clerk.Refresh(ctx, ts.RefreshToken)
+	if err != nil {
+		if clerk.IsRejected(err) {
+			// Clerk ended the session (revoked, user deleted): so does the grant.
+			v.metrics.UpstreamRefreshes.WithLabelValues("rejected").Inc()
+			v.log.InfoContext(ctx, "audit", "audit", true, "event", "grant_revoked", "grant_id", g.ID, "reason", "clerk_refresh_rejected", "user_id", g.UserID)
+			_ = v.store.DeleteGrant(ctx, g.ID)
+			v.grants.Delete(g.ID)
+			v.metrics.Revocations.WithLabelValues("clerk_refresh_rejected").Inc()
+			return clerk.TokenSet{}, fmt.Errorf("%w: Clerk refused to refresh the session", ErrInvalidToken)
+		}
+		v.metrics.UpstreamRefreshes.WithLabelValues("unavailable").Inc()
+		return clerk.TokenSet{}, fmt.Errorf("%w: Clerk refresh", ErrUnavailable)
+	}
+	if fresh.RefreshToken == "" {
+		fresh.RefreshToken = ts.RefreshToken
+	}
+	sealed, err := v.vault.Seal(g.ID, fresh)
+	if err != nil {
+		return clerk.TokenSet{}, fmt.Errorf("%w: sealing", ErrUnavailable)
+	}
+	updated, err := v.store.UpdateGrant(ctx, g.ID, 0, func(cur *store.Grant) error {
+		cur.Upstream, cur.UpstreamExpiresAt = sealed, fresh.Expiry
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return clerk.TokenSet{}, fmt.Errorf("%w: the grant was revoked", ErrInvalidToken)
+		}
+		return clerk.TokenSet{}, fmt.Errorf("%w: storage", ErrUnavailable)
+	}
+	v.metrics.UpstreamRefreshes.WithLabelValues("ok").Inc()
+	v.grants.Set(g.ID, updated, v.now().Add(v.cfg.GrantTTL))
+	return fresh, nil
+}
