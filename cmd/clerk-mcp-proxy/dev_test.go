@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/e2etest"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
+)
+
+// TestDevModeFullFlow runs `clerk-mcp-proxy dev` as the README's first command
+// does (only the ports are free ones) and drives it as a new user's client
+// would: read the banner, register, sign in through the consent page and the
+// fake Clerk, exchange the code, call the tools, refresh.
+func TestDevModeFullFlow(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	env := map[string]string{"LISTEN_ADDR": "127.0.0.1:0", "MOCKCLERK_ADDR": "127.0.0.1:0"}
+	pr, pw := io.Pipe()
+	var errb e2etest.SyncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"dev"}, func(k string) string { return env[k] }, pw, &errb) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("dev did not shut down")
+		}
+		_ = pw.Close()
+	})
+
+	// The banner names the MCP URL and the seeded users.
+	urlRe := regexp.MustCompile(`MCP server URL\s+(http://\S+)/mcp`)
+	var base string
+	var banner strings.Builder
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		banner.WriteString(sc.Text() + "\n")
+		if m := urlRe.FindStringSubmatch(sc.Text()); m != nil {
+			base = m[1]
+		}
+		if strings.HasPrefix(sc.Text(), "Tools:") {
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	if base == "" {
+		t.Fatalf("no MCP URL in the banner:\n%s\nstderr:\n%s", banner.String(), errb.String())
+	}
+	if !strings.Contains(banner.String(), "@") {
+		t.Errorf("banner lists no seeded users:\n%s", banner.String())
+	}
+
+	e := &e2etest.Env{T: t, BaseURL: base}
+	r := e.MCP("", "", "initialize", map[string]any{})
+	if r.Status != http.StatusUnauthorized || !strings.Contains(r.Header.Get("WWW-Authenticate"), "resource_metadata=") {
+		t.Fatalf("no token: %d %q", r.Status, r.Header.Get("WWW-Authenticate"))
+	}
+	c := e.Register("http://127.0.0.1:33418/callback")
+	e.Login(c, testflow.Choices{})
+	session := e.Initialize(c.AccessToken)
+	resp, info := e.CallTool(c.AccessToken, session, "get-user-info")
+	if resp.Status != http.StatusOK || info["userId"] == nil || info["email"] == nil || !strings.Contains(banner.String(), info["email"].(string)) {
+		t.Fatalf("get-user-info: %d %s", resp.Status, resp.Body)
+	}
+	for _, tool := range []string{"get-user-greeting", "get-clerk-user-profile"} {
+		if resp, out := e.CallTool(c.AccessToken, session, tool); resp.Status != http.StatusOK || out == nil {
+			t.Errorf("%s: %d %s", tool, resp.Status, resp.Body)
+		}
+	}
+	status, out := e.Refresh(c, c.RefreshToken)
+	if status != http.StatusOK || out["access_token"] == nil {
+		t.Fatalf("refresh: %d %v", status, out)
+	}
+	if r := e.MCP(out["access_token"].(string), session, "tools/list", map[string]any{}); r.Status != http.StatusOK {
+		t.Fatalf("tools/list after refresh: %d %s", r.Status, r.Body)
+	}
+}
