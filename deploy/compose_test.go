@@ -225,10 +225,11 @@ func TestComposeTopology(t *testing.T) {
 
 	// Remap the compose ports (8080 proxy, 9400 fake Clerk, 6379 redis).
 	pp, cp, rp := freePort(t), freePort(t), freePort(t)
-	remap := strings.NewReplacer(":8080", ":"+pp, ":9400", ":"+cp, "redis:6379", "127.0.0.1:"+rp, "0.0.0.0:", "127.0.0.1:")
+	ports := strings.NewReplacer(":8080", ":"+pp, ":9400", ":"+cp, "redis:6379", "127.0.0.1:"+rp)
+	hosts := strings.NewReplacer("0.0.0.0:", "127.0.0.1:") // listen on loopback only
 	for _, env := range []map[string]string{clerkEnv, proxyEnv} {
 		for k, v := range env {
-			env[k] = remap.Replace(v)
+			env[k] = hosts.Replace(ports.Replace(v))
 		}
 	}
 	if !strings.HasSuffix(proxyEnv["LISTEN_ADDR"], ":"+pp) {

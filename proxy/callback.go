@@ -42,6 +42,13 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	raw, err := s.store.ConsumeTicket(r.Context(), store.KindUpstreamState, seal.HashHex(state), 0)
+	if err == nil {
+		// Sealed under the state itself (startUpstream); a ticket that does
+		// not open is treated like an unknown one.
+		if raw, err = seal.OpenWithSecret(state, raw, []byte(upstreamTicketAD)); err != nil {
+			raw, err = nil, nil
+		}
+	}
 	var up upstreamRequest
 	if err != nil || json.Unmarshal(raw, &up) != nil {
 		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrSpent) {
@@ -130,7 +137,7 @@ func (s *Server) issueCode(r *http.Request, req authRequest, userID string, upst
 	}
 	now := s.now().UTC()
 	g := store.Grant{ID: gid, UserID: userID, ClientID: req.ClientID, Scopes: req.Scopes, Resource: req.Resource,
-		CreatedAt: now, Upstream: sealed, UpstreamExpiresAt: upstream.Expiry}
+		CreatedAt: now, Upstream: sealed, UpstreamExpiresAt: upstream.ExpiresAt(now)}
 	if err := s.store.CreateGrant(r.Context(), g, codeTTL+time.Minute); err != nil {
 		s.storeError(r, "create_grant", err)
 		return "", errUnavailable("the authorization server is temporarily unavailable")

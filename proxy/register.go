@@ -125,8 +125,11 @@ func decodeRegistration(w http.ResponseWriter, r *http.Request) (registrationReq
 }
 
 // clientFromRegistration validates RFC 7591 metadata and applies the §2
-// defaults (grant_types [authorization_code], response_types [code],
-// token_endpoint_auth_method client_secret_basic).
+// defaults (response_types [code], token_endpoint_auth_method
+// client_secret_basic). An omitted grant_types means authorization_code AND
+// refresh_token, not §2's bare authorization_code: MCP clients that omit it
+// still expect to refresh, and issuing a refresh token they may not use
+// helps no one.
 func (s *Server) clientFromRegistration(req registrationRequest) (store.Client, *oauthError) {
 	c := store.Client{TokenEndpointAuthMethod: authBasic, ApplicationType: req.ApplicationType}
 	if len(req.RedirectURIs) == 0 {
@@ -154,7 +157,7 @@ func (s *Server) clientFromRegistration(req registrationRequest) (store.Client, 
 	}
 	c.GrantTypes = req.GrantTypes
 	if len(c.GrantTypes) == 0 {
-		c.GrantTypes = []string{"authorization_code"}
+		c.GrantTypes = []string{"authorization_code", "refresh_token"}
 	}
 	for _, g := range c.GrantTypes {
 		if g != "authorization_code" && g != "refresh_token" {

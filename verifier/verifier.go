@@ -474,7 +474,7 @@ func (v *Verifier) doRefresh(ctx context.Context, g store.Grant, ts clerk.TokenS
 		return clerk.TokenSet{}, fmt.Errorf("%w: sealing", ErrUnavailable)
 	}
 	updated, err := v.store.UpdateGrant(ctx, g.ID, 0, func(cur *store.Grant) error {
-		cur.Upstream, cur.UpstreamExpiresAt = sealed, fresh.Expiry
+		cur.Upstream, cur.UpstreamExpiresAt = sealed, fresh.ExpiresAt(v.now())
 		return nil
 	})
 	if err != nil {

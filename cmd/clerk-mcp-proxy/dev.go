@@ -29,6 +29,8 @@ func dev(ctx context.Context, getenv config.Getenv, stdout, stderr io.Writer) in
 	env := envWith(getenv, map[string]string{
 		"LISTEN_ADDR": "127.0.0.1:8080",
 		"LOG_FORMAT":  "text",
+		// The fake Clerk has Organizations on, so the tokens carry org_id.
+		"CLERK_SCOPES": "openid profile email offline_access user:org:read",
 	})
 	cfg, err := config.Load(env, config.ModeDev)
 	if err != nil {

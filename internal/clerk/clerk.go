@@ -163,6 +163,9 @@ type TokenSet struct {
 	AccessToken  string    `json:"access_token"`
 	RefreshToken string    `json:"refresh_token,omitempty"`
 	Expiry       time.Time `json:"expiry,omitzero"`
+	// ExpiresIn is Clerk's expires_in (seconds). Callers date the expiry on
+	// their own clock with ExpiresAt, so an injected clock stays consistent.
+	ExpiresIn int64 `json:"expires_in,omitempty"`
 	Scope        string    `json:"scope,omitempty"`
 	IDToken      string    `json:"id_token,omitempty"`
 }
@@ -219,7 +222,7 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string) (TokenSet, er
 }
 
 func tokenSet(tok *oauth2.Token) TokenSet {
-	ts := TokenSet{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry}
+	ts := TokenSet{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry, ExpiresIn: tok.ExpiresIn}
 	if s, ok := tok.Extra("scope").(string); ok {
 		ts.Scope = s
 	}
@@ -227,6 +230,15 @@ func tokenSet(tok *oauth2.Token) TokenSet {
 		ts.IDToken = s
 	}
 	return ts
+}
+
+// ExpiresAt is when the access token expires, counted from now on the
+// caller's clock when Clerk sent expires_in.
+func (t TokenSet) ExpiresAt(now time.Time) time.Time {
+	if t.ExpiresIn > 0 {
+		return now.Add(time.Duration(t.ExpiresIn) * time.Second)
+	}
+	return t.Expiry
 }
 
 // Introspection is Clerk's RFC 7662 answer. Clerk's is minimal (active,

@@ -48,6 +48,10 @@ type Options struct {
 	Redis      *testredis.Server // share one server between environments (replicas)
 	Prefix     string            // share a store prefix between environments (replicas)
 	CIMDClient *http.Client
+	// ClerkHTTPClient, when set, is the proxy's client for calls to Clerk
+	// (tests wrap its transport to see what Clerk really returned, e.g. to
+	// prove Clerk's tokens never reach Redis or the logs).
+	ClerkHTTPClient *http.Client
 }
 
 // Env is a running proxy + fake Clerk + Redis.
@@ -114,7 +118,7 @@ func Start(t testing.TB, o Options) *Env {
 		"CLERK_DOMAIN": ck.URL, "CLERK_API_URL": ck.URL, "CLERK_CLIENT_ID": ClerkClientID,
 		"CLERK_CLIENT_SECRET": ClerkClientSecret, "CLERK_SECRET_KEY": ClerkSecretKey,
 		"BASE_URL": base, "REDIS_URL": rs.URL, "REDIS_PREFIX": prefix, "PROXY_SECRET": ProxySecret,
-		"LOG_LEVEL": "debug", "RATE_LIMIT_REGISTER": "0", "RATE_LIMIT_TOKEN": "0", "RATE_LIMIT_AUTHORIZE": "0",
+		"LOG_LEVEL": "debug", "CLERK_SCOPES": "openid profile email offline_access user:org:read", "RATE_LIMIT_REGISTER": "0", "RATE_LIMIT_TOKEN": "0", "RATE_LIMIT_AUTHORIZE": "0",
 	}
 	for k, v := range o.Env {
 		envMap[k] = v
@@ -129,7 +133,7 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	logs := &SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := app.New(ctx, cfg, app.Options{Store: st, Logger: log, Now: o.Now, CIMDClient: o.CIMDClient})
+	a, err := app.New(ctx, cfg, app.Options{Store: st, Logger: log, Now: o.Now, CIMDClient: o.CIMDClient, HTTPClient: o.ClerkHTTPClient})
 	if err != nil {
 		t.Fatal(err)
 	}
