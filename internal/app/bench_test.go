@@ -19,6 +19,7 @@ func BenchmarkHotPath(b *testing.B) {
 	e := e2etest.Start(b, e2etest.Options{Env: map[string]string{"LOG_LEVEL": "error"}})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
+	session := e.Initialize(c.AccessToken)
 	body := []byte(`{"jsonrpc":"2.0","id":1,"method":"ping"}`)
 	client := &http.Client{}
 
@@ -39,6 +40,7 @@ func BenchmarkHotPath(b *testing.B) {
 		r.Header.Set("Authorization", "Bearer "+c.AccessToken)
 		r.Header.Set("Content-Type", "application/json")
 		r.Header.Set("Accept", "application/json, text/event-stream")
+		r.Header.Set("Mcp-Session-Id", session)
 		return r
 	}
 	healthz := func() *http.Request {
