@@ -97,8 +97,13 @@ func New(cfg Config, d Deps) *Server {
 	for _, o := range append([]string{cfg.Issuer}, cfg.AllowedOrigins...) {
 		if u, err := url.Parse(o); err == nil && u.Host != "" {
 			s.origins[strings.ToLower(u.Scheme+"://"+u.Host)] = true
-			s.hosts[strings.ToLower(u.Host)] = true
 		}
+	}
+	// Only BASE_URL's host is this server's name. ALLOWED_ORIGINS are other
+	// sites whose pages may call /mcp; their hosts are not names of this
+	// server, so a request carrying one (a rebound DNS name) is refused.
+	if u, err := url.Parse(cfg.Issuer); err == nil && u.Host != "" {
+		s.hosts[strings.ToLower(u.Host)] = true
 	}
 	s.prmPath = "/.well-known/oauth-protected-resource" + mustPath(cfg.Resource)
 	mcpSrv := server.NewMCPServer(cfg.ServiceName, cfg.Version,

@@ -76,6 +76,15 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		httpx.SetClient(r.Context(), id.ClientID)
 		httpx.SetUser(r.Context(), id.UserID)
+		// A session id is only good for the user it was issued to, whatever
+		// the method: mcp-go validates it on POST but not when a GET opens
+		// the server-to-client stream, which would let another user attach
+		// to (and read) someone else's session. Same answer as an unknown
+		// session (404), so ids of other users cannot be told apart.
+		if sid := r.Header.Get("Mcp-Session-Id"); sid != "" && !s.sessions.owns(id.UserID, sid) {
+			writeJSONError(w, http.StatusNotFound, "invalid_request", "unknown MCP session")
+			return
+		}
 		if r.Method == http.MethodPost {
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxMCPBody))
 			if err != nil {

@@ -55,13 +55,16 @@ func (u *userSessions) Generate() string {
 	return nonce + "." + base64.RawURLEncoding.EncodeToString(u.m.signer.MAC("mcp-session", u.userID, nonce))
 }
 
-func (u *userSessions) owned(id string) bool {
+func (u *userSessions) owned(id string) bool { return u.m.owns(u.userID, id) }
+
+// owns reports whether session id was generated for userID.
+func (m *sessionManagers) owns(userID, id string) bool {
 	nonce, mac, ok := strings.Cut(id, ".")
-	if !ok || u.userID == "" || len(id) > 128 {
+	if !ok || userID == "" || len(id) > 128 {
 		return false
 	}
 	got, err := base64.RawURLEncoding.DecodeString(mac)
-	return err == nil && seal.Equal(got, u.m.signer.MAC("mcp-session", u.userID, nonce))
+	return err == nil && seal.Equal(got, m.signer.MAC("mcp-session", userID, nonce))
 }
 
 func (u *userSessions) key(id string) string { return "mcp-session-terminated:" + seal.HashHex(id) }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -210,7 +211,7 @@ var errBlockedAddress = errors.New("destination address is not public")
 
 // NewCIMDHTTPClient builds the client that fetches metadata documents: https
 // only, no redirects, short timeouts, and a dialer that refuses loopback,
-// private, link-local (cloud metadata), CGNAT, multicast and unspecified
+// private, link-local (cloud metadata), CGNAT, multicast, unspecified and reserved
 // addresses at connect time, after DNS, so rebinding cannot sneak past it.
 // allowPrivate disables the address guard (tests only). rootCAs may be nil.
 func NewCIMDHTTPClient(allowPrivate bool, rootCAs *x509.CertPool) *http.Client {
@@ -245,11 +246,55 @@ func NewCIMDHTTPClient(allowPrivate bool, rootCAs *x509.CertPool) *http.Client {
 	}
 }
 
-var cgnat = &net.IPNet{IP: net.IPv4(100, 64, 0, 0), Mask: net.CIDRMask(10, 32)}
+// nonPublic lists the special-purpose ranges of the IANA IPv4 and IPv6
+// registries (RFC 6890 and successors) that are not globally routable
+// unicast: loopback, RFC 1918 and unique-local, link-local (cloud metadata at
+// 169.254.169.254 and fd00:ec2::254), CGNAT, "this network" 0.0.0.0/8,
+// benchmarking, documentation, IETF protocol assignments, multicast and the
+// reserved 240.0.0.0/4 (which includes the broadcast address). Not only the
+// obviously internal ones: in some networks reserved ranges are routed to
+// internal services too.
+var nonPublic = func() []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range []string{
+		"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+		"192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
+		"203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+		"::/96", // unspecified, loopback and the deprecated IPv4-compatible addresses
+		"64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+	} {
+		out = append(out, netip.MustParsePrefix(p))
+	}
+	return out
+}()
+
+// Ranges that wrap an IPv4 address inside an IPv6 one (RFC 6052 NAT64, RFC
+// 3056 6to4): the wrapped address is what is really reached.
+var (
+	nat64     = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour = netip.MustParsePrefix("2002::/16")
+)
 
 // publicIP reports whether ip is a globally routable unicast address.
 func publicIP(ip net.IP) bool {
-	return !(ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() || cgnat.Contains(ip) ||
-		ip.Equal(net.IPv4bcast) || (ip.To4() == nil && ip[0] == 0xfc) || (ip.To4() == nil && ip[0] == 0xfd))
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return false
+	}
+	a = a.Unmap() // ::ffff:a.b.c.d is a.b.c.d
+	if a.Is6() {
+		b := a.As16()
+		switch {
+		case nat64.Contains(a):
+			return publicIP(net.IP(b[12:16]))
+		case sixToFour.Contains(a):
+			return publicIP(net.IP(b[2:6]))
+		}
+	}
+	for _, p := range nonPublic {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	return true
 }

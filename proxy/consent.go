@@ -211,6 +211,9 @@ func (s *Server) handleConsentDecision(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, clerkURL, http.StatusFound)
 }
 
+// upstreamTicketAD is the associated data of sealed upstream tickets.
+const upstreamTicketAD = "clerk-mcp-proxy upstream ticket v1"
+
 // bindingCookie names the per-flow binding cookie after the upstream state, so
 // several sign-ins in one browser do not overwrite each other.
 func bindingCookie(state string) string { return "cmp_bind_" + seal.HashHex(state)[:16] }
@@ -229,7 +232,16 @@ func (s *Server) startUpstream(r *http.Request, req authRequest) (clerkURL, stat
 	}
 	up.BindingHash = seal.Hash(binding)
 	raw, _ := json.Marshal(up)
-	if err := s.store.PutTicket(r.Context(), store.KindUpstreamState, seal.HashHex(state), raw, upstreamTTL); err != nil {
+	// The ticket holds the proxy's PKCE verifier and nonce for Clerk. It is
+	// sealed under a key derived from the upstream state, which only the
+	// browser's redirect carries (the store keys the ticket by its hash), so
+	// nothing in a Redis dump can redeem Clerk's code (SECURITY.md: nothing
+	// readable at rest).
+	sealed, err := seal.SealWithSecret(state, raw, []byte(upstreamTicketAD), s.rand)
+	if err != nil {
+		return "", "", "", errServer("could not start the sign-in")
+	}
+	if err := s.store.PutTicket(r.Context(), store.KindUpstreamState, seal.HashHex(state), sealed, upstreamTTL); err != nil {
 		s.storeError(r, "put_upstream_state", err)
 		return "", "", "", errUnavailable("the authorization server is temporarily unavailable")
 	}

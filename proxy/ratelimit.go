@@ -32,7 +32,10 @@ func (s *Server) rateLimit(endpoint string, perMinute int) func(http.Handler) ht
 					secs = 1
 				}
 				w.Header().Set("Retry-After", strconv.Itoa(secs))
-				s.writeError(w, r, endpoint, &oauthError{Code: "slow_down", Description: "too many requests from this address; retry later", Status: http.StatusTooManyRequests})
+				// temporarily_unavailable is RFC 6749's own code for "cannot
+				// handle the request now" (§4.1.2.1); slow_down belongs to the
+				// device grant (RFC 8628) and means something else to clients.
+				s.writeError(w, r, endpoint, &oauthError{Code: "temporarily_unavailable", Description: "too many requests from this address; retry later", Status: http.StatusTooManyRequests})
 				return
 			}
 			next.ServeHTTP(w, r)

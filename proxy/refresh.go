@@ -21,6 +21,7 @@ var (
 	errRefreshUnknown = errors.New("refresh token not recognised")
 	errRefreshReuse   = errors.New("refresh token reuse")
 	errRefreshGrace   = errors.New("refresh token replay within the grace window")
+	errRefreshScope   = errors.New("refresh asks for scopes beyond the grant")
 )
 
 // refreshGrant implements RFC 6749 §6 with rotation on every use (OAuth 2.1
@@ -56,6 +57,16 @@ func (s *Server) refreshGrant(r *http.Request, client store.Client, p params) (t
 			return errRefreshUnknown
 		}
 		rc := &g.Refresh
+		// A widening scope is refused before anything rotates: a refused
+		// refresh must leave the presented token current (RFC 6749 §6), or
+		// its next use, after the grace window, would read as reuse and end
+		// the grant. (Only for tokens that would get an answer: reuse of an
+		// old token is still reuse, whatever scope it asks for.)
+		_, scopeErr := narrowScopes(g.Scopes, p.get("scope"))
+		inGrace := seal.Equal(h, rc.Previous) && s.cfg.RefreshGrace > 0 && now.Sub(rc.RotatedAt) <= s.cfg.RefreshGrace
+		if scopeErr != nil && (seal.Equal(h, rc.Current) || inGrace) {
+			return errRefreshScope
+		}
 		switch {
 		case seal.Equal(h, rc.Current):
 			sealed, err := seal.SealWithSecret(presented, []byte(next), []byte(gid), s.rand)
@@ -102,6 +113,8 @@ func (s *Server) refreshGrant(r *http.Request, client store.Client, p params) (t
 		s.audit(r, "refresh_token_reuse_detected", "client_id", client.ID, "grant_id", gid)
 		s.revokeGrant(r, gid, "refresh_reuse")
 		return tokenResponse{}, errInvalidGrant("the refresh token was already used; the session is revoked, sign in again")
+	case errors.Is(err, errRefreshScope):
+		return tokenResponse{}, errInvalidScope("a refresh cannot add scopes that were not granted")
 	case errors.Is(err, errRefreshUnknown), errors.Is(err, store.ErrNotFound):
 		return tokenResponse{}, errInvalidGrant("the refresh token is invalid or expired")
 	default:

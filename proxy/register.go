@@ -118,7 +118,9 @@ func decodeRegistration(w http.ResponseWriter, r *http.Request) (registrationReq
 	if err := dec.Decode(&req); err != nil {
 		return req, errMetadata("invalid_client_metadata", "the registration body is not a JSON object with RFC 7591 fields of the right types")
 	}
-	if dec.More() {
+	// Only whitespace may follow the object. (dec.More() is not enough: it
+	// reports false for a stray "}" or "]", so `{...}}` would be accepted.)
+	if len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) > 0 {
 		return req, errMetadata("invalid_client_metadata", "the registration body has trailing data")
 	}
 	return req, nil

@@ -80,7 +80,10 @@ func (s *Server) authenticateClient(r *http.Request, p params) (store.Client, *o
 			return store.Client{}, errInvalidClient("malformed HTTP Basic credentials", true)
 		}
 	} else if r.Header.Get("Authorization") != "" && !strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "bearer ") {
-		return store.Client{}, errInvalidClient("unsupported Authorization scheme; use HTTP Basic or form parameters", false)
+		// The client tried header authentication (malformed Basic, Digest...):
+		// RFC 6749 §5.2 wants a 401 with a WWW-Authenticate challenge, and
+		// Basic is the scheme this server takes.
+		return store.Client{}, errInvalidClient("unsupported or malformed Authorization header; use HTTP Basic or form parameters", true)
 	}
 	bodyID, bodySecret := p.get("client_id"), p.get("client_secret")
 	if hasBasic && p.has("client_secret") {

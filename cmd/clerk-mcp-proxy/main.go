@@ -70,10 +70,7 @@ func serve(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	log := app.NewLogger(cfg, stderr, "json")
-	for _, w := range cfg.Warnings() {
-		log.Warn(w)
-	}
+	log := app.NewLogger(cfg, stderr, "json") // app.New logs cfg.Warnings()
 	st, err := redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix})
 	if err != nil {
 		log.Error("cannot use Redis", "err", err)

@@ -54,9 +54,9 @@ type App struct {
 	Store    store.Store
 	Logger   *slog.Logger
 
-	readyMu   sync.Mutex
-	readyAt   time.Time
-	readyErr  error
+	readyMu  sync.Mutex
+	readyAt  time.Time
+	readyErr error
 }
 
 // NewLogger builds the configured slog logger (JSON by default).
@@ -81,6 +81,13 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = NewLogger(cfg, os.Stderr, "json")
+	}
+	// Risky settings (e.g. CIMD_ALLOW_LOOPBACK_FOR_TESTS, which turns the
+	// SSRF guard off) are announced here, where every way of starting the
+	// product passes (serve, dev, the end-to-end tests), so none can run
+	// with them silently.
+	for _, w := range cfg.Warnings() {
+		o.Logger.Warn(w)
 	}
 	if o.Now == nil {
 		o.Now = time.Now

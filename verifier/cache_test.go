@@ -1,0 +1,147 @@
+package verifier_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clerk"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/vault"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/memstore"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/verifier"
+)
+
+// cacheClerk answers introspection with a settable result and counts calls.
+type cacheClerk struct {
+	mu     sync.Mutex
+	answer clerk.Introspection
+	calls  int
+}
+
+func (c *cacheClerk) set(in clerk.Introspection) { c.mu.Lock(); c.answer = in; c.mu.Unlock() }
+func (c *cacheClerk) n() int                     { c.mu.Lock(); defer c.mu.Unlock(); return c.calls }
+
+func (c *cacheClerk) Introspect(context.Context, string) (clerk.Introspection, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	return c.answer, nil
+}
+func (c *cacheClerk) UserInfo(context.Context, string) (clerk.UserInfo, error) {
+	return clerk.UserInfo{Subject: "user_1"}, nil
+}
+func (c *cacheClerk) Refresh(context.Context, string) (clerk.TokenSet, error) {
+	return clerk.TokenSet{}, errors.New("no refresh in this test")
+}
+
+type cacheClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *cacheClock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *cacheClock) advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+// cacheEnv is a verifier over an in-memory store on a fake clock, with one
+// live grant and a proxy access token for it.
+func cacheEnv(t *testing.T) (*verifier.Verifier, *cacheClerk, *cacheClock, *memstore.Store, string) {
+	t.Helper()
+	clock := &cacheClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	st := memstore.New(memstore.Options{Now: clock.Now})
+	keys, err := tokens.NewEphemeralKeySet(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte("cache-test-proxy-secret-0123456789abcdef")
+	vlt, err := vault.New(secret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const gid = "grant0123456789abcdef"
+	sealed, err := vlt.Seal(gid, clerk.TokenSet{AccessToken: "oat_cache_test_token_0123456789"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateGrant(context.Background(), store.Grant{ID: gid, UserID: "user_1", ClientID: "mcp_c", Active: true, Upstream: sealed}, 0); err != nil {
+		t.Fatal(err)
+	}
+	now := clock.Now()
+	at, err := keys.Sign(tokens.AccessClaims{Issuer: "https://as.example", Audience: "https://as.example/mcp", Subject: "user_1",
+		ClientID: "mcp_c", GrantID: gid, ID: "j1", IssuedAt: now.Unix(), NotBefore: now.Unix(), Expiry: now.Add(24 * time.Hour).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := &cacheClerk{}
+	v, err := verifier.New(verifier.Config{Issuer: "https://as.example", Resource: "https://as.example/mcp", ClerkClientID: "ck",
+		IntrospectionTTL: time.Minute, UserinfoTTL: time.Minute},
+		verifier.Deps{Keys: keys, Store: st, Clerk: ck, Secret: secret, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, ck, clock, st, at
+}
+
+// TestIntrospectionCacheBoundedByExpiry: Clerk's "active" is trusted for
+// INTROSPECTION_CACHE_TTL, but never past the token's own exp when Clerk
+// states one (in-process and in the shared store alike).
+func TestIntrospectionCacheBoundedByExpiry(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		exp       time.Duration // from now; 0: Clerk states none
+		stillHit  time.Duration // a lookup this much later is served from cache
+		refetched time.Duration // a lookup this much later asks Clerk again
+	}{
+		{"exp before the TTL", 10 * time.Second, 5 * time.Second, 11 * time.Second},
+		{"no exp: the TTL", 0, 30 * time.Second, 61 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, ck, clock, _, at := cacheEnv(t)
+			in := clerk.Introspection{Active: true, ClientID: "ck", Subject: "user_1"}
+			if tc.exp > 0 {
+				in.Expiry = clock.Now().Add(tc.exp).Unix()
+			}
+			ck.set(in)
+			start := clock.Now()
+			if _, err := v.Verify(context.Background(), at); err != nil || ck.n() != 1 {
+				t.Fatalf("first: %v, %d calls", err, ck.n())
+			}
+			clock.advance(start.Add(tc.stillHit).Sub(clock.Now()))
+			if _, err := v.Verify(context.Background(), at); err != nil || ck.n() != 1 {
+				t.Fatalf("within the bound: %v, %d calls", err, ck.n())
+			}
+			clock.advance(start.Add(tc.refetched).Sub(clock.Now()))
+			if _, err := v.Verify(context.Background(), at); err != nil || ck.n() != 2 {
+				t.Fatalf("past the bound: %v, %d calls (want Clerk asked again)", err, ck.n())
+			}
+		})
+	}
+}
+
+// TestInactiveNotCachedAndRevocationEvicts: Clerk's "not active" is never
+// cached (the next request asks again, and a token Clerk reactivates works at
+// once), and a revoked grant is refused at once on this replica.
+func TestInactiveNotCachedAndRevocationEvicts(t *testing.T) {
+	v, ck, _, st, at := cacheEnv(t)
+	ck.set(clerk.Introspection{Active: false})
+	for i := 1; i <= 2; i++ {
+		if _, err := v.Verify(context.Background(), at); !errors.Is(err, verifier.ErrInvalidToken) || ck.n() != i {
+			t.Fatalf("inactive #%d: %v, %d calls", i, err, ck.n())
+		}
+	}
+	ck.set(clerk.Introspection{Active: true, ClientID: "ck", Subject: "user_1"})
+	if _, err := v.Verify(context.Background(), at); err != nil {
+		t.Fatalf("active again: %v", err)
+	}
+	id, _ := v.Verify(context.Background(), at)
+	if err := st.DeleteGrant(context.Background(), id.GrantID); err != nil {
+		t.Fatal(err)
+	}
+	v.GrantRevoked(id.GrantID)
+	if _, err := v.Verify(context.Background(), at); !errors.Is(err, verifier.ErrInvalidToken) {
+		t.Fatalf("after revocation: %v", err)
+	}
+}
