@@ -6,6 +6,7 @@ package deploy
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -290,11 +291,73 @@ func TestComposeTopology(t *testing.T) {
 	}
 	e.Login(c, testflow.Choices{}) // the registration survived too
 
-	// SIGTERM: the proxy exits cleanly.
+	// SIGTERM drains: a request in flight (held up at Clerk's introspection
+	// by the fake's fault injection) still gets its answer, then the proxy
+	// exits 0.
+	admin := clerkEnv["MOCKCLERK_ISSUER"] + "/__admin/"
+	postJSON(t, admin+"reset", "")
+	postJSON(t, admin+"faults", `{"endpoint":"/oauth/token_info","delay_ms":1500,"count":1}`)
+	c3 := e.Register("http://127.0.0.1:33418/callback")
+	e.Login(c3, testflow.Choices{}) // a fresh token: its introspection is not cached
+	done := make(chan e2etest.MCPResponse, 1)
+	go func() {
+		done <- e.MCP(c3.AccessToken, "", "initialize", map[string]any{"protocolVersion": "2025-11-25",
+			"capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "drain", "version": "1"}})
+	}()
+	for deadline := time.Now().Add(10 * time.Second); clerkStat(t, admin, "/oauth/token_info") == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the request never reached Clerk")
+		}
+	}
 	proxy.stop()
+	select {
+	case r := <-done:
+		if r.Status != http.StatusOK {
+			t.Fatalf("in-flight request during SIGTERM: %d %s", r.Status, r.Body)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the in-flight request was dropped during SIGTERM")
+	}
 	if code := proxy.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("proxy exit code after SIGTERM: %d\n%s", code, proxy.out.String())
 	}
+
+	// One start-up summary line, secrets redacted.
+	logs := proxy.out.String()
+	if strings.Count(logs, `"msg":"clerk-mcp-proxy serving"`) != 1 {
+		t.Errorf("want one start-up summary line:\n%s", logs)
+	}
+	for _, secret := range []string{proxyEnv["PROXY_SECRET"], proxyEnv["CLERK_CLIENT_SECRET"], proxyEnv["CLERK_SECRET_KEY"]} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the proxy logged a secret (%d bytes)", len(secret))
+		}
+	}
+}
+
+func postJSON(t *testing.T, url, body string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		t.Fatalf("POST %s: %d", url, resp.StatusCode)
+	}
+}
+
+func clerkStat(t *testing.T, admin, path string) int {
+	t.Helper()
+	resp, err := http.Get(admin + "stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var stats map[string]int
+	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil {
+		t.Fatal(err)
+	}
+	return stats[path]
 }
 
 func waitRedis(t *testing.T, addr string, p *proc) {
