@@ -1,0 +1,138 @@
+// The official TypeScript MCP SDK client against the running proxy, with a
+// headless OAuthClientProvider whose redirectToAuthorization plays the
+// browser (consent page + fake Clerk sign-in). Usage:
+//   node e2e/sdk-client.mjs <BASE_URL> <STEPUP_TOOL> [token-out-file]
+// Exercises: 401 + PRM discovery, AS metadata, DCR, PKCE, RFC 8252 loopback
+// port relaxation (registered on one port, used on another), localhost vs
+// 127.0.0.1, tools/list, tools/call, refresh after a junk access token, and
+// the 403 insufficient_scope step-up.
+import { writeFileSync } from "node:fs";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { UnauthorizedError, auth } from "@modelcontextprotocol/sdk/client/auth.js";
+import { Browser } from "./lib/browser.mjs";
+
+const [base, stepupTool, tokenOut] = process.argv.slice(2);
+const mcpURL = new URL(base + "/mcp");
+const registered = "http://127.0.0.1:41001/callback";
+const used = "http://127.0.0.1:41999/callback"; // same host, other port (RFC 8252 §7.3)
+const calls = [];
+const fetchLog = async (url, init) => {
+  const res = await fetch(url, init);
+  calls.push(`${init?.method ?? "GET"} ${new URL(url).pathname} ${res.status}`);
+  return res;
+};
+const check = (cond, what) => {
+  if (!cond) throw new Error(what);
+  console.log(`  ok  ${what}`);
+};
+
+class HeadlessProvider {
+  constructor() { this.code = null; }
+  get redirectUrl() { return used; }
+  get clientMetadata() {
+    return { client_name: "sdk e2e", redirect_uris: [registered], grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"], token_endpoint_auth_method: "none" };
+  }
+  state() { return (this.st ??= crypto.randomUUID()); }
+  clientInformation() { return this.ci; }
+  saveClientInformation(c) { this.ci = c; }
+  tokens() { return this.t; }
+  saveTokens(t) { this.t = t; }
+  saveCodeVerifier(v) { this.v = v; }
+  codeVerifier() { return this.v; }
+  async redirectToAuthorization(url) {
+    this.authorizeURL = url;
+    const final = await new Browser().authorize(url.href, used);
+    const q = final.searchParams;
+    if (q.get("state") !== this.st) throw new Error("state mismatch");
+    if (q.get("iss") !== base) throw new Error(`iss ${q.get("iss")} != ${base}`);
+    if (q.get("error")) throw new Error(`authorization error ${q.get("error")}`);
+    this.code = q.get("code");
+  }
+}
+
+async function connect(provider) {
+  const client = new Client({ name: "sdk-e2e", version: "1.0.0" });
+  let transport = new StreamableHTTPClientTransport(mcpURL, { authProvider: provider, fetch: fetchLog });
+  try {
+    await client.connect(transport);
+    return client;
+  } catch (e) {
+    if (!(e instanceof UnauthorizedError)) throw e;
+  }
+  await transport.finishAuth(provider.code);
+  transport = new StreamableHTTPClientTransport(mcpURL, { authProvider: provider, fetch: fetchLog });
+  const again = new Client({ name: "sdk-e2e", version: "1.0.0" });
+  await again.connect(transport);
+  return again;
+}
+
+async function main() {
+  // 1. No token: 401 naming the protected-resource metadata.
+  const r = await fetch(mcpURL, { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: {} }) });
+  check(r.status === 401 && (r.headers.get("www-authenticate") ?? "").includes(`resource_metadata="${base}/.well-known/oauth-protected-resource/mcp"`),
+    "POST /mcp without a token: 401 with resource_metadata");
+
+  // 2. The whole flow through the SDK's auth().
+  const provider = new HeadlessProvider();
+  const client = await connect(provider);
+  check(calls.some((c) => c.startsWith("GET /.well-known/oauth-protected-resource")), "discovered the protected-resource metadata");
+  check(calls.some((c) => c.startsWith("GET /.well-known/oauth-authorization-server") || c.startsWith("GET /.well-known/openid-configuration")), "discovered the AS metadata");
+  check(calls.includes("POST /register 201") && provider.ci?.client_id, "registered by DCR");
+  check(provider.authorizeURL.searchParams.get("code_challenge_method") === "S256" && provider.authorizeURL.searchParams.get("redirect_uri") === used,
+    "PKCE S256, loopback redirect on another port than registered accepted");
+  check(calls.includes("POST /token 200") && provider.t?.refresh_token, "code exchanged for tokens");
+
+  const tools = await client.listTools();
+  const names = tools.tools.map((t) => t.name).sort();
+  check(["get-clerk-user-profile", "get-user-greeting", "get-user-info"].every((n) => names.includes(n)), `tools/list: ${names.join(", ")}`);
+  const info = await client.callTool({ name: "get-user-info", arguments: {} });
+  const user = info.structuredContent;
+  check(user?.email === "alice@example.com" && user?.userId?.startsWith("user_") && user?.client_id === provider.ci.client_id,
+    `get-user-info is the signed-in user (${user?.email})`);
+
+  // 3. localhost is not 127.0.0.1: refused locally, no redirect.
+  const u = new URL(provider.authorizeURL);
+  u.searchParams.set("redirect_uri", "http://localhost:41001/callback");
+  const bad = await fetch(u, { redirect: "manual" });
+  check(bad.status === 400 && !bad.headers.get("location"), "redirect_uri on localhost refused for a 127.0.0.1 registration");
+
+  // 4. Junk access token, good refresh token: the SDK refreshes on the 401.
+  const oldRefresh = provider.t.refresh_token;
+  provider.t = { ...provider.t, access_token: "junk" };
+  const before = calls.filter((c) => c === "POST /token 200").length;
+  const again = await client.callTool({ name: "get-user-greeting", arguments: {} });
+  check(!again.isError && calls.filter((c) => c === "POST /token 200").length === before + 1 && provider.t.refresh_token !== oldRefresh,
+    "refreshed after a 401 (rotated refresh token) and the call went on");
+  if (tokenOut) writeFileSync(tokenOut, provider.t.access_token);
+
+  // 5. Step-up: a tool that needs a scope the token lacks.
+  const raw = await fetch(mcpURL, { method: "POST", headers: { authorization: `Bearer ${provider.t.access_token}`, "content-type": "application/json",
+    accept: "application/json, text/event-stream", "mcp-session-id": client.transport.sessionId, "mcp-protocol-version": "2025-11-25" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: stepupTool, arguments: {} } }) });
+  const chal = raw.headers.get("www-authenticate") ?? "";
+  check(raw.status === 403 && chal.includes('error="insufficient_scope"') && /scope="[^"]*profile:read/.test(chal), `403 insufficient_scope for ${stepupTool}`);
+  // SDK 1.32.2 answers a 403 by refreshing (a refresh cannot widen a grant,
+  // RFC 6749 §6), sees the same 403 and gives up: the app then re-authorizes
+  // with the challenged scope through the SDK's auth(), as a host app does.
+  let gaveUp = null;
+  try { await client.callTool({ name: stepupTool, arguments: {} }); } catch (e) { gaveUp = e; }
+  check(gaveUp && /403/.test(String(gaveUp)), "the SDK client surfaces the 403 (refresh cannot widen the grant)");
+  const scope = chal.match(/scope="([^"]*)"/)[1];
+  provider.t = undefined;
+  check(await auth(provider, { serverUrl: mcpURL, scope, fetchFn: fetchLog }) === "REDIRECT", "re-authorization with the challenged scope");
+  check(await auth(provider, { serverUrl: mcpURL, authorizationCode: provider.code, fetchFn: fetchLog }) === "AUTHORIZED", "step-up code exchanged");
+  const upgraded = await connect(provider);
+  const stepped = await upgraded.callTool({ name: stepupTool, arguments: {} });
+  check(!stepped.isError && provider.t.scope?.split(" ").includes("profile:read"), `${stepupTool} answers after the step-up`);
+  await upgraded.close();
+  await client.close();
+}
+
+main().then(() => console.log("sdk-client: PASS"), (e) => {
+  console.error("sdk-client: FAIL:", e?.stack ?? e);
+  console.error(calls.join("\n"));
+  process.exit(1);
+});
