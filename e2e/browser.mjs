@@ -1,0 +1,85 @@
+// A real browser (Debian's chromium via playwright-core) goes through the
+// proxy's consent page and the fake Clerk's sign-in as a person would, by
+// clicking. Screenshots of both pages go to the artifacts folder. Fails if a
+// page can be framed, the consent form has no CSRF token, or the flow does
+// not reach the client's redirect URI with a code.
+// Usage: node e2e/browser.mjs <BASE_URL> <ARTIFACTS>
+import http from "node:http";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createHash, randomBytes } from "node:crypto";
+import { chromium } from "playwright-core";
+
+const [base, art] = process.argv.slice(2);
+const check = (cond, what) => { if (!cond) throw new Error(what); console.log(`  ok  ${what}`); };
+const listen = (handler) => new Promise((ok) => { const s = http.createServer(handler).listen(0, "127.0.0.1", () => ok(s)); });
+
+// The client's loopback redirect endpoint: records what the browser brings.
+let callback = null;
+const client = await listen((req, res) => { callback = new URL(req.url, "http://x"); res.end("<h1>Signed in. You can close this window.</h1>"); });
+const redirect = `http://127.0.0.1:${client.address().port}/callback`;
+const reg = await (await fetch(`${base}/register`, { method: "POST", headers: { "content-type": "application/json" },
+  body: JSON.stringify({ client_name: "Acme Notes Desktop", redirect_uris: [redirect], token_endpoint_auth_method: "none" }) })).json();
+const verifier = randomBytes(32).toString("base64url");
+const challenge = createHash("sha256").update(verifier).digest("base64url");
+const authorize = `${base}/authorize?` + new URLSearchParams({ response_type: "code", client_id: reg.client_id, redirect_uri: redirect,
+  code_challenge: challenge, code_challenge_method: "S256", state: "browser-state-1", scope: "openid profile email", resource: `${base}/mcp` });
+
+// Another origin that tries to frame the consent page (clickjacking).
+const framer = await listen((req, res) => { res.setHeader("content-type", "text/html"); res.end(`<iframe id="f" src="${authorize}" width="600" height="400"></iframe>`); });
+
+const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "chromium-")), {
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true, viewport: { width: 900, height: 900 },
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+try {
+  const page = await browser.newPage();
+
+  // Framing is refused for the consent page.
+  // The iframe's navigation ends (blocked → Chromium's error page) before we look.
+  const consentLoaded = page.waitForResponse((r) => r.url().startsWith(`${base}/consent`));
+  await page.goto(`http://127.0.0.1:${framer.address().port}/`);
+  const framedResponse = await consentLoaded;
+  const framed = page.frames().find((f) => f !== page.mainFrame());
+  await framed.waitForLoadState("load");
+  const framedForms = await framed.locator("form").count().catch(() => 0);
+  check(framedResponse.status() === 200 && framedForms === 0,
+    `the consent page (served ${framedResponse.status()}) does not render inside another origin's iframe (frame at ${framed.url().slice(0, 40)})`);
+
+  // The consent page.
+  const consent = await page.goto(authorize);
+  const h = consent.headers();
+  check(page.url().startsWith(`${base}/consent`), "the browser lands on the proxy's consent page");
+  check(h["x-frame-options"] === "DENY" && /frame-ancestors 'none'/.test(h["content-security-policy"] ?? ""), "consent page: X-Frame-Options DENY and CSP frame-ancestors 'none'");
+  check(await page.locator('form input[name="csrf_token"]').count() === 1 && (await page.locator('input[name="csrf_token"]').getAttribute("value")).length >= 32,
+    "consent form carries a CSRF token");
+  const text = await page.locator("body").innerText();
+  check(text.includes("Acme Notes Desktop") && text.includes("127.0.0.1") && /approve/i.test(text) && /deny/i.test(text), "consent page names the client, its redirect host, approve and deny");
+  await page.screenshot({ path: join(art, "consent.png"), fullPage: true });
+
+  // Approve: the fake Clerk's sign-in page.
+  await page.getByRole("button", { name: /approve/i }).click();
+  await page.waitForURL((u) => u.pathname === "/oauth/authorize");
+  const signInHeaders = await (await page.request.get(page.url(), { maxRedirects: 0 })).headers();
+  check(signInHeaders["x-frame-options"] === "DENY", "sign-in page: X-Frame-Options DENY");
+  check(await page.locator('input[name="user_id"]').count() >= 2, "sign-in page lists the seeded users");
+  await page.screenshot({ path: join(art, "signin.png"), fullPage: true });
+  await page.locator('input[name="user_id"]').nth(1).check(); // sign in as the second user
+  await page.getByRole("button", { name: /continue/i }).click();
+  await page.waitForURL((u) => u.href.startsWith(redirect));
+  check(callback?.searchParams.get("code") && callback.searchParams.get("state") === "browser-state-1" && callback.searchParams.get("iss") === base,
+    "the flow reached the client's redirect URI with code, state and iss");
+
+  // The code is good: exchange it and ask who signed in.
+  const tok = await (await fetch(`${base}/token`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "authorization_code", code: callback.searchParams.get("code"), redirect_uri: redirect,
+      client_id: reg.client_id, code_verifier: verifier }) })).json();
+  check(typeof tok.access_token === "string", "the code was exchanged for tokens");
+} finally {
+  await browser.close();
+  client.close();
+  framer.close();
+}
+console.log("browser: PASS");

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Real browser: Debian chromium driven by playwright-core. Args: BASE_URL CLERK_URL ARTIFACTS
+set -euo pipefail
+cd "$(dirname "$0")"
+echo "playwright-core $(node -p "require('./node_modules/playwright-core/package.json').version"), $(/usr/bin/chromium --version 2>/dev/null || echo 'chromium ?')"
+node browser.mjs "$1" "$3"
