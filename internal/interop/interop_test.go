@@ -1,0 +1,213 @@
+// Package interop drives the built binaries (clerk-mcp-proxy serve, mockclerk,
+// redis-server, each a process) with MCP clients written by others: mcp-go's
+// OAuth client and the official go-sdk's authorization-code handler. Both are
+// strict where clients differ: the PRM resource must equal the MCP URL, the AS
+// issuer must equal authorization_servers[0], PKCE S256 must be advertised.
+package interop
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/e2etest"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testredis"
+)
+
+// stack is the product as processes.
+type stack struct{ base, clerk string }
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func binaries(t *testing.T) (string, string) {
+	t.Helper()
+	p, c := os.Getenv("CLERK_MCP_PROXY_BIN"), os.Getenv("MOCKCLERK_BIN")
+	if p != "" && c != "" {
+		return p, c
+	}
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "./cmd/clerk-mcp-proxy", "./cmd/mockclerk")
+	cmd.Dir = filepath.Join("..", "..")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return filepath.Join(dir, "clerk-mcp-proxy"), filepath.Join(dir, "mockclerk")
+}
+
+func run(t *testing.T, env []string, bin string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	out := &e2etest.SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("--- %s:\n%s", filepath.Base(bin), out.String())
+		}
+	})
+}
+
+func waitReady(t *testing.T, u string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(u); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+	}
+	t.Fatalf("%s not ready", u)
+}
+
+func startStack(t *testing.T) stack {
+	t.Helper()
+	rs := testredis.Start(t)
+	proxyBin, clerkBin := binaries(t)
+	pa, ca := freeAddr(t), freeAddr(t)
+	s := stack{base: "http://" + pa, clerk: "http://" + ca}
+	run(t, nil, clerkBin, "-addr", ca, "-client-id", "interopClerkApp", "-client-secret", "interop-clerk-secret-0123456789",
+		"-redirect-uri", s.base+"/oauth/callback", "-secret-key", "sk_test_interop")
+	waitReady(t, s.clerk+"/.well-known/openid-configuration")
+	run(t, []string{"CLERK_DOMAIN=" + s.clerk, "CLERK_API_URL=" + s.clerk, "CLERK_CLIENT_ID=interopClerkApp",
+		"CLERK_CLIENT_SECRET=interop-clerk-secret-0123456789", "CLERK_SECRET_KEY=sk_test_interop", "BASE_URL=" + s.base,
+		"LISTEN_ADDR=" + pa, "REDIS_URL=" + rs.URL, "PROXY_SECRET=interop-proxy-secret-0123456789abcdef0123",
+		"RATE_LIMIT_REGISTER=0", "RATE_LIMIT_TOKEN=0", "RATE_LIMIT_AUTHORIZE=0"}, proxyBin, "serve")
+	waitReady(t, s.base+"/readyz")
+	return s
+}
+
+// browse plays the person at the browser from an authorization URL to the
+// client's redirect URI.
+func browse(ctx context.Context, authURL, redirect string) (*url.URL, error) {
+	return testflow.NewBrowser().Authorize(ctx, authURL, redirect, testflow.Choices{})
+}
+
+// TestMCPGoOAuthClient: mcp-go's OAuth streamable client — DCR, PKCE, the
+// token exchange with resource, then a tool call as the signed-in user.
+func TestMCPGoOAuthClient(t *testing.T) {
+	s := startStack(t)
+	ctx := context.Background()
+	redirect := "http://127.0.0.1:43211/callback"
+	c, err := client.NewOAuthStreamableHttpClient(s.base+"/mcp", transport.OAuthConfig{
+		RedirectURI: redirect, TokenStore: transport.NewMemoryTokenStore(), PKCEEnabled: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	initReq := mcpgo.InitializeRequest{}
+	initReq.Params.ProtocolVersion = mcpgo.LATEST_PROTOCOL_VERSION
+	initReq.Params.ClientInfo = mcpgo.Implementation{Name: "mcp-go interop", Version: "1"}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Initialize(ctx, initReq)
+	if !client.IsOAuthAuthorizationRequiredError(err) {
+		t.Fatalf("initialize without a token: want an OAuth authorization error, got %v", err)
+	}
+	h := client.GetOAuthHandler(err)
+	if err := h.RegisterClient(ctx, "mcp-go interop"); err != nil {
+		t.Fatalf("DCR: %v", err)
+	}
+	verifier, _ := client.GenerateCodeVerifier()
+	state, _ := client.GenerateState()
+	authURL, err := h.GetAuthorizationURL(ctx, state, client.GenerateCodeChallenge(verifier))
+	if err != nil {
+		t.Fatalf("authorization URL (discovery): %v", err)
+	}
+	final, err := browse(ctx, authURL, redirect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final.Query().Get("iss") != s.base {
+		t.Errorf("iss = %q", final.Query().Get("iss"))
+	}
+	if err := h.ProcessAuthorizationResponse(ctx, final.Query().Get("code"), final.Query().Get("state"), verifier); err != nil {
+		t.Fatalf("token: %v", err)
+	}
+	if _, err := c.Initialize(ctx, initReq); err != nil {
+		t.Fatalf("initialize with the token: %v", err)
+	}
+	res, err := c.CallTool(ctx, mcpgo.CallToolRequest{Params: mcpgo.CallToolParams{Name: "get-user-info"}})
+	if err != nil || res.IsError {
+		t.Fatalf("get-user-info: %v %+v", err, res)
+	}
+	if got := fmt.Sprint(res.StructuredContent); !strings.Contains(got, "alice@example.com") {
+		t.Errorf("get-user-info answered %s", got)
+	}
+}
+
+// TestGoSDKAuthorizationCodeHandler: the official go-sdk client with its
+// authorization-code handler (refuses an AS without S256 in its metadata,
+// checks the issuer and RFC 9207 iss) does DCR, PKCE and a tool call.
+func TestGoSDKAuthorizationCodeHandler(t *testing.T) {
+	s := startStack(t)
+	ctx := context.Background()
+	redirect := "http://127.0.0.1:43212/callback"
+	handler, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
+		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
+			ClientName: "go-sdk interop", RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: "none",
+			GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
+		}},
+		RedirectURL:         redirect,
+		RequestRefreshToken: true,
+		AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
+			final, err := browse(ctx, args.URL, redirect)
+			if err != nil {
+				return nil, err
+			}
+			q := final.Query()
+			return &auth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := mcp.NewClient(&mcp.Implementation{Name: "go-sdk interop", Version: "1"}, nil)
+	session, err := cl.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: s.base + "/mcp", OAuthHandler: handler}, nil)
+	if err != nil {
+		t.Fatalf("connect (discovery, DCR, PKCE, token): %v", err)
+	}
+	defer session.Close()
+	tools, err := session.ListTools(ctx, nil)
+	if err != nil || len(tools.Tools) != 3 {
+		t.Fatalf("tools/list: %v %+v", err, tools)
+	}
+	res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: "get-user-info"})
+	if err != nil || res.IsError {
+		t.Fatalf("get-user-info: %v %+v", err, res)
+	}
+	if got := fmt.Sprint(res.StructuredContent); !strings.Contains(got, "alice@example.com") {
+		t.Errorf("get-user-info answered %s", got)
+	}
+}
