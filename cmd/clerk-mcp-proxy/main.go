@@ -21,6 +21,7 @@ import (
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/app"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/config"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/redisstore"
 )
 
@@ -109,23 +110,8 @@ func healthcheck(getenv config.Getenv, stderr io.Writer) int {
 	if addr == "" {
 		addr = config.DefaultListenAddr
 	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		fmt.Fprintln(stderr, "healthcheck: bad LISTEN_ADDR:", err)
-		return 1
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	c := &http.Client{Timeout: 3 * time.Second}
-	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
-	if err != nil {
+	if err := httpx.ProbeLocal(addr, "/healthz", 3*time.Second); err != nil {
 		fmt.Fprintln(stderr, "healthcheck:", err)
-		return 1
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintln(stderr, "healthcheck: status", resp.StatusCode)
 		return 1
 	}
 	return 0

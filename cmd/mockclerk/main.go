@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mockclerk"
 )
 
@@ -102,6 +103,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		cfg.Users = users
 	}
+	// Fix: a misspelt -log-format used to fall back to text silently, and
+	// stray arguments (a flag after a positional word stops parsing) were
+	// ignored; both are configuration mistakes to report with the others.
+	if *logFormat != "text" && *logFormat != "json" {
+		problems = append(problems, fmt.Sprintf("log format %q must be text or json", *logFormat))
+	}
+	if fs.NArg() > 0 {
+		problems = append(problems, fmt.Sprintf("unexpected arguments %q (every setting is a -flag)", fs.Args()))
+	}
 	if _, _, err := net.SplitHostPort(*addr); err != nil {
 		problems = append(problems, fmt.Sprintf("addr %q must be host:port", *addr))
 	}
@@ -159,23 +169,8 @@ func readUsers(path string) ([]mockclerk.User, error) {
 
 // healthcheck asks the fake's discovery document.
 func healthcheck(addr string, stderr io.Writer) int {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		fmt.Fprintln(stderr, "healthcheck: bad addr:", err)
-		return 1
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	c := &http.Client{Timeout: 3 * time.Second}
-	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + "/.well-known/openid-configuration")
-	if err != nil {
+	if err := httpx.ProbeLocal(addr, "/.well-known/openid-configuration", 3*time.Second); err != nil {
 		fmt.Fprintln(stderr, "healthcheck:", err)
-		return 1
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintln(stderr, "healthcheck: status", resp.StatusCode)
 		return 1
 	}
 	return 0

@@ -2,13 +2,15 @@
 // one structured access-log line per request (with the client and user when a
 // handler learned them), Prometheus request metrics, panic recovery that
 // answers a JSON error instead of dropping the connection, and the client-IP
-// rule that trusts X-Forwarded-For only from configured proxies.
+// rule that trusts X-Forwarded-For only from configured proxies, and the
+// local probe behind both binaries' container health checks.
 package httpx
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -204,4 +206,27 @@ func inNets(ip net.IP, nets []*net.IPNet) bool {
 		}
 	}
 	return false
+}
+
+// ProbeLocal GETs path on the server listening on addr (a listen address such
+// as ":8080" or "0.0.0.0:9400": a wildcard host is probed on loopback) and
+// fails unless it answers 200. Both binaries' container health checks use it.
+func ProbeLocal(addr, path string, timeout time.Duration) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("bad address %q: %w", addr, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	c := &http.Client{Timeout: timeout}
+	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + path)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
 }

@@ -99,6 +99,12 @@ func (s *Server) handleASMetadata(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) handleOIDCConfiguration(w http.ResponseWriter, _ *http.Request) {
 	m := s.metadata()
+	// Fix: FAPI's OpenIDConfiguration schema (additionalProperties: false)
+	// has no service_documentation, ui_locales_supported or op_tos_uri;
+	// those belong to the RFC 8414 document only (wire facts §2b).
+	delete(m, "service_documentation")
+	delete(m, "ui_locales_supported")
+	delete(m, "op_tos_uri")
 	m["introspection_endpoint"] = s.cfg.Issuer + "/oauth/token_info"
 	m["userinfo_endpoint"] = s.cfg.Issuer + "/oauth/userinfo"
 	m["response_modes_supported"] = []string{"query", "form_post"}
@@ -152,6 +158,24 @@ func (s *Server) client(id string) (secret string, redirects []string, ok bool) 
 	return c.Secret, c.RedirectURIs, ok
 }
 
+// clientScopes are the scopes a client may be granted and its default when
+// the request has no scope. Fix: a DCR client used to be granted any built-in
+// scope and "profile email" by default; Clerk grants an app only the scopes
+// enabled on it and gives DCR clients their registered (default) scopes, so
+// "openid" is refused for a client registered with the defaults (wire facts
+// §4, §12, §13).
+func (s *Server) clientScopes(id string) (allowed, defaults []string) {
+	if id != s.cfg.ClientID {
+		s.mu.Lock()
+		c, ok := s.st.clients[id]
+		s.mu.Unlock()
+		if ok {
+			return c.Scopes, c.Scopes
+		}
+	}
+	return knownScopes, []string{"profile", "email"}
+}
+
 // handleAuthorize validates the request (§4) and shows the sign-in form.
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	p, bad := params(r)
@@ -159,7 +183,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusBadRequest, "Invalid request", bad)
 		return
 	}
-	_, redirects, ok := s.client(p.Get("client_id"))
+	secret, redirects, ok := s.client(p.Get("client_id"))
 	if !ok {
 		s.page(w, http.StatusUnauthorized, "Unknown application", "Client authentication failed: the requested OAuth 2.0 client does not exist.")
 		return
@@ -189,16 +213,23 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	case challenge != "" && (len(challenge) < 43 || len(challenge) > 128):
 		fail("invalid_request", "code_challenge must be 43 to 128 characters")
 		return
+	case challenge == "" && secret == "":
+		// Fix: PKCE is required for public clients (wire facts §4, §12);
+		// without this a public DCR client could redeem a code with its
+		// client_id alone.
+		fail("invalid_request", "code_challenge is required for public clients")
+		return
 	case challenge == "" && len(state) < 8:
 		fail("invalid_state", "state must be at least 8 characters")
 		return
 	}
+	allowed, defaults := s.clientScopes(p.Get("client_id"))
 	scopes := strings.Fields(p.Get("scope"))
 	if p.Get("scope") == "" {
-		scopes = []string{"profile", "email"}
+		scopes = defaults
 	}
 	for _, sc := range scopes {
-		if !slices.Contains(knownScopes, sc) {
+		if !slices.Contains(knownScopes, sc) || !slices.Contains(allowed, sc) {
 			fail("invalid_scope", "the scope "+sc+" is not allowed for this application")
 			return
 		}
@@ -522,21 +553,32 @@ func (s *Server) basicClient(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// handleTokenInfo is §7: RFC 7662 with Clerk's minimal answer.
-func (s *Server) handleTokenInfo(w http.ResponseWriter, r *http.Request) {
+// tokenRequest reads what introspection and revocation share: a POST from
+// a Basic-authenticated client naming a token. proceed is false when an
+// error was written.
+func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (t *tokenRecord, found, proceed bool) {
 	if r.Method != http.MethodPost {
 		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "use POST")
-		return
+		return nil, false, false
 	}
 	if !s.basicClient(w, r) {
-		return
+		return nil, false, false
 	}
 	p, bad := params(r)
 	if bad != "" || p.Get("token") == "" {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", nonEmpty(bad, "token is missing"))
+		return nil, false, false
+	}
+	t, found = s.lookup(p.Get("token"))
+	return t, found, true
+}
+
+// handleTokenInfo is §7: RFC 7662 with Clerk's minimal answer.
+func (s *Server) handleTokenInfo(w http.ResponseWriter, r *http.Request) {
+	t, ok, proceed := s.tokenRequest(w, r)
+	if !proceed {
 		return
 	}
-	t, ok := s.lookup(p.Get("token"))
 	s.mu.Lock()
 	active := ok && t.active(s.cfg.Now())
 	s.mu.Unlock()
@@ -554,19 +596,10 @@ func (s *Server) handleTokenInfo(w http.ResponseWriter, r *http.Request) {
 // handleRevoke is §8: RFC 7009 at /oauth/token/revoke. Revoking a refresh
 // token also ends the access tokens of its grant.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "use POST")
+	t, ok, proceed := s.tokenRequest(w, r)
+	if !proceed {
 		return
 	}
-	if !s.basicClient(w, r) {
-		return
-	}
-	p, bad := params(r)
-	if bad != "" || p.Get("token") == "" {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", nonEmpty(bad, "token is missing"))
-		return
-	}
-	t, ok := s.lookup(p.Get("token"))
 	if ok && t.JWT && !t.Expires.IsZero() {
 		writeOAuthError(w, http.StatusBadRequest, "unsupported_token_type", "JWT access tokens cannot be revoked")
 		return
@@ -607,7 +640,9 @@ func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, _ := s.user(t.UserID)
-	out := map[string]any{"object": "oauth_user_info", "instance_id": strings.TrimPrefix(s.kid, "ins_"), "user_id": u.ID, "sub": u.ID}
+	// Fix: instance_id is the instance ID itself, prefix included, which is
+	// also the JWKS kid (wire facts §10); it used to drop the "ins_" prefix.
+	out := map[string]any{"object": "oauth_user_info", "instance_id": s.kid, "user_id": u.ID, "sub": u.ID}
 	for k, v := range s.userClaims(u, t.Scopes, t.OrgID) {
 		out[k] = v
 	}
