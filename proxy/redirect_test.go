@@ -20,8 +20,8 @@ func TestValidateRedirectURI(t *testing.T) {
 		{"cursor://anysphere.cursor-retrieval/oauth/user-mcp/callback", true},
 		{"com.example.app:/oauth2redirect", true},
 		{"https://vscode.dev/redirect", true},
-		{"http://example.com/cb", false},         // http off loopback
-		{"http://127.0.0.1.evil.com/cb", false},  // not loopback
+		{"http://example.com/cb", false},        // http off loopback
+		{"http://127.0.0.1.evil.com/cb", false}, // not loopback
 		{"https://good.example@evil.example/", false},
 		{"https://example.com/cb#frag", false},
 		{"https://example.com/a/../b", false},
@@ -61,22 +61,22 @@ func TestMatchRedirectURI(t *testing.T) {
 		ok  bool
 	}{
 		{"https://claude.ai/api/mcp/auth_callback", true},
-		{"https://claude.ai/api/mcp/auth_callback/", false},     // trailing slash
-		{"https://Claude.ai/api/mcp/auth_callback", false},      // case
-		{"https://claude.ai/api/mcp/auth_callback?x=1", false},  // added query
-		{"https://claude.ai/api/mcp/other", false},              // other path
+		{"https://claude.ai/api/mcp/auth_callback/", false},    // trailing slash
+		{"https://Claude.ai/api/mcp/auth_callback", false},     // case
+		{"https://claude.ai/api/mcp/auth_callback?x=1", false}, // added query
+		{"https://claude.ai/api/mcp/other", false},             // other path
 		{"https://claude.ai@evil.com/api/mcp/auth_callback", false},
-		{"http://127.0.0.1:40000/", true},                       // RFC 8252 §7.3 port relaxed
+		{"http://127.0.0.1:40000/", true}, // RFC 8252 §7.3 port relaxed
 		{"http://127.0.0.1/", true},
-		{"http://127.0.0.1:40000", true},                         // "" vs "/" path on an origin
+		{"http://127.0.0.1:40000", true}, // "" vs "/" path on an origin
 		{"http://127.0.0.1:40000/other", false},
-		{"http://localhost:33418/", false},                      // localhost != 127.0.0.1
-		{"http://localhost:57470/callback", true},               // Claude Code style
+		{"http://localhost:33418/", false},        // localhost != 127.0.0.1
+		{"http://localhost:57470/callback", true}, // Claude Code style
 		{"http://127.0.0.1:57470/callback", false},
 		{"http://localhost:57470/callback?x=1", false},
-		{"http://localhost:99999/callback", false},              // bad port
+		{"http://localhost:99999/callback", false}, // bad port
 		{"http://localhost:57470/callback#f", false},
-		{"https://localhost:57470/callback", false},             // https loopback not relaxed
+		{"https://localhost:57470/callback", false}, // https loopback not relaxed
 		{"cursor://anysphere.cursor-retrieval/oauth/callback", true},
 		{"cursor://anysphere.cursor-retrieval/oauth/callback2", false},
 	}
@@ -136,7 +136,7 @@ func TestCheckParams(t *testing.T) {
 		ok  bool
 	}{
 		{"a=1&b=2", true},
-		{"a=1&a=2", false},               // RFC 6749 §3.1: no repeats
+		{"a=1&a=2", false}, // RFC 6749 §3.1: no repeats
 		{"state=ab%0d%0aSet-Cookie:x", false},
 		{"state=%ff%fe", false},
 		{"a=" + strings.Repeat("x", 5000), false},

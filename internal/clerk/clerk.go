@@ -165,9 +165,9 @@ type TokenSet struct {
 	Expiry       time.Time `json:"expiry,omitzero"`
 	// ExpiresIn is Clerk's expires_in (seconds). Callers date the expiry on
 	// their own clock with ExpiresAt, so an injected clock stays consistent.
-	ExpiresIn int64 `json:"expires_in,omitempty"`
-	Scope        string    `json:"scope,omitempty"`
-	IDToken      string    `json:"id_token,omitempty"`
+	ExpiresIn int64  `json:"expires_in,omitempty"`
+	Scope     string `json:"scope,omitempty"`
+	IDToken   string `json:"id_token,omitempty"`
 }
 
 // IDClaims are the identity claims read from a verified ID token.

@@ -29,8 +29,8 @@ import (
 
 // Config configures the fake Clerk instance and its one OAuth application.
 type Config struct {
-	Issuer         string        // public origin; default "http://" + listen address
-	ClientID       string        // the confidential OAuth application
+	Issuer         string // public origin; default "http://" + listen address
+	ClientID       string // the confidential OAuth application
 	ClientSecret   string
 	RedirectURIs   []string      // matched exactly
 	SecretKey      string        // Backend API key; generated ("sk_test_…") when empty
@@ -128,24 +128,24 @@ func (c Config) Validate() error {
 
 // Server is the fake Clerk as an http.Handler.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	key  *rsa.PrivateKey
-	kid  string
-	mux  *http.ServeMux
-	mu   sync.Mutex
-	st   state
+	cfg Config
+	log *slog.Logger
+	key *rsa.PrivateKey
+	kid string
+	mux *http.ServeMux
+	mu  sync.Mutex
+	st  state
 	faults
 }
 
 // state is everything issued; guarded by Server.mu.
 type state struct {
-	pending  map[string]authRequest // sign-in form id -> request
-	codes    map[string]*codeGrant
-	access   map[string]*tokenRecord // token (or JWT jti) -> record
-	refresh  map[string]*tokenRecord
-	clients  map[string]dcrClient
-	stats    map[string]int
+	pending map[string]authRequest // sign-in form id -> request
+	codes   map[string]*codeGrant
+	access  map[string]*tokenRecord // token (or JWT jti) -> record
+	refresh map[string]*tokenRecord
+	clients map[string]dcrClient
+	stats   map[string]int
 }
 
 // New builds the engine; cfg.Issuer must be set (Listen sets it).

@@ -81,10 +81,10 @@ func (s *Server) metadata() map[string]any {
 		"revocation_endpoint": iss + "/oauth/token/revoke", "jwks_uri": iss + "/.well-known/jwks.json",
 		"response_types_supported": []string{"code"}, "grant_types_supported": []string{"authorization_code", "refresh_token"},
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "none", "client_secret_post"},
-		"scopes_supported": knownScopes, "subject_types_supported": []string{"public"},
+		"scopes_supported":                      knownScopes, "subject_types_supported": []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},
-		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "email", "name", "org_id"},
-		"service_documentation": "https://clerk.com/docs", "ui_locales_supported": []string{"en"},
+		"claims_supported":                      []string{"sub", "iss", "aud", "exp", "iat", "email", "name", "org_id"},
+		"service_documentation":                 "https://clerk.com/docs", "ui_locales_supported": []string{"en"},
 		"op_tos_uri": "https://clerk.com/legal/standard-terms", "code_challenge_methods_supported": []string{"S256"},
 	}
 }
