@@ -115,3 +115,70 @@ func TestAccessAndAuditLogs(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisOutage: with Redis gone every endpoint answers a clean 503 (or a
+// 4xx for requests that are bad anyway), never a 500 or a hang, and the
+// product recovers by itself when Redis is back. This Redis restarts empty
+// (no persistence), so clients get the standard signals: 401 at /mcp
+// (sign in again) and 401 invalid_client at /token (register again).
+func TestRedisOutage(t *testing.T) {
+	e := e2etest.Start(t, e2etest.Options{})
+	c := e.Register()
+	e.Login(c, testflow.Choices{})
+	session := e.Initialize(c.AccessToken)
+
+	e.Redis.Stop(t)
+	check := func(what string, status int) {
+		t.Helper()
+		if status >= 500 && status != http.StatusServiceUnavailable || status == 0 {
+			t.Errorf("%s with Redis down: %d", what, status)
+		}
+	}
+	// The grant-liveness cache lasts about a second; past it, /mcp must say 503.
+	var last int
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		last = e.MCP(c.AccessToken, session, "tools/list", map[string]any{}).Status
+		check("/mcp", last)
+		if last == http.StatusServiceUnavailable {
+			break
+		}
+	}
+	if last != http.StatusServiceUnavailable {
+		t.Errorf("/mcp with Redis down ended at %d, want 503", last)
+	}
+	resp, err := http.Post(e.BaseURL+"/register", "application/json", strings.NewReader(`{"redirect_uris":["http://127.0.0.1:9/cb"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	check("/register", resp.StatusCode)
+	status, out := e.Refresh(c, c.RefreshToken)
+	check("/token refresh", status)
+	if status == http.StatusServiceUnavailable && out["error"] != "temporarily_unavailable" {
+		t.Errorf("/token 503 error code %v", out["error"])
+	}
+	resp, err = http.Get(e.AuthorizeURL(c, e2etest.NewPKCE(), "state-12345678", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	check("/authorize", resp.StatusCode)
+
+	// Redis is back (empty: no persistence in this test server). The old
+	// access token's grant is gone: 401, the re-login signal; the old client
+	// is gone: 401 invalid_client, the re-register signal; a new client works.
+	e.Redis.Restart(t)
+	waitStatus(t, e.BaseURL+"/readyz", http.StatusOK)
+	if r := e.MCP(c.AccessToken, session, "tools/list", map[string]any{}); r.Status != http.StatusUnauthorized {
+		t.Errorf("old token after an empty Redis restart: %d", r.Status)
+	}
+	if status, out := e.Refresh(c, c.RefreshToken); status != http.StatusUnauthorized || out["error"] != "invalid_client" {
+		t.Errorf("old client after an empty Redis restart: %d %v", status, out)
+	}
+	c2 := e.Register()
+	e.Login(c2, testflow.Choices{})
+	if r := e.MCP(c2.AccessToken, "", "initialize", map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{},
+		"clientInfo": map[string]any{"name": "after", "version": "1"}}); r.Status != http.StatusOK {
+		t.Errorf("new sign-in after the restart: %d %s", r.Status, r.Body)
+	}
+}
