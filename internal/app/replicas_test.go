@@ -1,0 +1,166 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/app"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/e2etest"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mockclerk"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/redisstore"
+)
+
+// replica is a second server with the same configuration and Redis as an
+// environment: what a load balancer in front of several pods reaches.
+type replica struct {
+	t    *testing.T
+	addr string // where it listens
+	host string // the public Host (BASE_URL's), as the load balancer forwards it
+}
+
+func startReplica(t *testing.T, e *e2etest.Env, now func() time.Time) *replica {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg := e.App.Config
+	st, err := redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(ctx, cfg, app.Options{Store: st, Now: now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.Serve(ctx, l, 5*time.Second) }()
+	t.Cleanup(func() { cancel(); <-done; _ = st.Close() })
+	u, _ := url.Parse(e.BaseURL)
+	return &replica{t: t, addr: l.Addr().String(), host: u.Host}
+}
+
+// do sends a request to this replica with the public Host.
+func (r *replica) do(method, path, token, contentType string, body []byte) (int, []byte) {
+	r.t.Helper()
+	req, _ := http.NewRequest(method, "http://"+r.addr+path, bytes.NewReader(body))
+	req.Host = r.host
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+func (r *replica) initialize(token string) int {
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": map[string]any{
+		"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "replica", "version": "1"}}})
+	status, _ := r.do(http.MethodPost, "/mcp", token, "application/json", body)
+	return status
+}
+
+// TestReplicasShareState: tokens issued by one replica work at another (the
+// signing keys and grants live in Redis), a refresh on one rotates for all,
+// and a revocation on one ends the grant on the other within the grant
+// cache's second.
+func TestReplicasShareState(t *testing.T) {
+	e := e2etest.Start(t, e2etest.Options{})
+	b := startReplica(t, e, nil)
+	c := e.Register()
+	e.Login(c, testflow.Choices{}) // on replica A
+
+	if status := b.initialize(c.AccessToken); status != http.StatusOK {
+		t.Fatalf("A's access token at replica B: %d", status)
+	}
+	status, raw := b.do(http.MethodPost, "/token", "", "application/x-www-form-urlencoded",
+		[]byte(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {c.RefreshToken}, "client_id": {c.ID}}.Encode()))
+	var pair map[string]any
+	if json.Unmarshal(raw, &pair) != nil || status != http.StatusOK {
+		t.Fatalf("refresh at B of A's refresh token: %d %s", status, raw)
+	}
+	access, refresh := pair["access_token"].(string), pair["refresh_token"].(string)
+	if r := e.MCP(access, "", "initialize", map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{},
+		"clientInfo": map[string]any{"name": "a", "version": "1"}}); r.Status != http.StatusOK {
+		t.Fatalf("B's access token at A: %d", r.Status)
+	}
+
+	// Revoke at A; B stops accepting the grant's tokens.
+	if resp, err := http.PostForm(e.BaseURL+"/revoke", url.Values{"token": {refresh}, "client_id": {c.ID}}); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke at A: %v", err)
+	}
+	var last int
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if last = b.initialize(access); last == http.StatusUnauthorized {
+			break
+		}
+	}
+	if last != http.StatusUnauthorized {
+		t.Fatalf("B still accepts a grant revoked at A: %d", last)
+	}
+	if status, raw := b.do(http.MethodGet, "/.well-known/jwks.json", "", "", nil); status != http.StatusOK || !strings.Contains(string(raw), `"kid"`) {
+		t.Errorf("B's JWKS: %d", status)
+	}
+}
+
+// TestUpstreamRefreshOnceAcrossReplicas: when Clerk's token expires, 40
+// concurrent requests spread over two replicas refresh it at Clerk exactly
+// once (a Redis lock), and all of them succeed.
+func TestUpstreamRefreshOnceAcrossReplicas(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	e := e2etest.Start(t, e2etest.Options{Now: clock, Clerk: func(c *mockclerk.Config) { c.AccessTokenTTL = time.Minute }})
+	b := startReplica(t, e, clock)
+	c := e.Register()
+	e.Login(c, testflow.Choices{})
+	before := e.Clerk.Stats()["/oauth/token"]
+	mu.Lock()
+	now = now.Add(2 * time.Minute) // Clerk's token has expired for both replicas
+	mu.Unlock()
+
+	var wg sync.WaitGroup
+	statuses := make(chan int, 40)
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 {
+				statuses <- b.initialize(c.AccessToken)
+				return
+			}
+			statuses <- e.MCP(c.AccessToken, "", "initialize", map[string]any{"protocolVersion": "2025-11-25",
+				"capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "a", "version": "1"}}).Status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		if s != http.StatusOK {
+			t.Errorf("a request during the upstream refresh got %d", s)
+		}
+	}
+	if got := e.Clerk.Stats()["/oauth/token"] - before; got != 1 {
+		t.Fatalf("Clerk token refreshes for 40 requests on 2 replicas = %d, want 1", got)
+	}
+}
