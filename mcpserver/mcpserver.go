@@ -22,6 +22,7 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clerk"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/metrics"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/ttlcache"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/verifier"
 )
@@ -91,8 +92,9 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s := &Server{
 		cfg: cfg, verifier: d.Verifier, profiles: d.Profiles, metrics: d.Metrics, log: d.Logger,
-		sessions: &sessionManagers{signer: seal.NewSigner(seal.DeriveKey(d.Secret, seal.PurposeSession)), store: d.Sessions},
-		origins:  map[string]bool{}, hosts: map[string]bool{},
+		sessions: &sessionManagers{signer: seal.NewSigner(seal.DeriveKey(d.Secret, seal.PurposeSession)), store: d.Sessions,
+			live: ttlcache.New[string, struct{}](100_000, nil)},
+		origins: map[string]bool{}, hosts: map[string]bool{},
 	}
 	for _, o := range append([]string{cfg.Issuer}, cfg.AllowedOrigins...) {
 		if u, err := url.Parse(o); err == nil && u.Host != "" {

@@ -12,6 +12,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/ttlcache"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 )
 
@@ -22,12 +23,19 @@ import (
 
 const terminatedTTL = 24 * time.Hour
 
+// liveFor is how long this replica trusts "not terminated" without asking
+// the shared store again, as the verifier does for grants: a termination on
+// another replica takes effect here within it, and the hot path skips a
+// Redis round trip per request.
+const liveFor = time.Second
+
 var errForeignSession = errors.New("session id does not belong to this user")
 
 // sessionManagers resolves a SessionIdManager bound to the request's user.
 type sessionManagers struct {
 	signer *seal.Signer
 	store  store.Cache
+	live   *ttlcache.Cache[string, struct{}] // session ids recently seen not terminated
 }
 
 // ResolveSessionIdManager implements server.SessionIdManagerResolver.
@@ -73,11 +81,16 @@ func (u *userSessions) Validate(id string) (bool, error) {
 	if !u.owned(id) {
 		return false, errForeignSession
 	}
-	if u.m.store != nil {
-		if _, err := u.m.store.GetCache(u.ctx, u.key(id)); err == nil {
-			return true, nil
-		}
+	if u.m.store == nil {
+		return false, nil
 	}
+	if _, ok := u.m.live.Get(id); ok {
+		return false, nil
+	}
+	if _, err := u.m.store.GetCache(u.ctx, u.key(id)); err == nil {
+		return true, nil
+	}
+	u.m.live.Set(id, struct{}{}, time.Now().Add(liveFor))
 	return false, nil
 }
 
@@ -90,6 +103,7 @@ func (u *userSessions) Terminate(id string) (bool, error) {
 		return true, nil // not allowed: someone else's session
 	}
 	if u.m.store != nil {
+		u.m.live.Delete(id)
 		_ = u.m.store.SetCache(u.ctx, u.key(id), []byte{1}, terminatedTTL)
 	}
 	return false, nil
