@@ -20,13 +20,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/app"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/config"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mockclerk"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/syncbuf"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testredis"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/redisstore"
@@ -68,23 +68,7 @@ type Env struct {
 }
 
 // SyncBuffer collects log output from concurrent writers.
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *SyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// String returns everything written so far.
-func (s *SyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type SyncBuffer = syncbuf.Buffer
 
 // Start brings an environment up; it is torn down at test cleanup.
 func Start(t testing.TB, o Options) *Env {

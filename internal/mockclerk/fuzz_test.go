@@ -1,9 +1,11 @@
 package mockclerk_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -11,32 +13,52 @@ import (
 )
 
 // FuzzTokenEndpoint feeds arbitrary form bodies and Authorization headers to
-// /oauth/token: never a 5xx, and every error is Clerk's OAuth JSON body.
+// /oauth/token: never a 5xx, always JSON, and every error is the RFC 6749
+// body {"error","error_description"} (wire facts §5).
 func FuzzTokenEndpoint(f *testing.F) {
-	s, err := mockclerk.New(mockclerk.Config{Issuer: "http://clerk.test", ClientID: clientID, ClientSecret: clientSecret, RedirectURIs: []string{redirectURI}})
+	s, err := mockclerk.New(mockclerk.Config{Issuer: "http://clerk.test", ClientID: clientID, ClientSecret: clientSecret,
+		RedirectURIs: []string{redirectURI}})
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add("grant_type=authorization_code&code=abc&redirect_uri=http%3A%2F%2F127.0.0.1%3A5555%2Fcb", "Basic bW9ja1Rlc3RDbGllbnQwMTp4")
-	f.Add("grant_type=refresh_token&refresh_token=zzz&client_id=mockTestClient01&client_secret=x", "")
+	b64 := func(v string) string { return base64.StdEncoding.EncodeToString([]byte(v)) }
+	good := "Basic " + b64(url.QueryEscape(clientID)+":"+url.QueryEscape(clientSecret))
+	ru := url.QueryEscape(redirectURI)
+	f.Add("grant_type=authorization_code&code=abc&redirect_uri="+ru, good)
+	f.Add("grant_type=authorization_code&code=abc&redirect_uri="+ru+"&code_verifier="+strings.Repeat("v", 43), good)
+	f.Add("grant_type=refresh_token&refresh_token=zzz&scope=email+admin", good)
+	f.Add("grant_type=refresh_token&refresh_token=zzz&client_id="+clientID+"&client_secret="+url.QueryEscape(clientSecret), "")
+	f.Add("grant_type=authorization_code&client_id="+clientID+"&client_secret=x", good)
 	f.Add("grant_type=authorization_code&grant_type=x", "Bearer y")
+	f.Add("grant_type=password&username=a&password=b", "Basic "+b64(clientID+":"))
 	f.Add("%zz=%", "Basic %%%")
-	f.Fuzz(func(t *testing.T, body, auth string) {
+	f.Add("", "")
+	f.Fuzz(func(t *testing.T, body, authz string) {
 		req := httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
+		if authz != "" {
+			req.Header["Authorization"] = []string{authz}
 		}
 		w := httptest.NewRecorder()
 		s.ServeHTTP(w, req)
 		if w.Code >= 500 {
-			t.Fatalf("status %d for %q", w.Code, body)
+			t.Fatalf("status %d for body %q, Authorization %q", w.Code, body, authz)
 		}
-		if w.Code >= 400 {
-			var e struct{ Error, ErrorDescription string }
-			if json.Unmarshal(w.Body.Bytes(), &e) != nil || e.Error == "" {
-				t.Fatalf("error body is not OAuth JSON: %s", w.Body.String())
-			}
+		if ct := w.Header().Get("Content-Type"); ct != "application/json" {
+			t.Fatalf("status %d with Content-Type %q", w.Code, ct)
+		}
+		var e struct {
+			Error            string `json:"error"`
+			ErrorDescription string `json:"error_description"`
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil {
+			t.Fatalf("status %d, body is not JSON: %q", w.Code, w.Body.String())
+		}
+		if w.Code >= 400 && (e.Error == "" || e.ErrorDescription == "") {
+			t.Fatalf("status %d, not an RFC 6749 error body: %s", w.Code, w.Body.String())
+		}
+		if w.Code < 400 && w.Code != http.StatusOK {
+			t.Fatalf("unexpected status %d: %s", w.Code, w.Body.String())
 		}
 	})
 }
