@@ -101,7 +101,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		SecretKey: cfg.ClerkSecretKey, APIURL: cfg.ClerkAPIURL, RedirectURL: cfg.CallbackURL(),
 		Scopes: cfg.ClerkScopes, HTTPClient: o.HTTPClient, Logger: o.Logger, Observe: m.ObserveClerk,
 	})
-	keys, err := tokens.LoadKeySet(ctx, o.Store, cfg.Secret, o.Rand)
+	keys, err := tokens.LoadKeySet(ctx, o.Store, cfg.Secret, tokens.LoadOptions{Random: o.Rand, Logger: o.Logger, Now: o.Now})
 	if err != nil {
 		return nil, err
 	}

@@ -229,7 +229,7 @@ func TestWrongAudienceToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	ks, err := tokens.LoadKeySet(context.Background(), st, []byte(e2etest.ProxySecret), nil)
+	ks, err := tokens.LoadKeySet(context.Background(), st, []byte(e2etest.ProxySecret), tokens.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,13 +93,7 @@ func TestReplicasShareState(t *testing.T) {
 	if status := b.initialize(c.AccessToken); status != http.StatusOK {
 		t.Fatalf("A's access token at replica B: %d", status)
 	}
-	status, raw := b.do(http.MethodPost, "/token", "", "application/x-www-form-urlencoded",
-		[]byte(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {c.RefreshToken}, "client_id": {c.ID}}.Encode()))
-	var pair map[string]any
-	if json.Unmarshal(raw, &pair) != nil || status != http.StatusOK {
-		t.Fatalf("refresh at B of A's refresh token: %d %s", status, raw)
-	}
-	access, refresh := pair["access_token"].(string), pair["refresh_token"].(string)
+	access, refresh := refreshAt(t, b, c) // A's refresh token, at B
 	if r := e.MCP(access, "", "initialize", map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{},
 		"clientInfo": map[string]any{"name": "a", "version": "1"}}); r.Status != http.StatusOK {
 		t.Fatalf("B's access token at A: %d", r.Status)
@@ -163,4 +157,52 @@ func TestUpstreamRefreshOnceAcrossReplicas(t *testing.T) {
 	if got := e.Clerk.Stats()["/oauth/token"] - before; got != 1 {
 		t.Fatalf("Clerk token refreshes for 40 requests on 2 replicas = %d, want 1", got)
 	}
+}
+
+// TestSigningKeysSurviveRedisDataLoss: Redis loses everything (a flush, or a
+// failover to an empty replica) while replica A runs, and replica C starts
+// afterwards with a key set of its own. Once A re-syncs (it does before
+// signing, at most every few seconds), tokens signed by either replica, even
+// those A signed before it noticed, verify on both.
+func TestSigningKeysSurviveRedisDataLoss(t *testing.T) {
+	clock := &testClock{now: time.Now()}
+	e := e2etest.Start(t, e2etest.Options{Now: clock.Now})
+	if err := e.Redis.Client(t).FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	c := startReplica(t, e, clock.Now)
+
+	early := e.Register()
+	e.Login(early, testflow.Choices{}) // signed by A with its pre-flush key
+	clock.Advance(10 * time.Second)
+	late := e.Register()
+	e.Login(late, testflow.Choices{}) // A re-syncs first: the store now holds both sets
+	viaC := e.Register()
+	e.Login(viaC, testflow.Choices{})
+	viaCToken, _ := refreshAt(t, c, viaC) // signed by C
+
+	for name, tok := range map[string]string{"A before it noticed": early.AccessToken, "A after": late.AccessToken, "C": viaCToken} {
+		if status := c.initialize(tok); status != http.StatusOK {
+			t.Errorf("token signed by %s, at C: %d", name, status)
+		}
+		if r := e.MCP(tok, "", "initialize", map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{},
+			"clientInfo": map[string]any{"name": "a", "version": "1"}}); r.Status != http.StatusOK {
+			t.Errorf("token signed by %s, at A: %d", name, r.Status)
+		}
+	}
+}
+
+// refreshAt refreshes cl's tokens at replica r and returns the new pair.
+func refreshAt(t *testing.T, r *replica, cl *e2etest.Client) (access, refresh string) {
+	t.Helper()
+	status, raw := r.do(http.MethodPost, "/token", "", "application/x-www-form-urlencoded",
+		[]byte(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {cl.RefreshToken}, "client_id": {cl.ID}}.Encode()))
+	var pair struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	if json.Unmarshal(raw, &pair) != nil || status != http.StatusOK || pair.AccessToken == "" {
+		t.Fatalf("refresh at %s: %d %s", r.addr, status, raw)
+	}
+	return pair.AccessToken, pair.RefreshToken
 }

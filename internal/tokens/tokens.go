@@ -8,6 +8,7 @@
 package tokens
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -16,7 +17,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -34,7 +39,20 @@ const AccessTokenType = "at+jwt"
 var ErrInvalid = errors.New("tokens: invalid token")
 
 // KeySet is the proxy's signing key set; the first key signs, all verify.
+//
+// A set loaded from the store stays in step with it: the store can lose the
+// set (a Redis flush or a failover to an empty replica) while replicas keep
+// running, and a replica started afterwards would then sign with keys the
+// others do not know. So the set re-syncs (re-publishing its keys when the
+// store lost them, merging when another replica published different ones)
+// every syncEvery when it signs, and at once when it meets an unknown kid.
 type KeySet struct {
+	cur  atomic.Pointer[keyState]
+	sync *keySync // nil for an ephemeral set
+}
+
+// keyState is one immutable generation of the set.
+type keyState struct {
 	keys    []jose.JSONWebKey // private
 	public  jose.JSONWebKeySet
 	signer  jose.Signer
@@ -42,31 +60,171 @@ type KeySet struct {
 	signKID string
 }
 
+// Sync limits: a set re-checks the store at most every syncEvery when
+// signing, and at most every syncUnknownKID for tokens with an unknown kid
+// (so garbage tokens cannot turn into Redis load); it keeps maxKeys keys.
+const (
+	syncEvery      = 5 * time.Second
+	syncUnknownKID = 2 * time.Second
+	syncTimeout    = 3 * time.Second
+	maxKeys        = 8
+)
+
+// keySync keeps a KeySet in step with the store.
+type keySync struct {
+	st     store.KeySets
+	box    *seal.Box
+	log    func(msg string, args ...any)
+	now    func() time.Time
+	mu     sync.Mutex
+	raw    []byte    // the stored value last seen
+	synced time.Time // when the store was last read
+}
+
+func (ks *KeySet) state() *keyState { return ks.cur.Load() }
+
+// LoadOptions are LoadKeySet's optional collaborators.
+type LoadOptions struct {
+	Random io.Reader        // default crypto/rand
+	Logger *slog.Logger     // hears of re-syncs with the store
+	Now    func() time.Time // paces the re-syncs; default time.Now
+}
+
 // LoadKeySet returns the key set shared through st, creating it on first use.
 // Racing replicas converge on the same set (GetOrCreateKeySet). The private
 // keys are sealed at rest with a key derived from the master secret.
-func LoadKeySet(ctx context.Context, st store.KeySets, master []byte, random io.Reader) (*KeySet, error) {
-	box, err := seal.NewBox(seal.DeriveKey(master, seal.PurposeKeySet), random)
+func LoadKeySet(ctx context.Context, st store.KeySets, master []byte, o LoadOptions) (*KeySet, error) {
+	box, err := seal.NewBox(seal.DeriveKey(master, seal.PurposeKeySet), o.Random)
 	if err != nil {
 		return nil, err
 	}
-	candidate, err := newKey(random)
+	candidate, err := newKey(o.Random)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := json.Marshal([]jose.JSONWebKey{candidate})
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	ks := &KeySet{sync: &keySync{st: st, box: box, log: o.Logger.Warn, now: o.Now}}
+	ks.sync.mu.Lock()
+	defer ks.sync.mu.Unlock()
+	if err := ks.adopt(ctx, []jose.JSONWebKey{candidate}, nil); err != nil {
+		return nil, err
+	}
+	return ks, nil
+}
+
+// Sync brings the set in step with the store now. Signing and unknown kids
+// trigger it on their own; tests call it to skip the wait.
+func (ks *KeySet) Sync(ctx context.Context) error {
+	if ks.sync == nil {
+		return nil
+	}
+	ks.sync.mu.Lock()
+	defer ks.sync.mu.Unlock()
+	keys := ks.state().keys
+	return ks.adopt(ctx, keys, keys)
+}
+
+// syncIfOlder re-syncs when the store was last read more than age ago.
+// Errors are logged, not returned: the keys in hand still work, and a later
+// call tries again.
+func (ks *KeySet) syncIfOlder(age time.Duration) {
+	if ks.sync == nil {
+		return
+	}
+	ks.sync.mu.Lock()
+	defer ks.sync.mu.Unlock()
+	if ks.sync.now().Sub(ks.sync.synced) < age {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
+	defer cancel()
+	keys := ks.state().keys
+	if err := ks.adopt(ctx, keys, keys); err != nil {
+		ks.sync.log("signing keys: could not sync with the store; using the keys in hand", "err", err)
+	}
+}
+
+// adopt makes the stored set current, first storing offer if the store has
+// none. mine are the keys this replica has signed with: when the stored set
+// lacks some of them (the store lost them and another replica stored its
+// own) it stores the union, so that tokens signed by any replica verify on
+// all of them; the stored set's first key signs. Callers hold ks.sync.mu.
+func (ks *KeySet) adopt(ctx context.Context, offer, mine []jose.JSONWebKey) error {
+	sy := ks.sync
+	sy.synced = sy.now()
+	for range 5 {
+		sealed, err := sy.sealKeys(offer)
+		if err != nil {
+			return err
+		}
+		raw, err := sy.st.GetOrCreateKeySet(ctx, sealed)
+		if err != nil {
+			return fmt.Errorf("tokens: load signing keys: %w", err)
+		}
+		if bytes.Equal(raw, sy.raw) {
+			return nil
+		}
+		stored, err := sy.openKeys(raw)
+		if err != nil {
+			return err
+		}
+		merged, missing := union(stored, mine)
+		if !missing {
+			st, err := newKeyState(stored)
+			if err != nil {
+				return err
+			}
+			ks.cur.Store(st)
+			sy.raw = raw
+			return nil
+		}
+		next, err := sy.sealKeys(merged)
+		if err != nil {
+			return err
+		}
+		_, swapped, err := sy.st.SwapKeySet(ctx, raw, next)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("tokens: merge signing keys: %w", err)
+		}
+		if swapped {
+			sy.log("signing keys: the store had lost this replica's keys; stored the union of both sets", "keys", len(merged))
+		}
+		// Swapped or not (another replica changed the set meanwhile), read
+		// the store again: the next round adopts or merges what is there.
+	}
+	return errors.New("tokens: the signing keys in the store keep changing")
+}
+
+// union is stored followed by the keys of mine it lacks (stored's first key
+// keeps signing), capped at maxKeys; missing says whether any were added.
+func union(stored, mine []jose.JSONWebKey) (out []jose.JSONWebKey, missing bool) {
+	out = append(out, stored...)
+	for _, k := range mine {
+		if !slices.ContainsFunc(out, func(o jose.JSONWebKey) bool { return o.KeyID == k.KeyID }) {
+			out, missing = append(out, k), true
+		}
+	}
+	if len(out) > maxKeys {
+		out = append(out[:1], out[len(out)-maxKeys+1:]...)
+	}
+	return out, missing
+}
+
+func (sy *keySync) sealKeys(keys []jose.JSONWebKey) ([]byte, error) {
+	raw, err := json.Marshal(keys)
 	if err != nil {
 		return nil, err
 	}
-	sealed, err := box.Seal(raw, []byte("keyset"))
-	if err != nil {
-		return nil, err
-	}
-	stored, err := st.GetOrCreateKeySet(ctx, sealed)
-	if err != nil {
-		return nil, fmt.Errorf("tokens: load signing keys: %w", err)
-	}
-	plain, err := box.Open(stored, []byte("keyset"))
+	return sy.box.Seal(raw, []byte("keyset"))
+}
+
+func (sy *keySync) openKeys(sealed []byte) ([]jose.JSONWebKey, error) {
+	plain, err := sy.box.Open(sealed, []byte("keyset"))
 	if err != nil {
 		return nil, errors.New("tokens: the stored signing keys cannot be opened: PROXY_SECRET differs from the one that created them")
 	}
@@ -74,7 +232,7 @@ func LoadKeySet(ctx context.Context, st store.KeySets, master []byte, random io.
 	if err := json.Unmarshal(plain, &keys); err != nil {
 		return nil, fmt.Errorf("tokens: decode signing keys: %w", err)
 	}
-	return newKeySet(keys)
+	return keys, nil
 }
 
 // NewEphemeralKeySet makes a fresh in-memory key set (tests, dev mode).
@@ -102,10 +260,20 @@ func newKey(random io.Reader) (jose.JSONWebKey, error) {
 }
 
 func newKeySet(keys []jose.JSONWebKey) (*KeySet, error) {
+	st, err := newKeyState(keys)
+	if err != nil {
+		return nil, err
+	}
+	ks := &KeySet{}
+	ks.cur.Store(st)
+	return ks, nil
+}
+
+func newKeyState(keys []jose.JSONWebKey) (*keyState, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("tokens: empty key set")
 	}
-	ks := &KeySet{keys: keys, byKID: map[string]*ecdsa.PublicKey{}, signKID: keys[0].KeyID}
+	ks := &keyState{keys: keys, byKID: map[string]*ecdsa.PublicKey{}, signKID: keys[0].KeyID}
 	for _, k := range keys {
 		priv, ok := k.Key.(*ecdsa.PrivateKey)
 		if !ok {
@@ -125,7 +293,7 @@ func newKeySet(keys []jose.JSONWebKey) (*KeySet, error) {
 }
 
 // JWKS is the public half, served at /.well-known/jwks.json.
-func (ks *KeySet) JWKS() jose.JSONWebKeySet { return ks.public }
+func (ks *KeySet) JWKS() jose.JSONWebKeySet { return ks.state().public }
 
 // AccessClaims are the claims of a proxy access token.
 type AccessClaims struct {
@@ -149,7 +317,8 @@ func (c AccessClaims) ExpiresAt() time.Time { return time.Unix(c.Expiry, 0) }
 
 // Sign serializes claims as a signed JWT.
 func (ks *KeySet) Sign(c AccessClaims) (string, error) {
-	s, err := jwt.Signed(ks.signer).Claims(c).Serialize()
+	ks.syncIfOlder(syncEvery)
+	s, err := jwt.Signed(ks.state().signer).Claims(c).Serialize()
 	if err != nil {
 		return "", fmt.Errorf("tokens: sign: %w", err)
 	}
@@ -182,7 +351,12 @@ func (ks *KeySet) Verify(token string, want Expectations) (AccessClaims, error) 
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, AccessTokenType) {
 		return c, fmt.Errorf("%w: typ %q", ErrInvalid, typ)
 	}
-	key, ok := ks.byKID[h.KeyID]
+	key, ok := ks.state().byKID[h.KeyID]
+	if !ok && ks.sync != nil {
+		// Perhaps another replica's key this one has not seen yet.
+		ks.syncIfOlder(syncUnknownKID)
+		key, ok = ks.state().byKID[h.KeyID]
+	}
 	if !ok {
 		return c, fmt.Errorf("%w: unknown kid", ErrInvalid)
 	}

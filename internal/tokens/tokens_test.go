@@ -1,14 +1,18 @@
 package tokens
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/memstore"
 )
 
 func claims(now time.Time) AccessClaims {
@@ -114,3 +118,138 @@ func FuzzVerify(f *testing.F) {
 		_, _ = ParseRefreshToken(s)
 	})
 }
+
+// losableStore is a key-set store whose contents can be lost, as Redis loses
+// them on a flush or a failover to an empty replica.
+type losableStore struct {
+	mu sync.Mutex
+	st *memstore.Store
+}
+
+func (l *losableStore) cur() *memstore.Store { l.mu.Lock(); defer l.mu.Unlock(); return l.st }
+func (l *losableStore) lose() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.st = memstore.New(memstore.Options{})
+}
+func (l *losableStore) GetOrCreateKeySet(ctx context.Context, c []byte) ([]byte, error) {
+	return l.cur().GetOrCreateKeySet(ctx, c)
+}
+func (l *losableStore) SwapKeySet(ctx context.Context, old, next []byte) ([]byte, bool, error) {
+	return l.cur().SwapKeySet(ctx, old, next)
+}
+
+type stepClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *stepClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *stepClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// TestKeySetsConvergeAfterTheStoreLosesThem: replicas share one set; when the
+// store loses it and a replica started afterwards creates another, the sets
+// converge on their union, so tokens signed by either replica before or after
+// verify on both.
+func TestKeySetsConvergeAfterTheStoreLosesThem(t *testing.T) {
+	ctx := context.Background()
+	st := &losableStore{st: memstore.New(memstore.Options{})}
+	clock := &stepClock{now: time.Unix(1_800_000_000, 0)}
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	load := func() *KeySet {
+		t.Helper()
+		ks, err := LoadKeySet(ctx, st, secret, LoadOptions{Now: clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ks
+	}
+	want := Expectations{Issuer: "https://as", Audience: "https://as/mcp", Now: clock.Now(), Leeway: time.Hour}
+	sign := func(ks *KeySet) string {
+		t.Helper()
+		tok, err := ks.Sign(claims(clock.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	verifies := func(ks *KeySet, tok string) bool { _, err := ks.Verify(tok, want); return err == nil }
+
+	a, b := load(), load()
+	if ta := sign(a); !verifies(b, ta) {
+		t.Fatal("two replicas loading from one store must share the set")
+	}
+
+	st.lose()
+	c := load() // started after the loss: a set of its own
+	beforeA := sign(a)
+	if verifies(c, beforeA) {
+		t.Fatal("before any re-sync the new replica cannot know the old key (else this test proves nothing)")
+	}
+
+	clock.Advance(syncEvery + time.Second)
+	afterA := sign(a) // a re-syncs before signing: finds c's set, stores the union
+	for name, ks := range map[string]*KeySet{"a": a, "b": b, "c": c} {
+		for tokName, tok := range map[string]string{"a before": beforeA, "a after": afterA, "c": sign(c)} {
+			if !verifies(ks, tok) {
+				t.Errorf("replica %s refuses the token signed by %s the re-sync", name, tokName)
+			}
+		}
+	}
+	if got := len(a.JWKS().Keys); got != 2 {
+		t.Errorf("a publishes %d keys, want the union of 2", got)
+	}
+	if a.state().signKID != c.state().signKID {
+		t.Error("after converging, every replica must sign with the stored set's first key")
+	}
+}
+
+// TestUnknownKIDResyncIsPaced: tokens with unknown kids (garbage, or keys of
+// another deployment) cannot make a replica read the store more often than
+// syncUnknownKID.
+func TestUnknownKIDResyncIsPaced(t *testing.T) {
+	ctx := context.Background()
+	counted := &countingKeySets{losableStore: losableStore{st: memstore.New(memstore.Options{})}}
+	clock := &stepClock{now: time.Unix(1_800_000_000, 0)}
+	ks, err := LoadKeySet(ctx, counted, []byte("0123456789abcdef0123456789abcdef"), LoadOptions{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := fixedKeySet(t)
+	tok, _ := foreign.Sign(claims(clock.Now()))
+	want := Expectations{Issuer: "https://as", Audience: "https://as/mcp", Now: clock.Now()}
+	reads := counted.reads()
+	for range 100 {
+		if _, err := ks.Verify(tok, want); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("a foreign key's token verified: %v", err)
+		}
+	}
+	if got := counted.reads() - reads; got != 0 {
+		t.Fatalf("100 unknown-kid tokens within the pace read the store %d times, want 0", got)
+	}
+	clock.Advance(syncUnknownKID)
+	for range 100 {
+		_, _ = ks.Verify(tok, want)
+	}
+	if got := counted.reads() - reads; got != 1 {
+		t.Fatalf("100 unknown-kid tokens after the pace read the store %d times, want 1", got)
+	}
+}
+
+type countingKeySets struct {
+	losableStore
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingKeySets) GetOrCreateKeySet(ctx context.Context, cand []byte) ([]byte, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.losableStore.GetOrCreateKeySet(ctx, cand)
+}
+func (c *countingKeySets) reads() int { c.mu.Lock(); defer c.mu.Unlock(); return c.n }
