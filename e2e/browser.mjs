@@ -15,9 +15,15 @@ const [base, art] = process.argv.slice(2);
 const check = (cond, what) => { if (!cond) throw new Error(what); console.log(`  ok  ${what}`); };
 const listen = (handler) => new Promise((ok) => { const s = http.createServer(handler).listen(0, "127.0.0.1", () => ok(s)); });
 
-// The client's loopback redirect endpoint: records what the browser brings.
+// The client's loopback redirect endpoint: records what the browser brings
+// to /callback (and only there: Chromium asks for /favicon.ico afterwards).
 let callback = null;
-const client = await listen((req, res) => { callback = new URL(req.url, "http://x"); res.end("<h1>Signed in. You can close this window.</h1>"); });
+const client = await listen((req, res) => {
+  const u = new URL(req.url, "http://x");
+  if (u.pathname !== "/callback") { res.statusCode = 404; res.end(); return; }
+  callback = u;
+  res.end("<h1>Signed in. You can close this window.</h1>");
+});
 const redirect = `http://127.0.0.1:${client.address().port}/callback`;
 const reg = await (await fetch(`${base}/register`, { method: "POST", headers: { "content-type": "application/json" },
   body: JSON.stringify({ client_name: "Acme Notes Desktop", redirect_uris: [redirect], token_endpoint_auth_method: "none" }) })).json();

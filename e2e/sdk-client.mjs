@@ -1,18 +1,20 @@
 // The official TypeScript MCP SDK client against the running proxy, with a
 // headless OAuthClientProvider whose redirectToAuthorization plays the
 // browser (consent page + fake Clerk sign-in). Usage:
-//   node e2e/sdk-client.mjs <BASE_URL> <STEPUP_TOOL> [token-out-file]
+//   node e2e/sdk-client.mjs <BASE_URL> <STEPUP_TOOL> [token-out-file] [redis-port]
 // Exercises: 401 + PRM discovery, AS metadata, DCR, PKCE, RFC 8252 loopback
 // port relaxation (registered on one port, used on another), localhost vs
-// 127.0.0.1, tools/list, tools/call, refresh after a junk access token, and
-// the 403 insufficient_scope step-up.
+// 127.0.0.1, tools/list, tools/call, refresh after a junk access token, the
+// 403 insufficient_scope step-up and, given the proxy's redis port, recovery
+// after Redis lost every registration and grant.
+import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { UnauthorizedError, auth } from "@modelcontextprotocol/sdk/client/auth.js";
 import { Browser } from "./lib/browser.mjs";
 
-const [base, stepupTool, tokenOut] = process.argv.slice(2);
+const [base, stepupTool, tokenOut, redisPort] = process.argv.slice(2);
 const mcpURL = new URL(base + "/mcp");
 const registered = "http://127.0.0.1:41001/callback";
 const used = "http://127.0.0.1:41999/callback"; // same host, other port (RFC 8252 §7.3)
@@ -38,6 +40,14 @@ class HeadlessProvider {
   clientInformation() { return this.ci; }
   saveClientInformation(c) { this.ci = c; }
   tokens() { return this.t; }
+  // What the SDK calls when the server no longer knows the client or grant
+  // (invalid_client / invalid_grant), before it starts over.
+  invalidateCredentials(scope) {
+    this.invalidated = [...(this.invalidated ?? []), scope];
+    if (scope === "all" || scope === "client") this.ci = undefined;
+    if (scope === "all" || scope === "tokens") this.t = undefined;
+    if (scope === "all" || scope === "verifier") this.v = undefined;
+  }
   saveTokens(t) { this.t = t; }
   saveCodeVerifier(v) { this.v = v; }
   codeVerifier() { return this.v; }
@@ -106,7 +116,6 @@ async function main() {
   const again = await client.callTool({ name: "get-user-greeting", arguments: {} });
   check(!again.isError && calls.filter((c) => c === "POST /token 200").length === before + 1 && provider.t.refresh_token !== oldRefresh,
     "refreshed after a 401 (rotated refresh token) and the call went on");
-  if (tokenOut) writeFileSync(tokenOut, provider.t.access_token);
 
   // 5. Step-up: a tool that needs a scope the token lacks.
   const raw = await fetch(mcpURL, { method: "POST", headers: { authorization: `Bearer ${provider.t.access_token}`, "content-type": "application/json",
@@ -127,8 +136,35 @@ async function main() {
   const upgraded = await connect(provider);
   const stepped = await upgraded.callTool({ name: stepupTool, arguments: {} });
   check(!stepped.isError && provider.t.scope?.split(" ").includes("profile:read"), `${stepupTool} answers after the step-up`);
-  await upgraded.close();
   await client.close();
+
+  // 6. Redis loses everything (no persistence, a failover to an empty
+  // replica): the client's registration, grant and session are gone. The SDK
+  // must recover by itself: its refresh gets 401 invalid_client, it drops its
+  // credentials, registers again and sends the user to sign in once more.
+  let current = upgraded;
+  if (redisPort) {
+    execFileSync("redis-cli", ["-p", redisPort, "FLUSHALL"]);
+    // A replica trusts a grant it has seen for about a second (DESIGN's hot
+    // path); after that it finds the grant gone.
+    await new Promise((r) => setTimeout(r, 1500));
+    const lost = provider.ci.client_id;
+    const registrations = () => calls.filter((c) => c === "POST /register 201").length;
+    const before = registrations();
+    let err = null;
+    try { await upgraded.callTool({ name: "get-user-info", arguments: {} }); } catch (e) { err = e; }
+    check(err instanceof UnauthorizedError && calls.includes("POST /token 401") && provider.invalidated?.includes("all"),
+      "after Redis lost everything: 401, the refresh got 401 invalid_client and the SDK dropped its credentials");
+    check(registrations() === before + 1 && provider.ci?.client_id && provider.ci.client_id !== lost,
+      "the SDK registered again by itself (a new client_id) and sent the user to sign in");
+    await upgraded.transport.finishAuth(provider.code);
+    await upgraded.close();
+    current = await connect(provider);
+    const back = await current.callTool({ name: "get-user-info", arguments: {} });
+    check(!back.isError && back.structuredContent?.client_id === provider.ci.client_id, "tools answer again for the new registration");
+  }
+  if (tokenOut) writeFileSync(tokenOut, provider.t.access_token);
+  await current.close();
 }
 
 main().then(() => console.log("sdk-client: PASS"), (e) => {

@@ -110,17 +110,19 @@ func (s *Server) authorizeClient(r *http.Request, clientID string) (store.Client
 
 // authorizeRedirect picks the redirect URI: the one requested if it matches a
 // registered one (exactly, or loopback with another port), or the only
-// registered one when none was requested (RFC 6749 §3.1.2.3).
+// registered one when none was requested (RFC 6749 §3.1.2.3). Either way the
+// operator's allowlist applies: a client registered before it was tightened,
+// or a metadata document (never checked at /register), must not escape it by
+// leaving redirect_uri out.
 func (s *Server) authorizeRedirect(c store.Client, p params) (string, *errorPage) {
 	requested := p.get("redirect_uri")
-	if requested == "" {
-		if len(c.RedirectURIs) == 1 && !p.has("redirect_uri") {
-			return c.RedirectURIs[0], nil
-		}
+	switch {
+	case requested == "" && len(c.RedirectURIs) == 1 && !p.has("redirect_uri"):
+		requested = c.RedirectURIs[0]
+	case requested == "":
 		page := pageBadRedirect.with("The request has no redirect_uri and the client registered more than one.")
 		return "", &page
-	}
-	if !matchRedirectURI(c.RedirectURIs, requested) || validateRedirectURI(requested) != nil {
+	case !matchRedirectURI(c.RedirectURIs, requested) || validateRedirectURI(requested) != nil:
 		page := pageBadRedirect
 		return "", &page
 	}
@@ -181,7 +183,7 @@ func (s *Server) checkResource(p params) (string, *oauthError) {
 		return s.cfg.Resource, nil
 	}
 	if !sameResource(raw, s.cfg.Resource) {
-		return "", &oauthError{Code: "invalid_target", Description: "resource must be " + s.cfg.Resource, Status: http.StatusBadRequest}
+		return "", errInvalidTarget("resource must be " + s.cfg.Resource)
 	}
 	return s.cfg.Resource, nil
 }
@@ -205,6 +207,9 @@ func sameResource(requested, ours string) bool {
 // requestedScopes resolves the scope parameter: every scope must be one this
 // server offers (offline_access is accepted and implicit: grants always get
 // a refresh token); none means the client's registered scope or the default.
+// The registered scope is filtered too: a metadata document's scope is the
+// client's own text, and a registration may predate a narrower SCOPES
+// setting; the server never grants a scope it does not offer (RFC 6749 §3.3).
 func (s *Server) requestedScopes(c store.Client, scope string) ([]string, *oauthError) {
 	var out []string
 	for _, sc := range strings.Fields(scope) {
@@ -219,9 +224,9 @@ func (s *Server) requestedScopes(c store.Client, scope string) ([]string, *oauth
 		}
 	}
 	if len(out) == 0 {
-		if c.Scope != "" {
-			return strings.Fields(c.Scope), nil
-		}
+		out = s.offeredScopes(c.Scope)
+	}
+	if len(out) == 0 {
 		return slices.Clone(s.cfg.DefaultScopes), nil
 	}
 	return out, nil

@@ -88,6 +88,9 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	tokens, claims, err := s.clerk.Exchange(r.Context(), code, up.Verifier, up.Nonce)
 	if err != nil {
 		s.log.WarnContext(r.Context(), "clerk code exchange failed", "err", err, "client_id", req.ClientID)
+		// Clerk may have issued tokens before the exchange failed (an ID
+		// token that does not verify): nothing will use them, so end them.
+		s.revokeUpstream(r, tokens, "client_id", req.ClientID)
 		oe := errServer("the identity provider did not complete the sign-in")
 		if clerk.IsTransient(err) {
 			oe = &oauthError{Code: "temporarily_unavailable", Description: "the identity provider is unavailable; try again"}
@@ -106,12 +109,14 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if userID == "" {
+		s.revokeUpstream(r, tokens, "client_id", req.ClientID)
 		s.redirectError(w, r, req.RedirectURI, req.State, errServer("the identity provider did not say who signed in"))
 		return
 	}
 	httpx.SetUser(r.Context(), userID)
 	clientCode, oe := s.issueCode(r, req, userID, tokens)
 	if oe != nil {
+		s.revokeUpstream(r, tokens, "client_id", req.ClientID)
 		s.redirectError(w, r, req.RedirectURI, req.State, oe)
 		return
 	}

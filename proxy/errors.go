@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 )
 
 // oauthError is an RFC 6749 §5.2 error as a value. Handlers return it; one
@@ -35,6 +36,11 @@ func errInvalidGrant(desc string) *oauthError {
 
 func errInvalidScope(desc string) *oauthError {
 	return &oauthError{Code: "invalid_scope", Description: desc, Status: http.StatusBadRequest}
+}
+
+// errInvalidTarget is RFC 8707 §2's error for a resource this server does not serve.
+func errInvalidTarget(desc string) *oauthError {
+	return &oauthError{Code: "invalid_target", Description: desc, Status: http.StatusBadRequest}
 }
 
 func errServer(desc string) *oauthError {
@@ -96,17 +102,34 @@ func (s *Server) redirectToClient(w http.ResponseWriter, r *http.Request, redire
 		s.renderError(w, r, http.StatusBadRequest, pageBadRedirect)
 		return
 	}
-	q := u.Query()
+	add := url.Values{}
 	for k, v := range params {
-		q[k] = v
+		add[k] = v
 	}
-	q.Del("state")
 	if state != "" {
-		q.Set("state", state)
+		add.Set("state", state)
 	}
-	q.Set("iss", s.cfg.Issuer)
-	u.RawQuery = q.Encode()
+	add.Set("iss", s.cfg.Issuer)
+	u.RawQuery = appendQuery(u.RawQuery, add)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// appendQuery adds params to the query of a registered redirect URI. That
+// query "MUST be retained" (RFC 6749 §3.1.2): its pairs are kept byte for
+// byte (a decode and re-encode would reorder them, rewrite "flag" as "flag="
+// and silently drop pairs Go cannot parse, such as "a=1;b=2"). Only pairs
+// named like a parameter of this response, or state, are left out, so each
+// of those appears exactly once.
+func appendQuery(rawQuery string, params url.Values) string {
+	var kept []string
+	for _, pair := range strings.Split(rawQuery, "&") {
+		name, _, _ := strings.Cut(pair, "=")
+		if n, err := url.QueryUnescape(name); pair == "" || err == nil && (n == "state" || params.Has(n)) {
+			continue
+		}
+		kept = append(kept, pair)
+	}
+	return strings.Join(append(kept, params.Encode()), "&")
 }

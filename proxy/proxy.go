@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -171,11 +172,16 @@ func (s *Server) Mount(r chi.Router) {
 	r.Post("/consent", s.handleConsentDecision)
 	r.Get("/oauth/callback", s.handleCallback)
 
+	// /revoke and /introspect authenticate clients like /token, and so may
+	// fetch a client metadata document for an https client_id (failures are
+	// not cached): unthrottled, they would let anyone make this server send
+	// unbounded requests to any public host. They share the token budget
+	// (each with its own counter).
 	r.With(s.rateLimit("token", s.cfg.RateLimits.Token)).Post("/token", s.handleToken)
 	r.Options("/token", preflight)
-	r.Post("/revoke", s.handleRevoke)
+	r.With(s.rateLimit("revoke", s.cfg.RateLimits.Token)).Post("/revoke", s.handleRevoke)
 	r.Options("/revoke", preflight)
-	r.Post("/introspect", s.handleIntrospect)
+	r.With(s.rateLimit("introspect", s.cfg.RateLimits.Token)).Post("/introspect", s.handleIntrospect)
 }
 
 // preflight answers CORS preflight for the endpoints browser-based MCP
@@ -192,3 +198,15 @@ func allowCORS(w http.ResponseWriter) { w.Header().Set("Access-Control-Allow-Ori
 
 // hasScope reports whether s is a scope clients may request.
 func (s *Server) hasScope(scope string) bool { return slices.Contains(s.cfg.Scopes, scope) }
+
+// offeredScopes keeps the scopes of a space-separated list that this server
+// offers, once each, in order; the others are dropped.
+func (s *Server) offeredScopes(scope string) []string {
+	var out []string
+	for _, sc := range strings.Fields(scope) {
+		if s.hasScope(sc) && !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	return out
+}

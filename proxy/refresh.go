@@ -3,12 +3,12 @@ package proxy
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
 
-	"net/http"
-
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clerk"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
@@ -21,7 +21,7 @@ var (
 	errRefreshUnknown = errors.New("refresh token not recognised")
 	errRefreshReuse   = errors.New("refresh token reuse")
 	errRefreshGrace   = errors.New("refresh token replay within the grace window")
-	errRefreshScope   = errors.New("refresh asks for scopes beyond the grant")
+	errRefreshParams  = errors.New("refresh asks for scopes beyond the grant or another resource")
 )
 
 // refreshGrant implements RFC 6749 §6 with rotation on every use (OAuth 2.1
@@ -49,6 +49,13 @@ func (s *Server) refreshGrant(r *http.Request, client store.Client, p params) (t
 	if err != nil {
 		return tokenResponse{}, errServer("could not issue tokens")
 	}
+	// RFC 8707 §2.2: a refresh may name the resource again, and it must be
+	// the one the grant is for (MCP clients send it on every token request);
+	// anything else is invalid_target, never silently a token for us.
+	var resourceErr *oauthError
+	if res := p.get("resource"); res != "" && !sameResource(res, s.cfg.Resource) {
+		resourceErr = errInvalidTarget("resource does not match the authorization")
+	}
 	now := s.now().UTC()
 	h := seal.Hash(presented)
 	var graceToken string
@@ -57,15 +64,15 @@ func (s *Server) refreshGrant(r *http.Request, client store.Client, p params) (t
 			return errRefreshUnknown
 		}
 		rc := &g.Refresh
-		// A widening scope is refused before anything rotates: a refused
-		// refresh must leave the presented token current (RFC 6749 §6), or
-		// its next use, after the grace window, would read as reuse and end
-		// the grant. (Only for tokens that would get an answer: reuse of an
-		// old token is still reuse, whatever scope it asks for.)
+		// A widening scope or a foreign resource is refused before anything
+		// rotates: a refused refresh must leave the presented token current
+		// (RFC 6749 §6), or its next use, after the grace window, would read
+		// as reuse and end the grant. (Only for tokens that would get an
+		// answer: reuse of an old token is still reuse, whatever it asks for.)
 		_, scopeErr := narrowScopes(g.Scopes, p.get("scope"))
 		inGrace := seal.Equal(h, rc.Previous) && s.cfg.RefreshGrace > 0 && now.Sub(rc.RotatedAt) <= s.cfg.RefreshGrace
-		if scopeErr != nil && (seal.Equal(h, rc.Current) || inGrace) {
-			return errRefreshScope
+		if (scopeErr != nil || resourceErr != nil) && (seal.Equal(h, rc.Current) || inGrace) {
+			return errRefreshParams
 		}
 		switch {
 		case seal.Equal(h, rc.Current):
@@ -113,7 +120,9 @@ func (s *Server) refreshGrant(r *http.Request, client store.Client, p params) (t
 		s.audit(r, "refresh_token_reuse_detected", "client_id", client.ID, "grant_id", gid)
 		s.revokeGrant(r, gid, "refresh_reuse")
 		return tokenResponse{}, errInvalidGrant("the refresh token was already used; the session is revoked, sign in again")
-	case errors.Is(err, errRefreshScope):
+	case errors.Is(err, errRefreshParams) && resourceErr != nil:
+		return tokenResponse{}, resourceErr
+	case errors.Is(err, errRefreshParams):
 		return tokenResponse{}, errInvalidScope("a refresh cannot add scopes that were not granted")
 	case errors.Is(err, errRefreshUnknown), errors.Is(err, store.ErrNotFound):
 		return tokenResponse{}, errInvalidGrant("the refresh token is invalid or expired")
@@ -185,17 +194,22 @@ func (s *Server) revokeGrant(r *http.Request, gid, reason string) {
 	if err != nil {
 		return
 	}
-	// Best effort, bounded: the grant is already gone locally.
+	s.revokeUpstream(r, ts, "grant_id", gid)
+}
+
+// revokeUpstream revokes Clerk's tokens at Clerk: best effort and bounded,
+// since the proxy has already let go of them locally. logAttrs say whose
+// they were.
+func (s *Server) revokeUpstream(r *http.Request, ts clerk.TokenSet, logAttrs ...any) {
+	ctx := r.Context()
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if ts.RefreshToken != "" {
-		if err := s.clerk.Revoke(cctx, ts.RefreshToken, "refresh_token"); err != nil {
-			s.log.WarnContext(ctx, "revoking the Clerk refresh token failed", "grant_id", gid, "err", err)
+	for _, t := range []struct{ token, hint string }{{ts.RefreshToken, "refresh_token"}, {ts.AccessToken, "access_token"}} {
+		if t.token == "" {
+			continue
 		}
-	}
-	if ts.AccessToken != "" {
-		if err := s.clerk.Revoke(cctx, ts.AccessToken, "access_token"); err != nil {
-			s.log.WarnContext(ctx, "revoking the Clerk access token failed", "grant_id", gid, "err", err)
+		if err := s.clerk.Revoke(cctx, t.token, t.hint); err != nil {
+			s.log.WarnContext(ctx, "revoking a Clerk token failed", append([]any{"token_type", t.hint, "err", err}, logAttrs...)...)
 		}
 	}
 }

@@ -197,13 +197,7 @@ func (s *Server) clientFromRegistration(req registrationRequest) (store.Client, 
 	// Unknown scopes are dropped rather than refused (RFC 7591 §2 lets the
 	// server replace the requested scope); offline_access is implicit since
 	// every grant gets a refresh token.
-	var scopes []string
-	for _, sc := range strings.Fields(req.Scope) {
-		if s.hasScope(sc) && !slices.Contains(scopes, sc) {
-			scopes = append(scopes, sc)
-		}
-	}
-	c.Scope = strings.Join(scopes, " ")
+	c.Scope = strings.Join(s.offeredScopes(req.Scope), " ")
 	return c, nil
 }
 
@@ -265,7 +259,9 @@ func (s *Server) handleRegistrationRead(w http.ResponseWriter, r *http.Request) 
 }
 
 // handleRegistrationDelete implements RFC 7592 §2.3: the client is gone and
-// its grants die with it lazily (tokens of an unknown client are refused).
+// its grants die with it (store.ClientGone: the verifier and introspection
+// refuse tokens of a client that is no longer registered; refresh fails
+// client authentication).
 func (s *Server) handleRegistrationDelete(w http.ResponseWriter, r *http.Request) {
 	c, ok := s.registrationClient(w, r)
 	if !ok {

@@ -20,12 +20,13 @@ type tokenInfo struct {
 }
 
 // identifyToken finds the live grant behind an access or refresh token of
-// this server; ok is false for anything unknown, expired or revoked.
+// this server; ok is false for anything unknown, expired or revoked, and for
+// tokens of a client whose registration is gone.
 func (s *Server) identifyToken(r *http.Request, token string) (tokenInfo, bool, error) {
 	if gid, ok := tokens.ParseRefreshToken(token); ok {
-		g, err := s.store.GetGrant(r.Context(), gid)
-		if err != nil {
-			return tokenInfo{}, false, ignoreNotFound(err)
+		g, err := s.liveGrant(r, gid)
+		if err != nil || g.ID == "" {
+			return tokenInfo{}, false, err
 		}
 		h := seal.Hash(token)
 		rc := g.Refresh
@@ -41,14 +42,27 @@ func (s *Server) identifyToken(r *http.Request, token string) (tokenInfo, bool, 
 	if err != nil {
 		return tokenInfo{}, false, nil
 	}
-	g, err := s.store.GetGrant(r.Context(), claims.GrantID)
-	if err != nil {
-		return tokenInfo{}, false, ignoreNotFound(err)
+	g, err := s.liveGrant(r, claims.GrantID)
+	if err != nil || g.ID == "" {
+		return tokenInfo{}, false, err
 	}
 	if !g.Active || g.ClientID != claims.ClientID {
 		return tokenInfo{}, false, nil
 	}
 	return tokenInfo{kind: "access_token", grant: g, claims: claims}, true, nil
+}
+
+// liveGrant returns grant gid, or a zero grant when it or its client's
+// registration is gone; err only for a storage failure.
+func (s *Server) liveGrant(r *http.Request, gid string) (store.Grant, error) {
+	g, err := s.store.GetGrant(r.Context(), gid)
+	if err != nil {
+		return store.Grant{}, ignoreNotFound(err)
+	}
+	if gone, err := store.ClientGone(r.Context(), s.store, g.ClientID); err != nil || gone {
+		return store.Grant{}, err
+	}
+	return g, nil
 }
 
 func ignoreNotFound(err error) error {
@@ -124,6 +138,14 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		s.storeError(r, "identify_token", err)
 		s.writeError(w, r, "introspect", errUnavailable("the authorization server is temporarily unavailable"))
 		return
+	}
+	// A refresh token is only ever shown to this server by the client it was
+	// issued to; resource servers never hold one. To anyone else it is
+	// inactive (RFC 7662 §2.2 lets the answer depend on the caller), so a
+	// stolen refresh token cannot be checked for liveness, user and scope
+	// without being spent.
+	if info.kind == "refresh_token" && info.grant.ClientID != client.ID {
+		active = false
 	}
 	if !active {
 		writeJSON(w, http.StatusOK, map[string]any{"active": false})

@@ -176,7 +176,7 @@ func (s *Server) codeGrant(r *http.Request, client store.Client, p params) (toke
 		return fail(errInvalidGrant("code_verifier does not match the code_challenge"))
 	}
 	if res := p.get("resource"); res != "" && !sameResource(res, rec.Resource) {
-		return fail(&oauthError{Code: "invalid_target", Description: "resource does not match the authorization request", Status: http.StatusBadRequest})
+		return fail(errInvalidTarget("resource does not match the authorization request"))
 	}
 	refresh, err := tokens.NewRefreshToken(rec.GrantID, s.rand)
 	if err != nil {

@@ -66,6 +66,9 @@ func cacheEnv(t *testing.T) (*verifier.Verifier, *cacheClerk, *cacheClock, *mems
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := st.CreateClient(context.Background(), store.Client{ID: "mcp_c", RedirectURIs: []string{"http://127.0.0.1/cb"}}, 0); err != nil {
+		t.Fatal(err)
+	}
 	if err := st.CreateGrant(context.Background(), store.Grant{ID: gid, UserID: "user_1", ClientID: "mcp_c", Active: true, Upstream: sealed}, 0); err != nil {
 		t.Fatal(err)
 	}

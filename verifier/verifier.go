@@ -54,6 +54,7 @@ type Clerk interface {
 // Store is the part of the store the verifier uses.
 type Store interface {
 	GetGrant(ctx context.Context, id string) (store.Grant, error)
+	GetClient(ctx context.Context, id string) (store.Client, error)
 	UpdateGrant(ctx context.Context, id string, ttl time.Duration, fn func(*store.Grant) error) (store.Grant, error)
 	DeleteGrant(ctx context.Context, id string) error
 	GetCache(ctx context.Context, key string) ([]byte, error)
@@ -274,6 +275,11 @@ func (v *Verifier) grant(ctx context.Context, gid string) (store.Grant, error) {
 		if err != nil {
 			return g, err
 		}
+		if gone, err := store.ClientGone(ctx, v.store, g.ClientID); err != nil {
+			return g, err
+		} else if gone {
+			return g, errClientGone
+		}
 		v.grants.Set(gid, g, v.now().Add(v.cfg.GrantTTL))
 		return g, nil
 	})
@@ -281,12 +287,18 @@ func (v *Verifier) grant(ctx context.Context, gid string) (store.Grant, error) {
 		if errors.Is(err, store.ErrNotFound) {
 			return store.Grant{}, fmt.Errorf("%w: the grant was revoked or has expired", ErrInvalidToken)
 		}
+		if errors.Is(err, errClientGone) {
+			return store.Grant{}, fmt.Errorf("%w: the client's registration was deleted or has expired", ErrInvalidToken)
+		}
 		v.metrics.StoreErrors.WithLabelValues("get_grant").Inc()
 		v.log.ErrorContext(ctx, "store error on the hot path", "op", "get_grant", "err", err)
 		return store.Grant{}, fmt.Errorf("%w: storage", ErrUnavailable)
 	}
 	return res.(store.Grant), nil
 }
+
+// errClientGone: the grant outlived its client's registration.
+var errClientGone = errors.New("client registration gone")
 
 // errInactive: Clerk answered that the token is not active.
 var errInactive = fmt.Errorf("%w: Clerk reports the token inactive", ErrInvalidToken)

@@ -226,6 +226,31 @@ func TestSecRegistrationManagement(t *testing.T) {
 	}
 }
 
+// TestSecTokensDieWithTheirClient: deleting a registration (RFC 7592) ends
+// its grants: once the in-process grant cache (about a second) has lapsed,
+// the access token is refused at /mcp, and the refresh token gets
+// invalid_client.
+func TestSecTokensDieWithTheirClient(t *testing.T) {
+	clock := newTestClock()
+	e := e2etest.Start(t, e2etest.Options{Now: clock.Now})
+	c := e.Register()
+	e.Login(c, testflow.Choices{})
+	if s := mcpInit(e, c.AccessToken); s != http.StatusOK {
+		t.Fatalf("before the delete: %d", s)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, c.RegistrationURI, nil)
+	req.Header.Set("Authorization", "Bearer "+c.RegistrationToken)
+	if r := secDo(t, req); r.Status != http.StatusNoContent {
+		t.Fatalf("delete the registration: %d %s", r.Status, r.Body)
+	}
+	clock.Advance(2 * time.Second)
+	if s := mcpInit(e, c.AccessToken); s != http.StatusUnauthorized {
+		t.Fatalf("an access token of a deleted client at /mcp: %d, want 401", s)
+	}
+	tok := postForm(t, e.BaseURL+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {c.RefreshToken}, "client_id": {c.ID}}, nil)
+	wantOAuthError(t, "refresh of a deleted client", tok, http.StatusUnauthorized, "invalid_client")
+}
+
 // TestSecRedirectAllowlist: ALLOWED_REDIRECT_URIS is enforced at /register
 // and again at /authorize, so a client registered before the operator
 // tightened the list (here: by a replica without it, on the same Redis) can

@@ -182,7 +182,9 @@ type IDClaims struct {
 }
 
 // Exchange redeems Clerk's authorization code. When Clerk returned an ID
-// token it is verified (issuer, audience, signature, expiry, nonce).
+// token it is verified (issuer, audience, signature, expiry, nonce); if that
+// fails, Clerk's tokens come back with the error so the caller can revoke
+// them.
 func (c *Client) Exchange(ctx context.Context, code, verifier, nonce string) (TokenSet, *IDClaims, error) {
 	start := time.Now()
 	tok, err := c.oauth.Exchange(oidc.ClientContext(ctx, c.httpc), code, oauth2.VerifierOption(verifier))

@@ -137,11 +137,13 @@ func Start(t testing.TB, o Options) *Env {
 
 // Client is an MCP client's OAuth state.
 type Client struct {
-	ID, Secret   string
-	RedirectURI  string
-	AccessToken  string
-	RefreshToken string
-	Scope        string
+	ID, Secret  string
+	RedirectURI string
+	// RFC 7592 management of the registration.
+	RegistrationURI, RegistrationToken string
+	AccessToken                        string
+	RefreshToken                       string
+	Scope                              string
 }
 
 // HTTP is a plain client that never follows redirects.
@@ -163,12 +165,14 @@ func (e *Env) Register(redirectURIs ...string) *Client {
 	}
 	defer resp.Body.Close()
 	var out struct {
-		ClientID string `json:"client_id"`
+		ClientID          string `json:"client_id"`
+		RegistrationURI   string `json:"registration_client_uri"`
+		RegistrationToken string `json:"registration_access_token"`
 	}
 	if resp.StatusCode != http.StatusCreated || json.NewDecoder(resp.Body).Decode(&out) != nil {
 		e.T.Fatalf("register: status %d", resp.StatusCode)
 	}
-	return &Client{ID: out.ClientID, RedirectURI: redirectURIs[0]}
+	return &Client{ID: out.ClientID, RedirectURI: redirectURIs[0], RegistrationURI: out.RegistrationURI, RegistrationToken: out.RegistrationToken}
 }
 
 // PKCE is a verifier and its S256 challenge.
