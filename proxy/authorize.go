@@ -60,7 +60,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	state := p.get("state")
 	req, oerr := s.validateAuthorizeParams(client, p)
 	if oerr != nil {
-		s.redirectError(w, r, redirectURI, state, oerr)
+		s.earlyError(w, r, redirectURI, state, oerr)
 		return
 	}
 	req.ClientID, req.RedirectURI, req.State, req.CreatedAt = client.ID, redirectURI, state, s.now().UTC()
@@ -71,13 +71,13 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	txn, err := seal.Token(s.rand, 32)
 	if err != nil {
-		s.redirectError(w, r, redirectURI, state, errServer("could not start the authorization"))
+		s.earlyError(w, r, redirectURI, state, errServer("could not start the authorization"))
 		return
 	}
 	raw, _ := json.Marshal(req)
 	if err := s.store.PutTicket(r.Context(), store.KindTransaction, seal.HashHex(txn), raw, transactionTTL); err != nil {
 		s.storeError(r, "put_transaction", err)
-		s.redirectError(w, r, redirectURI, state, errUnavailable("the authorization server is temporarily unavailable"))
+		s.earlyError(w, r, redirectURI, state, errUnavailable("the authorization server is temporarily unavailable"))
 		return
 	}
 	s.metrics.Authorizations.Inc()

@@ -113,14 +113,11 @@ func (s *Server) consentView(c store.Client, req authRequest, txn, csrf string) 
 	v := consentView{Service: s.cfg.ServiceName, ClientID: c.ID, ClientName: c.Name, LogoURI: c.LogoURI,
 		RedirectURI: req.RedirectURI, Txn: txn, CSRF: csrf}
 	if u, err := url.Parse(req.RedirectURI); err == nil {
-		v.RedirectScheme = u.Scheme
-		v.RedirectHost = u.Host
-		switch {
-		case u.Scheme == "http" || u.Scheme == "https":
+		v.RedirectScheme, v.RedirectHost = u.Scheme, hostOf(req.RedirectURI)
+		if u.Scheme == "http" || u.Scheme == "https" {
 			v.LocalRedirect = isLoopbackHost(u.Hostname())
-		default:
+		} else {
 			v.CustomScheme = true
-			v.RedirectHost = u.Scheme + "://" + u.Host
 		}
 	}
 	if c.Metadata {
@@ -195,7 +192,7 @@ func (s *Server) handleConsentDecision(w http.ResponseWriter, r *http.Request) {
 	if action == "deny" {
 		s.metrics.Consents.WithLabelValues("denied").Inc()
 		s.audit(r, "consent_denied", "client_id", req.ClientID)
-		s.redirectError(w, r, req.RedirectURI, req.State, &oauthError{Code: "access_denied", Description: "the user denied the request"})
+		s.earlyError(w, r, req.RedirectURI, req.State, &oauthError{Code: "access_denied", Description: "the user denied the request"})
 		return
 	}
 	s.metrics.Consents.WithLabelValues("approved").Inc()

@@ -86,21 +86,63 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // already been validated (RFC 6749 §4.1.2.1), with state and iss (RFC 9207).
 func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, redirectURI, state string, e *oauthError) {
 	s.metrics.OAuthErrors.WithLabelValues("authorize", e.Code).Inc()
+	s.redirectToClient(w, r, redirectURI, state, errorParams(e))
+}
+
+// errorParams are an authorization error response's parameters.
+func errorParams(e *oauthError) url.Values {
 	q := url.Values{"error": {e.Code}}
 	if e.Description != "" {
 		q.Set("error_description", e.Description)
 	}
-	s.redirectToClient(w, r, redirectURI, state, q)
+	return q
 }
 
-// redirectToClient appends params plus state and iss (each exactly once) to a
-// validated redirect URI and sends the browser there with 302 (never 307: the
-// body of a POST must not follow, RFC 9700 §4.12).
-func (s *Server) redirectToClient(w http.ResponseWriter, r *http.Request, redirectURI, state string, params url.Values) {
-	u, err := url.Parse(redirectURI)
+// earlyError answers an authorization error found before the user has
+// signed in: at /authorize, or a denial on the consent page. RFC 9700
+// §4.11.2: with registration open to anyone, an error redirect to a URI the
+// client chose for itself would make this server an open redirector for
+// phishing. So the browser is sent on by itself only to a trusted redirect
+// URI (see redirectTrusted); otherwise the page says what happened and
+// offers the way back to the app, and the user decides.
+func (s *Server) earlyError(w http.ResponseWriter, r *http.Request, redirectURI, state string, e *oauthError) {
+	if s.redirectTrusted(redirectURI) {
+		s.redirectError(w, r, redirectURI, state, e)
+		return
+	}
+	back, err := s.clientRedirectURL(redirectURI, state, errorParams(e))
 	if err != nil {
 		s.renderError(w, r, http.StatusBadRequest, pageBadRedirect)
 		return
+	}
+	page, status := pageAppRequest, http.StatusBadRequest
+	if e.Code == "access_denied" {
+		page, status = pageDenied, http.StatusOK
+	}
+	page.Code, page.ReturnURL, page.ReturnHost = e.Code, back, hostOf(redirectURI)
+	s.renderError(w, r, status, page.with(e.Description))
+}
+
+// redirectToClient sends the browser to a validated redirect URI with params
+// plus state and iss (each exactly once), with 302 (never 307: the body of a
+// POST must not follow, RFC 9700 §4.12).
+func (s *Server) redirectToClient(w http.ResponseWriter, r *http.Request, redirectURI, state string, params url.Values) {
+	u, err := s.clientRedirectURL(redirectURI, state, params)
+	if err != nil {
+		s.renderError(w, r, http.StatusBadRequest, pageBadRedirect)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	http.Redirect(w, r, u, http.StatusFound)
+}
+
+// clientRedirectURL is a validated redirect URI with params, state and iss
+// appended to its query.
+func (s *Server) clientRedirectURL(redirectURI, state string, params url.Values) (string, error) {
+	u, err := url.Parse(redirectURI)
+	if err != nil {
+		return "", err
 	}
 	add := url.Values{}
 	for k, v := range params {
@@ -111,9 +153,7 @@ func (s *Server) redirectToClient(w http.ResponseWriter, r *http.Request, redire
 	}
 	add.Set("iss", s.cfg.Issuer)
 	u.RawQuery = appendQuery(u.RawQuery, add)
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Referrer-Policy", "no-referrer")
-	http.Redirect(w, r, u.String(), http.StatusFound)
+	return u.String(), nil
 }
 
 // appendQuery adds params to the query of a registered redirect URI. That

@@ -38,6 +38,9 @@ type errorPage struct {
 	Message string
 	Detail  string
 	Hint    string
+	// ReturnURL, when set, is the way back to the app with the error, for
+	// the user to follow (see earlyError); ReturnHost names where it leads.
+	ReturnURL, ReturnHost string
 }
 
 func (p errorPage) with(detail string) errorPage { p.Detail = detail; return p }
@@ -64,6 +67,11 @@ var (
 	pageSessionMismatch = errorPage{status: http.StatusForbidden, Code: "access_denied",
 		Title: "Sign-in started in another browser", Message: "This sign-in was approved in a different browser session than the one that finished it, so it was stopped to protect your account.",
 		Hint: "Connect again from your MCP client and complete the whole sign-in in one browser."}
+	pageAppRequest = errorPage{Title: "The app's request could not be completed",
+		Message: "The app that sent you here made a request this server cannot accept, so nothing was shared.",
+		Hint:    "Return to the app only if you started this sign-in from it; it will be told what went wrong."}
+	pageDenied = errorPage{Title: "Access denied", Message: "You did not allow the app to access your account. Nothing was shared.",
+		Hint: "Return to the app only if you started this sign-in from it."}
 	pageUnavailable = errorPage{status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
 		Title: "Temporarily unavailable", Message: "The server could not reach its storage.",
 		Hint: "Try again in a moment."}

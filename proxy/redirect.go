@@ -226,3 +226,34 @@ func globMatch(pattern, s string) bool {
 	}
 	return strings.HasSuffix(s, parts[len(parts)-1])
 }
+
+// redirectTrusted reports whether the server may send the browser to a
+// validated redirect URI before the user has signed in (RFC 9700 §4.11.2).
+// A loopback or private-use-scheme URI reaches only an app on the user's own
+// machine; an operator's allowlist names what it trusts. An https URI that a
+// client registered for itself (registration is open to anyone) might be a
+// phishing site.
+func (s *Server) redirectTrusted(uri string) bool {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return false
+	}
+	if u.Scheme != "https" {
+		return true // validateRedirectURI allows http only on loopback
+	}
+	return len(s.cfg.AllowedRedirects) > 0 && redirectAllowed(s.cfg.AllowedRedirects, uri)
+}
+
+// hostOf names where a redirect URI leads, for people: its host, or the
+// scheme of a private-use URI.
+func hostOf(uri string) string {
+	u, err := url.Parse(uri)
+	switch {
+	case err != nil:
+		return uri
+	case u.Scheme == "http" || u.Scheme == "https":
+		return u.Host
+	default:
+		return u.Scheme + "://" + u.Host
+	}
+}

@@ -17,9 +17,10 @@ import (
 
 // cacheClerk answers introspection with a settable result and counts calls.
 type cacheClerk struct {
-	mu     sync.Mutex
-	answer clerk.Introspection
-	calls  int
+	mu         sync.Mutex
+	answer     clerk.Introspection
+	calls      int
+	refreshErr error // what a refresh answers (default: a plain failure)
 }
 
 func (c *cacheClerk) set(in clerk.Introspection) { c.mu.Lock(); c.answer = in; c.mu.Unlock() }
@@ -35,6 +36,11 @@ func (c *cacheClerk) UserInfo(context.Context, string) (clerk.UserInfo, error) {
 	return clerk.UserInfo{Subject: "user_1"}, nil
 }
 func (c *cacheClerk) Refresh(context.Context, string) (clerk.TokenSet, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.refreshErr != nil {
+		return clerk.TokenSet{}, c.refreshErr
+	}
 	return clerk.TokenSet{}, errors.New("no refresh in this test")
 }
 
@@ -46,6 +52,12 @@ type cacheClock struct {
 func (c *cacheClock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *cacheClock) advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
+// The grant and master secret of cacheEnv.
+const (
+	cacheGrantID = "grant0123456789abcdef"
+	cacheSecret  = "cache-test-proxy-secret-0123456789abcdef"
+)
+
 // cacheEnv is a verifier over an in-memory store on a fake clock, with one
 // live grant and a proxy access token for it.
 func cacheEnv(t *testing.T) (*verifier.Verifier, *cacheClerk, *cacheClock, *memstore.Store, string) {
@@ -56,12 +68,12 @@ func cacheEnv(t *testing.T) (*verifier.Verifier, *cacheClerk, *cacheClock, *mems
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret := []byte("cache-test-proxy-secret-0123456789abcdef")
+	secret := []byte(cacheSecret)
 	vlt, err := vault.New(secret, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const gid = "grant0123456789abcdef"
+	const gid = cacheGrantID
 	sealed, err := vlt.Seal(gid, clerk.TokenSet{AccessToken: "oat_cache_test_token_0123456789"})
 	if err != nil {
 		t.Fatal(err)
@@ -146,5 +158,53 @@ func TestInactiveNotCachedAndRevocationEvicts(t *testing.T) {
 	v.GrantRevoked(id.GrantID)
 	if _, err := v.Verify(context.Background(), at); !errors.Is(err, verifier.ErrInvalidToken) {
 		t.Fatalf("after revocation: %v", err)
+	}
+}
+
+// TestRefreshRefusalEndsOnlyEndedSessions: when Clerk refuses to refresh an
+// expired Clerk token, the grant ends only if Clerk says the session is over
+// (invalid_grant). Clerk refusing the proxy itself (invalid_client, as after
+// a botched secret rotation) answers 503 and keeps every grant, or one
+// configuration slip would sign out every user.
+func TestRefreshRefusalEndsOnlyEndedSessions(t *testing.T) {
+	for _, tc := range []struct {
+		code      string
+		status    int
+		want      error
+		grantKept bool
+	}{
+		{"invalid_client", 401, verifier.ErrUnavailable, true},
+		{"unauthorized_client", 400, verifier.ErrUnavailable, true},
+		{"invalid_grant", 400, verifier.ErrInvalidToken, false},
+	} {
+		t.Run(tc.code, func(t *testing.T) {
+			v, ck, clock, st, at := cacheEnv(t)
+			ctx := context.Background()
+			vlt, err := vault.New([]byte(cacheSecret), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			expired, err := vlt.Seal(cacheGrantID, clerk.TokenSet{AccessToken: "oat_cache_test_token_0123456789", RefreshToken: "rt_cache_test_0123456789"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.UpdateGrant(ctx, cacheGrantID, 0, func(g *store.Grant) error {
+				g.Upstream, g.UpstreamExpiresAt = expired, clock.Now().Add(-time.Minute)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			ck.mu.Lock()
+			ck.refreshErr = &clerk.APIError{Endpoint: clerk.EPToken, Status: tc.status, Code: tc.code}
+			ck.mu.Unlock()
+
+			if _, err := v.Verify(ctx, at); !errors.Is(err, tc.want) {
+				t.Fatalf("Verify: %v, want %v", err, tc.want)
+			}
+			_, err = st.GetGrant(ctx, cacheGrantID)
+			if kept := err == nil; kept != tc.grantKept {
+				t.Fatalf("grant kept = %v, want %v (%v)", kept, tc.grantKept, err)
+			}
+		})
 	}
 }

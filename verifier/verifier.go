@@ -466,7 +466,7 @@ func (v *Verifier) refreshLocked(ctx context.Context, g store.Grant, stale clerk
 func (v *Verifier) doRefresh(ctx context.Context, g store.Grant, ts clerk.TokenSet) (clerk.TokenSet, error) {
 	fresh, err := v.clerk.Refresh(ctx, ts.RefreshToken)
 	if err != nil {
-		if clerk.IsRejected(err) {
+		if clerk.SessionEnded(err) {
 			// Clerk ended the session (revoked, user deleted): so does the grant.
 			v.metrics.UpstreamRefreshes.WithLabelValues("rejected").Inc()
 			v.log.InfoContext(ctx, "audit", "audit", true, "event", "grant_revoked", "grant_id", g.ID, "reason", "clerk_refresh_rejected", "user_id", g.UserID)
@@ -474,6 +474,11 @@ func (v *Verifier) doRefresh(ctx context.Context, g store.Grant, ts clerk.TokenS
 			v.grants.Delete(g.ID)
 			v.metrics.Revocations.WithLabelValues("clerk_refresh_rejected").Inc()
 			return clerk.TokenSet{}, fmt.Errorf("%w: Clerk refused to refresh the session", ErrInvalidToken)
+		}
+		if clerk.IsRejected(err) {
+			// Clerk refused the proxy itself: every user would be signed out
+			// if grants ended over it, so they stay and the request waits.
+			v.log.ErrorContext(ctx, "Clerk refused the proxy's refresh request (check CLERK_CLIENT_ID/SECRET)", "err", err)
 		}
 		v.metrics.UpstreamRefreshes.WithLabelValues("unavailable").Inc()
 		return clerk.TokenSet{}, fmt.Errorf("%w: Clerk refresh", ErrUnavailable)

@@ -130,14 +130,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		h = slog.NewJSONHandler(stderr, nil)
 	}
 	cfg.Logger = slog.New(h)
+	if len(cfg.RedirectURIs) == 0 {
+		// Legal (a test may only need the Backend API), but the sign-in flow
+		// cannot work: say so instead of leaving a puzzling error page.
+		cfg.Logger.Warn("no redirect URI configured (-redirect-uri or MOCKCLERK_REDIRECT_URI): every authorization request will be refused")
+	}
 	srv, err := mockclerk.Listen(*addr, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "mockclerk:", err)
 		return 1
 	}
 	eff := srv.Config()
-	fmt.Fprintf(stdout, "mockclerk listening on %s (issuer %s, client_id %s, client_secret %s, token format %s, %d users; test data, not secrets)\n",
-		srv.Addr(), srv.URL, eff.ClientID, eff.ClientSecret, eff.TokenFormat, len(eff.Users))
+	// The Backend API key is printed too: when generated, this line is the
+	// only place a caller can learn it. Fix: it used to be left out.
+	fmt.Fprintf(stdout, "mockclerk listening on %s (issuer %s, client_id %s, client_secret %s, Backend API key %s, token format %s, %d users; test data, not secrets)\n",
+		srv.Addr(), srv.URL, eff.ClientID, eff.ClientSecret, eff.SecretKey, eff.TokenFormat, len(eff.Users))
 	if ready != nil {
 		ready(srv)
 	}

@@ -173,8 +173,12 @@ func TestRunServesDiscovery(t *testing.T) {
 		cfg.AccessTokenTTL != 24*time.Hour || cfg.DCR || !strings.HasPrefix(cfg.SecretKey, "sk_test_") {
 		t.Errorf("defaults: %+v", cfg)
 	}
-	if out := s.stdout.String(); !strings.Contains(out, "mockclerk listening on "+s.Addr()) {
+	// The generated Backend API key is announced, and it works.
+	if out := s.stdout.String(); !strings.Contains(out, "mockclerk listening on "+s.Addr()) || !strings.Contains(out, cfg.SecretKey) {
 		t.Errorf("stdout: %q", out)
+	}
+	if status, _ := getJSON(t, s.URL+"/v1/users/"+s.Users()[0].ID, http.Header{"Authorization": {"Bearer " + cfg.SecretKey}}); status != 200 {
+		t.Errorf("Backend API with the announced key: %d", status)
 	}
 	if code := s.stop(); code != 0 {
 		t.Errorf("exit %d after cancel: %s", code, s.stderr.String())
@@ -182,6 +186,36 @@ func TestRunServesDiscovery(t *testing.T) {
 	if resp, err := http.Get(s.URL + "/.well-known/openid-configuration"); err == nil {
 		resp.Body.Close()
 		t.Error("still serving after the context was cancelled")
+	}
+}
+
+// TestDefaultIssuer: without -issuer the issuer is the bound origin, with
+// loopback for an unspecified host (http://0.0.0.0:… fails issuer checks
+// against http://127.0.0.1:…); a missing redirect URI is warned about.
+func TestDefaultIssuer(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, addr string
+		redirect   []string
+		warn       bool
+	}{
+		{"loopback", "127.0.0.1:0", []string{"-redirect-uri", "http://127.0.0.1:1/cb"}, false},
+		{"wildcard IPv4 host", "0.0.0.0:0", []string{"-redirect-uri", "http://127.0.0.1:1/cb"}, false},
+		{"no host", ":0", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startRun(t, append([]string{"-addr", tc.addr}, tc.redirect...), nil)
+			_, port, _ := net.SplitHostPort(s.Addr())
+			if want := "http://127.0.0.1:" + port; s.URL != want {
+				t.Errorf("issuer %s, want %s", s.URL, want)
+			}
+			if status, doc := getJSON(t, s.URL+"/.well-known/openid-configuration", nil); status != 200 || doc["issuer"] != s.URL {
+				t.Errorf("discovery at the issuer: %d %v", status, doc)
+			}
+			if warned := strings.Contains(s.stderr.String(), "no redirect URI"); warned != tc.warn {
+				t.Errorf("redirect URI warning %v, want %v: %s", warned, tc.warn, s.stderr.String())
+			}
+		})
 	}
 }
 

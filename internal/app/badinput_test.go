@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -489,7 +490,13 @@ func TestMalformedRequests(t *testing.T) {
 		"prompt none":           {"prompt": "none"},
 		"state over 1024 bytes": {"state": strings.Repeat("s", 1100)},
 	} {
-		add(badCase{name: "authorize " + what, method: "GET", target: "/authorize?" + authQ(set), want: []int{302}, redirect: true})
+		// To a loopback redirect URI (an app on the user's machine) the error
+		// goes back by itself; to an https one the client registered for
+		// itself, only through a link on a local page (RFC 9700 §4.11.2).
+		add(badCase{name: "authorize " + what, method: "GET", target: "/authorize?" + authQ(set), want: []int{400}})
+		loopback := maps.Clone(set)
+		loopback["redirect_uri"] = "http://127.0.0.1:7777/callback"
+		add(badCase{name: "authorize (loopback) " + what, method: "GET", target: "/authorize?" + authQ(loopback), want: []int{302}, redirect: true})
 	}
 
 	// 8. Bad token requests: grant types, verifiers, missing parameters.

@@ -8,10 +8,14 @@ package app_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -446,4 +450,79 @@ func TestSecCodeReplayRevokesEverything(t *testing.T) {
 	}
 	wantGrantRevoked(t, e, c, revocations, []string{at, rotated.access}, []string{rt, rotated.refresh})
 	clerk.wantDeadAtClerk(t, e)
+}
+
+// TestSecNoOpenRedirectBeforeSignIn: RFC 9700 §4.11.2. Registration is open
+// to anyone, so an error found before the user signed in (a bad request at
+// /authorize, or a denial on the consent page) goes back by itself only to a
+// redirect URI that reaches an app on the user's machine (loopback) or one
+// the operator's allowlist names. To an https URI a client registered for
+// itself, the user gets a page with the way back as a link.
+func TestSecNoOpenRedirectBeforeSignIn(t *testing.T) {
+	const web = "https://app.example/cb"
+	href := regexp.MustCompile(`href="([^"]+)"`)
+	// wantError checks an error response URL: the error, state and iss, once each.
+	wantError := func(what, raw, prefix, code, state, iss string) {
+		t.Helper()
+		u, err := url.Parse(raw)
+		q := u.Query()
+		if err != nil || !strings.HasPrefix(raw, prefix) || q.Get("error") != code || len(q["state"]) != 1 || q.Get("state") != state ||
+			q.Get("iss") != iss || q.Has("code") {
+			t.Errorf("%s: the way back is %q, want %s with error=%s, state and iss", what, raw, prefix, code)
+		}
+	}
+	// linkOn returns the way back offered on an error page.
+	linkOn := func(what, body string) string {
+		t.Helper()
+		m := href.FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("%s: the page offers no way back to the app:\n%s", what, body)
+		}
+		return html.UnescapeString(m[1])
+	}
+
+	e := e2etest.Start(t, e2etest.Options{})
+	loop, webc := e.Register(), e.Register(web)
+	bad := url.Values{"scope": {"openid admin:all"}}
+
+	r := get(t, e.AuthorizeURL(loop, e2etest.NewPKCE(), "state-loop-1234", bad), nil)
+	if r.Status != http.StatusFound {
+		t.Fatalf("bad scope, loopback redirect: %d, want 302", r.Status)
+	}
+	wantError("bad scope, loopback", r.Header.Get("Location"), loop.RedirectURI, "invalid_scope", "state-loop-1234", e.BaseURL)
+
+	r = get(t, e.AuthorizeURL(webc, e2etest.NewPKCE(), "state-web-12345", bad), map[string]string{"Accept": "text/html"})
+	if r.Status != http.StatusBadRequest || r.Header.Get("Location") != "" {
+		t.Fatalf("bad scope, https redirect: %d Location %q, want a 400 page", r.Status, r.Header.Get("Location"))
+	}
+	wantError("bad scope, https", linkOn("bad scope page", r.Body), web, "invalid_scope", "state-web-12345", e.BaseURL)
+
+	final, err := testflow.NewBrowser().Authorize(context.Background(), e.AuthorizeURL(loop, e2etest.NewPKCE(), "state-deny-1234", nil),
+		loop.RedirectURI, testflow.Choices{Consent: "deny"})
+	if err != nil {
+		t.Fatalf("deny, loopback redirect: %v", err)
+	}
+	wantError("deny, loopback", final.String(), loop.RedirectURI, "access_denied", "state-deny-1234", e.BaseURL)
+
+	b := testflow.NewBrowser()
+	_, err = b.Authorize(context.Background(), e.AuthorizeURL(webc, e2etest.NewPKCE(), "state-deny-5678", nil), web, testflow.Choices{Consent: "deny"})
+	if !errors.Is(err, testflow.ErrNoRedirect) {
+		t.Fatalf("deny, https redirect: %v, want the flow to stop on a page", err)
+	}
+	var denied string
+	for u, body := range b.Pages {
+		if strings.HasSuffix(strings.SplitN(u, "?", 2)[0], "/consent") && strings.Contains(body, "Access denied") {
+			denied = body
+		}
+	}
+	wantError("deny, https", linkOn("denial page", denied), web, "access_denied", "state-deny-5678", e.BaseURL)
+
+	// The operator trusts the https URI: errors go back by themselves again.
+	trusted := e2etest.Start(t, e2etest.Options{Env: map[string]string{"ALLOWED_REDIRECT_URIS": web + ",http://127.0.0.1/callback"}})
+	tc := trusted.Register(web)
+	r = get(t, trusted.AuthorizeURL(tc, e2etest.NewPKCE(), "state-trusted-12", bad), nil)
+	if r.Status != http.StatusFound {
+		t.Fatalf("bad scope, allowlisted https redirect: %d, want 302", r.Status)
+	}
+	wantError("bad scope, allowlisted", r.Header.Get("Location"), web, "invalid_scope", "state-trusted-12", trusted.BaseURL)
 }

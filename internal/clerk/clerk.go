@@ -387,6 +387,15 @@ func IsRejected(err error) bool {
 	return errors.As(err, &ae) && !ae.Transient()
 }
 
+// SessionEnded reports whether Clerk refused a refresh because the session
+// behind it is over (invalid_grant: revoked, expired, the user deleted). Any
+// other refusal (invalid_client after a secret rotation, say) is the proxy's
+// configuration, not the user's session, and must not end grants.
+func SessionEnded(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && !ae.Transient() && ae.Code == "invalid_grant"
+}
+
 func (c *Client) call(ctx context.Context, endpoint, method, target string, auth func(*http.Request), form url.Values, out any) error {
 	start := time.Now()
 	err := c.do(ctx, endpoint, method, target, auth, form, out)

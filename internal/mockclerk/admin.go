@@ -14,10 +14,15 @@ type Fault struct {
 	DelayMS  int    `json:"delay_ms"` // wait first (the request's context cancels the wait)
 	Timeout  bool   `json:"timeout"`  // never answer: hang until the client gives up (60 s at most)
 	Count    int    `json:"count"`    // how many calls; 0 = until cleared
+
+	hang time.Duration // how long Timeout hangs: the server's limit, set when taken
 }
 
 // faults is the active fault list; guarded by Server.mu.
-type faults struct{ list []*Fault }
+type faults struct {
+	list []*Fault
+	hang time.Duration // bounds a Timeout fault; hangLimit unless a test shortens it
+}
 
 // hangLimit bounds a "timeout" fault so a forgotten one cannot pin a server.
 const hangLimit = 60 * time.Second
@@ -50,6 +55,7 @@ func (s *Server) takeFault(path string) (Fault, bool) {
 			continue
 		}
 		out := *f
+		out.hang = s.faults.hang
 		if f.Count > 0 {
 			f.Count--
 			if f.Count == 0 {
@@ -67,7 +73,10 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault) boo
 	if f.Timeout {
 		select {
 		case <-r.Context().Done():
-		case <-time.After(hangLimit):
+		case <-time.After(f.hang):
+			// Fix: a client that outwaited the hang got an empty 200,
+			// which reads as success; it gets a gateway timeout instead.
+			writeFaultError(w, r.URL.Path, http.StatusGatewayTimeout)
 		}
 		return false
 	}
@@ -79,18 +88,27 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault) boo
 		}
 	}
 	if f.Status != 0 {
-		if f.Status >= 400 {
-			if isOAuthPath(r.URL.Path) {
-				writeOAuthError(w, f.Status, "server_error", "injected fault")
-			} else {
-				writeClerkError(w, f.Status, "internal_clerk_error", "injected fault")
-			}
-		} else {
-			w.WriteHeader(f.Status)
-		}
+		writeFaultError(w, r.URL.Path, f.Status)
 		return false
 	}
 	return true
+}
+
+// writeFaultError answers an injected status in the body shape of the path's
+// endpoint family (a bare status below 400).
+func writeFaultError(w http.ResponseWriter, path string, status int) {
+	if status == http.StatusTooManyRequests {
+		// Clerk's rate limit says when to come back (wire facts §11).
+		w.Header().Set("Retry-After", "1")
+	}
+	switch {
+	case status < 400:
+		w.WriteHeader(status)
+	case isOAuthPath(path):
+		writeOAuthError(w, status, "server_error", "injected fault")
+	default:
+		writeClerkError(w, status, "internal_clerk_error", "injected fault")
+	}
 }
 
 func isOAuthPath(p string) bool {

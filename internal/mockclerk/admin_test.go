@@ -103,6 +103,12 @@ func TestFaults(t *testing.T) {
 			},
 			call: introspect,
 			want: []int{429, 200},
+			// Clerk's rate limit answers 429 with Retry-After (wire facts §11).
+			check: func(t *testing.T, rep reply) {
+				if rep.Header.Get("Retry-After") == "" {
+					t.Errorf("429 without Retry-After: %v", rep.Header)
+				}
+			},
 		},
 		{
 			name: "a second fault on the same endpoint replaces the first",
@@ -159,6 +165,40 @@ func TestFaults(t *testing.T) {
 		}
 		r.ClearFaults()
 		healthy(t)
+	})
+
+	// A client patient enough to outwait the hang gets a gateway timeout in
+	// the endpoint's error shape, never an empty 200 that reads as success.
+	t.Run("timeout: outwaited", func(t *testing.T) {
+		r := start(t, nil)
+		r.SetHangLimit(50 * time.Millisecond)
+		tok := login(t, r, "", "email")
+		introspect := func() reply {
+			return postForm(t, r.URL+"/oauth/token_info", url.Values{"token": {tok.AccessToken}}, appBasic)
+		}
+		userinfo := func() reply { return get(t, r.URL+"/oauth/userinfo", bearer(tok.AccessToken)) }
+		for _, tc := range []struct {
+			endpoint string
+			call     func() reply
+			oauth    bool // RFC 6749 body, else Clerk's envelope
+		}{
+			{"/oauth/token_info", introspect, true},
+			{"/oauth/userinfo", userinfo, false},
+		} {
+			t.Run(tc.endpoint, func(t *testing.T) {
+				if rep := adminPost(t, r, "faults", `{"endpoint":"`+tc.endpoint+`","timeout":true,"count":1}`); rep.Status != 200 {
+					t.Fatalf("set: %d %s", rep.Status, rep.Body)
+				}
+				if rep := tc.call(); tc.oauth {
+					wantOAuthError(t, rep, http.StatusGatewayTimeout, "server_error")
+				} else {
+					wantClerkError(t, rep, http.StatusGatewayTimeout, "internal_clerk_error")
+				}
+				if rep := tc.call(); rep.Status != 200 {
+					t.Errorf("after the one timeout: %d %s", rep.Status, rep.Body)
+				}
+			})
+		}
 	})
 
 	t.Run("bad fault requests", func(t *testing.T) {

@@ -5,14 +5,16 @@ import (
 	"encoding/json"
 	"mime"
 	"net/http"
-	"net/url"
 	"strings"
+	"time"
 )
 
 // Backend API (wire facts §11) on the same origin: user records,
 // organization memberships and OAuth access-token verification, all behind
 // "Authorization: Bearer sk_…".
 func (s *Server) bapiRoutes() {
+	// GET /v1/jwks: the instance keys through the Backend API (§10).
+	s.mux.HandleFunc("GET /v1/jwks", s.bapi(s.handleJWKS))
 	s.mux.HandleFunc("GET /v1/users/{id}", s.bapi(s.handleUser))
 	s.mux.HandleFunc("GET /v1/users/{id}/organization_memberships", s.bapi(s.handleMemberships))
 	s.mux.HandleFunc("POST /oauth_applications/access_tokens/verify", s.bapi(s.handleVerify))
@@ -37,13 +39,13 @@ func (s *Server) handleUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	emailID := "idn_" + strings.TrimPrefix(u.ID, "user_")
+	public, private, unsafe := u.metadata()
 	writeJSON(w, http.StatusOK, map[string]any{
 		"id": u.ID, "object": "user", "first_name": u.FirstName, "last_name": u.LastName, "username": u.Username,
 		"image_url": u.ImageURL, "has_image": u.ImageURL != "", "primary_email_address_id": emailID,
 		"email_addresses": []map[string]any{{"id": emailID, "object": "email_address", "email_address": u.Email,
 			"verification": map[string]any{"status": "verified", "strategy": "email_code"}}},
-		"public_metadata": map[string]any{"plan": "pro"}, "private_metadata": map[string]any{"internal": true},
-		"unsafe_metadata": map[string]any{}, "banned": false, "locked": false,
+		"public_metadata": public, "private_metadata": private, "unsafe_metadata": unsafe, "banned": false, "locked": false,
 		"created_at": int64(1700000000000), "updated_at": int64(1700000000000), "last_sign_in_at": int64(1700000000000),
 	})
 }
@@ -67,6 +69,8 @@ func (s *Server) handleMemberships(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "total_count": len(data)})
 }
 
+// handleVerify is POST /oauth_applications/access_tokens/verify (with or
+// without /v1, wire facts §11).
 func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		AccessToken string `json:"access_token"`
@@ -78,6 +82,12 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token := nonEmpty(body.AccessToken, body.Secret)
+	if token == "" {
+		// Fix: a body without a token was a 404 (not found) instead of a
+		// bad request.
+		writeClerkError(w, http.StatusBadRequest, "form_param_missing", "access_token is required")
+		return
+	}
 	t, ok := s.lookup(token)
 	if !ok || !strings.HasPrefix(token, "oat_") && !t.JWT || t.Expires.IsZero() {
 		writeClerkError(w, http.StatusNotFound, "resource_not_found", "OAuth token not found")
@@ -91,87 +101,23 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"active": false})
 		return
 	}
-	id := token
+	writeJSON(w, http.StatusOK, verifyAnswer(rec, now))
+}
+
+// verifyAnswer is the 200 body for a known token. Fix: the id of an opaque
+// token was the token itself; it is its own "oat_" + 32 hex id, as the BAPI
+// pattern says, so the secret is not echoed.
+func verifyAnswer(rec tokenRecord, now time.Time) map[string]any {
 	typ := "oauth:access_token"
 	if rec.JWT {
-		claims, _ := s.parseOwnJWT(token)
-		id, _ = claims["jti"].(string)
 		typ = "oauth_token"
 	}
 	reason := any(nil)
 	if rec.Revoked {
 		reason = "revoked"
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"object": "clerk_idp_oauth_access_token", "type": typ, "id": id,
+	return map[string]any{"object": "clerk_idp_oauth_access_token", "type": typ, "id": rec.ID,
 		"client_id": rec.ClientID, "subject": rec.UserID, "scopes": rec.Scopes, "revoked": rec.Revoked,
 		"revocation_reason": reason, "expired": !now.Before(rec.Expires), "expiration": rec.Expires.UnixMilli(),
-		"created_at": rec.IssuedAt.UnixMilli(), "updated_at": rec.IssuedAt.UnixMilli()})
-}
-
-// handleRegister is §12: RFC 7591 behind the DCR flag (422 when off).
-func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "use POST")
-		return
-	}
-	if !s.cfg.DCR {
-		writeClerkError(w, http.StatusUnprocessableEntity, "dynamic_client_registration_disabled",
-			"Dynamic client registration is not enabled for this instance.")
-		return
-	}
-	var req struct {
-		RedirectURIs []string `json:"redirect_uris"`
-		AuthMethod   string   `json:"token_endpoint_auth_method"`
-		Name         string   `json:"client_name"`
-		ClientURI    string   `json:"client_uri"`
-		LogoURI      string   `json:"logo_uri"`
-		Scope        string   `json:"scope"`
-	}
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields() // Clerk's schema has additionalProperties: false
-	if mt != "application/json" || dec.Decode(&req) != nil {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "the body must be a JSON client metadata document")
-		return
-	}
-	if len(req.RedirectURIs) == 0 {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_redirect_uri", "redirect_uris is required")
-		return
-	}
-	for _, ru := range req.RedirectURIs {
-		if u, err := url.Parse(ru); err != nil || u.Scheme == "" || u.Fragment != "" {
-			writeOAuthError(w, http.StatusBadRequest, "invalid_redirect_uri", "each redirect URI must be absolute, without fragment")
-			return
-		}
-	}
-	switch req.AuthMethod {
-	case "":
-		req.AuthMethod = "client_secret_basic"
-	case "client_secret_basic", "client_secret_post", "none":
-	default:
-		writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "unsupported token_endpoint_auth_method")
-		return
-	}
-	if len(req.Name) > 256 || len(req.Scope) > 1024 || len(req.LogoURI) > 1024 {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "a field is too long")
-		return
-	}
-	c := dcrClient{ID: randomAlnum(16), Name: req.Name, AuthMethod: req.AuthMethod, RedirectURIs: req.RedirectURIs,
-		Scopes: strings.Fields(nonEmpty(req.Scope, "email offline_access profile")), Created: s.cfg.Now()}
-	if c.Name == "" {
-		c.Name = c.ID
-	}
-	if c.AuthMethod != "none" {
-		c.Secret = randomAlnum(32)
-	}
-	s.mu.Lock()
-	s.st.clients[c.ID] = c
-	s.mu.Unlock()
-	out := map[string]any{"client_id": c.ID, "client_id_issued_at": c.Created.Unix(), "client_secret_expires_at": 0,
-		"client_name": c.Name, "redirect_uris": c.RedirectURIs, "grant_types": []string{"authorization_code", "refresh_token"},
-		"response_types": []string{"code"}, "scope": strings.Join(c.Scopes, " "), "token_endpoint_auth_method": c.AuthMethod}
-	if c.Secret != "" {
-		out["client_secret"] = c.Secret
-	}
-	writeJSON(w, http.StatusCreated, out)
+		"created_at": rec.IssuedAt.UnixMilli(), "updated_at": rec.IssuedAt.UnixMilli()}
 }

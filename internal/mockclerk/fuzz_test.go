@@ -62,3 +62,43 @@ func FuzzTokenEndpoint(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAuthorize feeds arbitrary query strings to /oauth/authorize: never a
+// 5xx; a redirect or a form_post page only ever targets the registered
+// redirect URI; everything else is the sign-in page or a local error page
+// (wire facts §4).
+func FuzzAuthorize(f *testing.F) {
+	s, err := mockclerk.New(mockclerk.Config{Issuer: "http://clerk.test", ClientID: clientID, ClientSecret: clientSecret,
+		RedirectURIs: []string{redirectURI}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	base := "response_type=code&client_id=" + clientID + "&redirect_uri=" + url.QueryEscape(redirectURI)
+	f.Add(base + "&state=" + goodState)
+	f.Add(base + "&state=short&response_mode=form_post")
+	f.Add(base + "&prompt=none&response_mode=fragment")
+	f.Add(base + "&code_challenge=" + strings.Repeat("a", 43) + "&code_challenge_method=S256&scope=openid+admin")
+	f.Add("client_id=" + clientID + "&redirect_uri=http://evil.test/cb&response_mode=form_post")
+	f.Add("client_id=%zz&state=%")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, query string) {
+		req := httptest.NewRequest(http.MethodGet, "/oauth/authorize", nil)
+		req.URL.RawQuery = query
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, req)
+		body := w.Body.String()
+		switch {
+		case w.Code >= 500:
+			t.Fatalf("status %d for %q", w.Code, query)
+		case w.Code == http.StatusFound:
+			if loc := w.Header().Get("Location"); !strings.HasPrefix(loc, redirectURI+"?") {
+				t.Fatalf("redirect to %q for %q", loc, query)
+			}
+		case !strings.HasPrefix(w.Header().Get("Content-Type"), "text/html"):
+			t.Fatalf("status %d with Content-Type %q for %q", w.Code, w.Header().Get("Content-Type"), query)
+		case strings.Contains(body, "<form") && !strings.Contains(body, `action="/sign-in"`) &&
+			!strings.Contains(body, `action="`+redirectURI+`"`):
+			t.Fatalf("a form posting elsewhere for %q: %s", query, body)
+		}
+	})
+}

@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -64,6 +65,14 @@ type Org struct {
 
 // Name is the user's display name.
 func (u User) Name() string { return strings.TrimSpace(u.FirstName + " " + u.LastName) }
+
+// metadata is the user's public, private and unsafe metadata: one source for
+// the Backend API user and the userinfo / ID-token claims, which at Clerk
+// show the same values. Fix: userinfo said private_metadata {} while the
+// Backend API said {"internal":true}.
+func (u User) metadata() (public, private, unsafe map[string]any) {
+	return map[string]any{"plan": "pro"}, map[string]any{"internal": true}, map[string]any{}
+}
 
 // DefaultUsers is the seeded set used when Config.Users is empty; the first
 // user belongs to an organization as an admin.
@@ -179,7 +188,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, key: key, kid: "ins_" + randomAlnum(27)}
+	s := &Server{cfg: cfg, log: cfg.Logger, key: key, kid: "ins_" + randomAlnum(27), faults: faults{hang: hangLimit}}
 	s.resetState()
 	s.routes()
 	return s, nil
@@ -266,7 +275,8 @@ type Running struct {
 }
 
 // Listen starts the fake on addr ("127.0.0.1:0" picks a free port). The
-// issuer defaults to http://<the bound address>.
+// issuer defaults to http://<the bound address> (loopback when the host is
+// unspecified).
 func Listen(addr string, cfg Config) (*Running, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -276,7 +286,7 @@ func Listen(addr string, cfg Config) (*Running, error) {
 		return nil, err
 	}
 	if cfg.Issuer == "" {
-		cfg.Issuer = "http://" + l.Addr().String()
+		cfg.Issuer = defaultIssuer(l.Addr())
 	}
 	s, err := New(cfg)
 	if err != nil {
@@ -287,6 +297,17 @@ func Listen(addr string, cfg Config) (*Running, error) {
 		srv: &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}}
 	go func() { _ = r.srv.Serve(l) }()
 	return r, nil
+}
+
+// defaultIssuer is http://<the bound address>, with loopback for an
+// unspecified host: "http://0.0.0.0:9400" or "http://[::]:9400" is no origin
+// a browser or an issuer check can use.
+func defaultIssuer(a net.Addr) string {
+	addr := a.String()
+	if t, ok := a.(*net.TCPAddr); ok && t.IP.IsUnspecified() {
+		addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(t.Port))
+	}
+	return "http://" + addr
 }
 
 // Addr is the bound address.

@@ -611,6 +611,45 @@ func TestClientAuthentication(t *testing.T) {
 	}
 }
 
+// TestTokenErrors: the token endpoint's statuses and bodies as FAPI lists
+// them (OAuth.TokenError400 / 401) and as captured from real instances
+// (wire facts §5): fosite's invalid_client wording, with its "does not
+// exist" hint only for an unknown client.
+func TestTokenErrors(t *testing.T) {
+	t.Parallel()
+	r := start(t, nil)
+	const generic = "Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method)."
+	for _, tc := range []struct {
+		name   string
+		form   url.Values
+		auth   auth
+		status int
+		code   string
+		desc   string // exact error_description, when set
+	}{
+		{"unknown client", url.Values{"grant_type": {"authorization_code"}, "code": {"x"}}, basic("someoneElse0001", "s"), 401, "invalid_client",
+			generic + " The requested OAuth 2.0 Client does not exist."},
+		{"no credentials", url.Values{"grant_type": {"authorization_code"}, "code": {"x"}}, nil, 401, "invalid_client",
+			generic + " The requested OAuth 2.0 Client does not exist."},
+		{"wrong secret", url.Values{"grant_type": {"authorization_code"}, "code": {"x"}}, basic(clientID, "wrong"), 401, "invalid_client", generic},
+		{"unsupported grant type", url.Values{"grant_type": {"client_credentials"}}, appBasic, 401, "unsupported_grant_type", ""},
+		{"password grant", url.Values{"grant_type": {"password"}, "username": {"a"}, "password": {"b"}}, appBasic, 401, "unsupported_grant_type", ""},
+		{"no grant_type", url.Values{"code": {"x"}}, appBasic, 400, "invalid_request", ""},
+		{"no code", url.Values{"grant_type": {"authorization_code"}, "redirect_uri": {redirectURI}}, appBasic, 400, "invalid_request", ""},
+		{"no refresh_token", url.Values{"grant_type": {"refresh_token"}}, appBasic, 400, "invalid_request", ""},
+		{"unknown code", url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {redirectURI}}, appBasic, 401, "invalid_grant", ""},
+		{"unknown refresh token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}, appBasic, 401, "invalid_grant", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := postForm(t, r.URL+"/oauth/token", tc.form, tc.auth)
+			wantOAuthError(t, rep, tc.status, tc.code)
+			if tc.desc != "" && rep.JSON["error_description"] != tc.desc {
+				t.Errorf("error_description %q, want %q", rep.JSON["error_description"], tc.desc)
+			}
+		})
+	}
+}
+
 // TestAuthorizeValidation: §4 — errors about the client or the redirect URI
 // stay on a local page; the others go back to the redirect URI.
 func TestAuthorizeValidation(t *testing.T) {
@@ -633,12 +672,23 @@ func TestAuthorizeValidation(t *testing.T) {
 		{"method without challenge", url.Values{"code_challenge_method": {"S256"}}, 302, "invalid_request"},
 		{"short state without PKCE", url.Values{"state": {"short"}}, 302, "invalid_state"},
 		{"no state without PKCE", url.Values{"state": {""}}, 302, "invalid_state"},
+		// FAPI: state has minLength 8 whenever it is sent; PKCE only makes
+		// it optional.
+		{"short state with PKCE", url.Values{"state": {"short"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}, 302, "invalid_state"},
 		{"unknown scope", url.Values{"scope": {"openid admin"}}, 302, "invalid_scope"},
+		{"unknown response_mode", url.Values{"response_mode": {"fragment"}}, 302, "invalid_request"},
+		{"unknown prompt", url.Values{"prompt": {"select_account"}}, 302, "invalid_request"},
+		{"prompt none with another", url.Values{"prompt": {"none login"}}, 302, "invalid_request"},
+		// No browser session at the fake: prompt=none cannot succeed.
+		{"prompt none", url.Values{"prompt": {"none"}}, 302, "login_required"},
 		{"response_type token", url.Values{"response_type": {"token"}}, 302, "unsupported_response_type"},
 		{"no response_type", url.Values{"response_type": {""}}, 302, "unsupported_response_type"},
 		// Accepted: the sign-in page.
 		{"valid", nil, 200, ""},
-		{"short state with PKCE", url.Values{"state": {"short"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}, 200, ""},
+		{"no state with PKCE", url.Values{"state": {""}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}, 200, ""},
+		{"prompt login consent", url.Values{"prompt": {"login consent"}}, 200, ""},
+		{"response_mode query", url.Values{"response_mode": {"query"}}, 200, ""},
+		{"response_mode form_post", url.Values{"response_mode": {"form_post"}}, 200, ""},
 		{"no redirect_uri, one registered", url.Values{"redirect_uri": {""}}, 200, ""},
 		{"all built-in scopes", url.Values{"scope": {"openid profile email public_metadata private_metadata offline_access user:org:read"}}, 200, ""},
 	} {
@@ -673,6 +723,17 @@ func TestAuthorizeValidation(t *testing.T) {
 		})
 	}
 
+	t.Run("other methods: 405 on a local page", func(t *testing.T) {
+		for _, m := range []string{http.MethodPut, http.MethodDelete, http.MethodPatch} {
+			req, _ := http.NewRequest(m, authorizeURL(r, nil), nil)
+			rep := do(t, noRedirect, req)
+			if rep.Status != http.StatusMethodNotAllowed || rep.Header.Get("Location") != "" ||
+				!strings.HasPrefix(rep.Header.Get("Content-Type"), "text/html") || rep.Header.Get("Allow") != "GET, POST" {
+				t.Errorf("%s: %d %v", m, rep.Status, rep.Header)
+			}
+		}
+	})
+
 	t.Run("POST form", func(t *testing.T) {
 		u, _ := url.Parse(authorizeURL(r, nil))
 		req, _ := http.NewRequest(http.MethodPost, r.URL+"/oauth/authorize", strings.NewReader(u.RawQuery))
@@ -703,6 +764,70 @@ func TestAuthorizeValidation(t *testing.T) {
 			t.Errorf("%d %s", rep.Status, rep.Header.Get("Location"))
 		}
 	})
+}
+
+// parseFormPost reads a response_mode=form_post page: one form posting
+// hidden fields to action.
+func parseFormPost(t *testing.T, rep reply) (action string, fields url.Values) {
+	t.Helper()
+	forms := formRe.FindAllStringSubmatch(string(rep.Body), -1)
+	if rep.Status != http.StatusOK || !strings.HasPrefix(rep.Header.Get("Content-Type"), "text/html") ||
+		rep.Header.Get("Location") != "" || len(forms) != 1 {
+		t.Fatalf("want a 200 page with one form, got %d %v %s", rep.Status, rep.Header, rep.Body)
+	}
+	fa := tagAttrs(forms[0][1])
+	if strings.ToLower(fa["method"]) != "post" {
+		t.Errorf("form method %q", fa["method"])
+	}
+	fields = url.Values{}
+	for _, m := range inputRe.FindAllStringSubmatch(forms[0][2], -1) {
+		if a := tagAttrs(m[1]); a["type"] == "hidden" {
+			fields.Add(a["name"], a["value"])
+		}
+	}
+	return fa["action"], fields
+}
+
+// TestFormPostResponseMode: response_mode=form_post (advertised in the OIDC
+// document, §2b) answers 200 with a page that posts the code or the error,
+// and the state, to the redirect URI (FAPI /oauth/authorize 200).
+func TestFormPostResponseMode(t *testing.T) {
+	t.Parallel()
+	r := start(t, nil)
+	formPost := url.Values{"response_mode": {"form_post"}}
+
+	t.Run("code", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, authorizeURL(r, formPost), nil)
+		f := parseSignInForm(t, string(do(t, noRedirect, req).Body))
+		rep := postFormWith(t, noRedirect, r.URL+"/sign-in", url.Values{"request": {f.Request}, "user_id": {f.Users[0]}}, nil)
+		action, fields := parseFormPost(t, rep)
+		if action != redirectURI || fields.Get("state") != goodState || fields.Get("code") == "" || len(fields) != 2 {
+			t.Fatalf("form_post: action %q fields %v", action, fields)
+		}
+		if got := redeem(t, r, fields.Get("code"), nil, appBasic); got.Status != 200 {
+			t.Errorf("redeeming the posted code: %d %s", got.Status, got.Body)
+		}
+	})
+
+	for _, tc := range []struct {
+		name          string
+		change        url.Values
+		errStr, state string
+	}{
+		{"error", url.Values{"prompt": {"none"}}, "login_required", goodState},
+		{"error with a short state", url.Values{"state": {"short"}}, "invalid_state", "short"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			change := url.Values{"response_mode": {"form_post"}}
+			maps.Copy(change, tc.change)
+			req, _ := http.NewRequest(http.MethodGet, authorizeURL(r, change), nil)
+			action, fields := parseFormPost(t, do(t, noRedirect, req))
+			if action != redirectURI || fields.Get("error") != tc.errStr || fields.Get("error_description") == "" ||
+				fields.Get("state") != tc.state || fields.Get("code") != "" {
+				t.Errorf("form_post error: action %q fields %v", action, fields)
+			}
+		})
+	}
 }
 
 // TestCodeRedemption: codes are single use (§4), bound to the verifier and
@@ -744,7 +869,7 @@ func TestCodeRedemption(t *testing.T) {
 			switch {
 			case s == 200:
 				wins++
-			case s != 400 || bodies[i]["error"] != "invalid_grant":
+			case s != 401 || bodies[i]["error"] != "invalid_grant": // a spent code is an invalid one
 				t.Errorf("loser %d: %d %v", i, s, bodies[i])
 			}
 		}
@@ -753,14 +878,18 @@ func TestCodeRedemption(t *testing.T) {
 		}
 	})
 
+	// Statuses as FAPI lists them: OAuth.TokenError401 has "Invalid
+	// code_verifier for PKCE flow" and "Invalid or expired authorization
+	// code" (a spent code), OAuth.TokenError400 "Invalid redirect_uri".
 	for _, tc := range []struct {
-		name  string
-		first url.Values // changes to the first, failing, redemption
+		name   string
+		first  url.Values // changes to the first, failing, redemption
+		status int        // of that first redemption
 	}{
-		{"wrong verifier", url.Values{"code_verifier": {oauth2.GenerateVerifier()}}},
-		{"no verifier", url.Values{"code_verifier": nil}},
-		{"redirect_uri mismatch", url.Values{"redirect_uri": {"http://127.0.0.1:5555/other"}}},
-		{"no redirect_uri", url.Values{"redirect_uri": nil}},
+		{"wrong verifier", url.Values{"code_verifier": {oauth2.GenerateVerifier()}}, 401},
+		{"no verifier", url.Values{"code_verifier": nil}, 401},
+		{"redirect_uri mismatch", url.Values{"redirect_uri": {"http://127.0.0.1:5555/other"}}, 400},
+		{"no redirect_uri", url.Values{"redirect_uri": nil}, 400},
 	} {
 		t.Run(tc.name+" fails and spends the code", func(t *testing.T) {
 			v, extra := pkce()
@@ -776,13 +905,13 @@ func TestCodeRedemption(t *testing.T) {
 					form[k] = val
 				}
 			}
-			wantOAuthError(t, postForm(t, r.URL+"/oauth/token", form, appBasic), 400, "invalid_grant")
-			wantOAuthError(t, redeem(t, r, code, good, appBasic), 400, "invalid_grant")
+			wantOAuthError(t, postForm(t, r.URL+"/oauth/token", form, appBasic), tc.status, "invalid_grant")
+			wantOAuthError(t, redeem(t, r, code, good, appBasic), 401, "invalid_grant")
 		})
 	}
 
 	t.Run("verifier without a challenge", func(t *testing.T) {
-		wantOAuthError(t, redeem(t, r, codeFor(t, r, nil), url.Values{"code_verifier": {oauth2.GenerateVerifier()}}, appBasic), 400, "invalid_grant")
+		wantOAuthError(t, redeem(t, r, codeFor(t, r, nil), url.Values{"code_verifier": {oauth2.GenerateVerifier()}}, appBasic), 401, "invalid_grant")
 	})
 
 	t.Run("confidential client without PKCE", func(t *testing.T) {
@@ -792,7 +921,11 @@ func TestCodeRedemption(t *testing.T) {
 	})
 
 	t.Run("unknown code", func(t *testing.T) {
-		wantOAuthError(t, redeem(t, r, "not-a-code", nil, appBasic), 400, "invalid_grant")
+		wantOAuthError(t, redeem(t, r, "not-a-code", nil, appBasic), 401, "invalid_grant")
+	})
+
+	t.Run("missing code: invalid_request, nothing spent", func(t *testing.T) {
+		wantOAuthError(t, redeem(t, r, "", nil, appBasic), 400, "invalid_request")
 	})
 
 	t.Run("code lives 10 minutes", func(t *testing.T) {
@@ -802,6 +935,7 @@ func TestCodeRedemption(t *testing.T) {
 			t.Errorf("at 10 minutes: %d %s", rep.Status, rep.Body)
 		}
 		clk.Add(time.Second)
+		// OAuth.TokenError400: "Expired authorization code".
 		wantOAuthError(t, redeem(t, r, dead, nil, appBasic), 400, "invalid_grant")
 	})
 }
@@ -830,13 +964,14 @@ func TestRefresh(t *testing.T) {
 			first.JSON["id_token"] == nil || first.JSON["token_type"] != "bearer" || first.JSON["scope"] != "openid email offline_access" {
 			t.Fatalf("refresh: %d %s", first.Status, first.Body)
 		}
-		wantOAuthError(t, refresh(t, tok.RefreshToken, "", appBasic, nil), 400, "invalid_grant")
+		// FAPI OAuth.TokenError401: "Invalid or expired refresh token".
+		wantOAuthError(t, refresh(t, tok.RefreshToken, "", appBasic, nil), 401, "invalid_grant")
 		// Clerk's test client style: post credentials and redirect_uri.
 		second := refresh(t, rt, "", nil, url.Values{"client_id": {clientID}, "client_secret": {clientSecret}, "redirect_uri": {redirectURI}})
 		if second.Status != 200 || second.JSON["refresh_token"] == rt {
 			t.Fatalf("second refresh: %d %s", second.Status, second.Body)
 		}
-		wantOAuthError(t, refresh(t, rt, "", appBasic, nil), 400, "invalid_grant")
+		wantOAuthError(t, refresh(t, rt, "", appBasic, nil), 401, "invalid_grant")
 	})
 
 	t.Run("x/oauth2 token source refreshes", func(t *testing.T) {
@@ -881,8 +1016,9 @@ func TestRefresh(t *testing.T) {
 
 	t.Run("access token is not a refresh token", func(t *testing.T) {
 		tok := login(t, r, "", "email", "offline_access")
-		wantOAuthError(t, refresh(t, tok.AccessToken, "", appBasic, nil), 400, "invalid_grant")
-		wantOAuthError(t, refresh(t, "", "", appBasic, nil), 400, "invalid_grant")
+		wantOAuthError(t, refresh(t, tok.AccessToken, "", appBasic, nil), 401, "invalid_grant")
+		// A missing parameter is a malformed request (OAuth.TokenError400).
+		wantOAuthError(t, refresh(t, "", "", appBasic, nil), 400, "invalid_request")
 	})
 }
 
@@ -948,6 +1084,31 @@ func TestIntrospection(t *testing.T) {
 		})
 	}
 
+	// FAPI token_info: scope is "the granted scopes for the token to check
+	// against"; a token lacking one is inactive.
+	t.Run("scope parameter", func(t *testing.T) {
+		tok := login(t, r, "", "openid", "email", "offline_access")
+		for _, tc := range []struct {
+			scope  string
+			active bool
+		}{
+			{"", true},
+			{"email", true},
+			{"openid email", true},
+			{"email  offline_access", true},
+			{"profile", false},
+			{"email profile", false},
+			{"admin", false},
+		} {
+			rep := postForm(t, r.URL+"/oauth/token_info", url.Values{"token": {tok.AccessToken}, "scope": {tc.scope}}, appBasic)
+			if !tc.active {
+				inactive(t, rep)
+			} else if rep.Status != 200 || rep.JSON["active"] != true {
+				t.Errorf("scope %q: %d %s", tc.scope, rep.Status, rep.Body)
+			}
+		}
+	})
+
 	t.Run("refresh tokens introspect too", func(t *testing.T) {
 		tok := login(t, r, "", "email", "offline_access")
 		if rep := info(t, tok.RefreshToken, appBasic); rep.JSON["active"] != true || rep.JSON["sub"] != alice.ID {
@@ -1004,7 +1165,7 @@ func TestIntrospection(t *testing.T) {
 				t.Errorf("another user's token went too: %s", rep.Body)
 			}
 		}
-		wantOAuthError(t, postForm(t, r.URL+"/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {a.RefreshToken}}, appBasic), 400, "invalid_grant")
+		wantOAuthError(t, postForm(t, r.URL+"/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {a.RefreshToken}}, appBasic), 401, "invalid_grant")
 	})
 }
 
@@ -1116,6 +1277,21 @@ func TestRevocation(t *testing.T) {
 		}
 	})
 
+	t.Run("another client's token is not revoked", func(t *testing.T) {
+		r := start(t, func(c *mockclerk.Config) { c.DCR = true })
+		reg := postJSON(t, r.URL+"/oauth/register", `{"redirect_uris":["http://127.0.0.1:7777/cb"]}`, nil)
+		other := basic(reg.JSON["client_id"].(string), reg.JSON["client_secret"].(string))
+		tok := login(t, r, "", "email", "offline_access")
+		for _, token := range []string{tok.AccessToken, tok.RefreshToken} {
+			if rep := revoke(t, r, token, other); rep.Status != 200 {
+				t.Errorf("%d %s", rep.Status, rep.Body)
+			}
+			if rep := postForm(t, r.URL+"/oauth/token_info", url.Values{"token": {token}}, appBasic); rep.JSON["active"] != true {
+				t.Errorf("another client revoked the app's token: %s", rep.Body)
+			}
+		}
+	})
+
 	t.Run("JWT access token: 400 unsupported_token_type", func(t *testing.T) {
 		tok := login(t, jwt, "", "email", "offline_access")
 		wantOAuthError(t, revoke(t, jwt, tok.AccessToken, appBasic), 400, "unsupported_token_type")
@@ -1189,6 +1365,10 @@ func TestJWTAccessTokens(t *testing.T) {
 			if rep := get(t, r.URL+"/oauth/userinfo", bearer(tok.AccessToken)); rep.Status != 200 || rep.JSON["sub"] != alice.ID {
 				t.Errorf("userinfo: %d %s", rep.Status, rep.Body)
 			}
+			verify := postJSON(t, r.URL+"/oauth_applications/access_tokens/verify", `{"access_token":"`+tok.AccessToken+`"}`, bearer(secretKey))
+			if verify.Status != 200 || verify.JSON["id"] != jti || verify.JSON["type"] != "oauth_token" || verify.JSON["subject"] != alice.ID {
+				t.Errorf("Backend API verify: %d %s", verify.Status, verify.Body)
+			}
 		})
 	}
 
@@ -1233,6 +1413,7 @@ func TestBackendAPI(t *testing.T) {
 			{"memberships", "GET", "/v1/users/" + alice.ID + "/organization_memberships", ""},
 			{"verify", "POST", "/oauth_applications/access_tokens/verify", verifyBody},
 			{"verify /v1", "POST", "/v1/oauth_applications/access_tokens/verify", verifyBody},
+			{"jwks", "GET", "/v1/jwks", ""},
 		}
 		for _, c := range calls {
 			for name, a := range map[string]auth{
@@ -1266,6 +1447,25 @@ func TestBackendAPI(t *testing.T) {
 		wantClerkError(t, get(t, r.URL+"/v1/users/user_nobody", sk), 404, "resource_not_found")
 	})
 
+	t.Run("metadata agrees with userinfo", func(t *testing.T) {
+		user := get(t, r.URL+"/v1/users/"+alice.ID, sk)
+		info := get(t, r.URL+"/oauth/userinfo", bearer(login(t, r, alice.ID, "public_metadata", "private_metadata").AccessToken))
+		for _, k := range []string{"public_metadata", "private_metadata", "unsafe_metadata"} {
+			a, _ := json.Marshal(user.JSON[k])
+			b, _ := json.Marshal(info.JSON[k])
+			if user.JSON[k] == nil || string(a) != string(b) {
+				t.Errorf("%s: Backend API %s, userinfo %s", k, a, b)
+			}
+		}
+	})
+
+	t.Run("jwks", func(t *testing.T) {
+		rep := get(t, r.URL+"/v1/jwks", sk)
+		if fapi := get(t, r.URL+"/.well-known/jwks.json", nil); rep.Status != 200 || string(rep.Body) != string(fapi.Body) {
+			t.Errorf("GET /v1/jwks: %d %s, want the instance JWKS %s", rep.Status, rep.Body, fapi.Body)
+		}
+	})
+
 	t.Run("organization memberships", func(t *testing.T) {
 		rep := get(t, r.URL+"/v1/users/"+alice.ID+"/organization_memberships", sk)
 		data, _ := rep.JSON["data"].([]any)
@@ -1287,7 +1487,11 @@ func TestBackendAPI(t *testing.T) {
 	t.Run("verify", func(t *testing.T) {
 		for _, path := range []string{"/oauth_applications/access_tokens/verify", "/v1/oauth_applications/access_tokens/verify"} {
 			rep := postJSON(t, r.URL+path, verifyBody, sk)
-			if rep.Status != 200 || rep.JSON["object"] != "clerk_idp_oauth_access_token" || rep.JSON["id"] != tok.AccessToken ||
+			// The id is the token's own (BAPI pattern ^oat_[0-9a-f]{32}$),
+			// not the token: the answer never echoes the secret.
+			id, _ := rep.JSON["id"].(string)
+			if rep.Status != 200 || rep.JSON["object"] != "clerk_idp_oauth_access_token" ||
+				!regexp.MustCompile(`^oat_[0-9a-f]{32}$`).MatchString(id) || strings.Contains(string(rep.Body), tok.AccessToken) ||
 				rep.JSON["subject"] != alice.ID || rep.JSON["client_id"] != clientID || rep.JSON["revoked"] != false ||
 				rep.JSON["expired"] != false || !jsonEqual(rep.JSON["scopes"], []string{"email", "offline_access"}) {
 				t.Errorf("%s: %d %s", path, rep.Status, rep.Body)
@@ -1297,13 +1501,18 @@ func TestBackendAPI(t *testing.T) {
 		if rep := postJSON(t, r.URL+"/oauth_applications/access_tokens/verify", `{"secret":"`+tok.AccessToken+`"}`, sk); rep.Status != 200 {
 			t.Errorf("secret alias: %d", rep.Status)
 		}
-		for name, body := range map[string]string{
-			"unknown token": `{"access_token":"oat_UNKNOWN"}`,
-			"refresh token": `{"access_token":"` + tok.RefreshToken + `"}`,
-			"empty":         `{}`,
+		for _, tc := range []struct {
+			name, body string
+			status     int
+			code       string
+		}{
+			{"unknown token", `{"access_token":"oat_UNKNOWN"}`, 404, "resource_not_found"},
+			{"refresh token", `{"access_token":"` + tok.RefreshToken + `"}`, 404, "resource_not_found"},
+			{"empty", `{}`, 400, "form_param_missing"},
+			{"empty string", `{"access_token":""}`, 400, "form_param_missing"},
 		} {
-			t.Run(name, func(t *testing.T) {
-				wantClerkError(t, postJSON(t, r.URL+"/oauth_applications/access_tokens/verify", body, sk), 404, "resource_not_found")
+			t.Run(tc.name, func(t *testing.T) {
+				wantClerkError(t, postJSON(t, r.URL+"/oauth_applications/access_tokens/verify", tc.body, sk), tc.status, tc.code)
 			})
 		}
 		other := login(t, r, bob.ID, "email")
@@ -1370,6 +1579,20 @@ func TestDynamicClientRegistration(t *testing.T) {
 		}
 	})
 
+	// What MCP clients send (grant_types, response_types and other RFC 7591
+	// members outside FAPI's request schema): they register at Clerk, so
+	// the supported values pass and unknown members are ignored (RFC 7591 §2).
+	t.Run("an MCP client's registration", func(t *testing.T) {
+		rep := register(t, r, `{"client_name":"Claude","redirect_uris":["`+dcrRedirect+`"],"grant_types":["authorization_code","refresh_token"],`+
+			`"response_types":["code"],"token_endpoint_auth_method":"client_secret_post","software_id":"x","contacts":["a@example.com"]}`)
+		if rep.Status != 201 || rep.JSON["token_endpoint_auth_method"] != "client_secret_post" || rep.JSON["client_secret"] == nil {
+			t.Errorf("%d %s", rep.Status, rep.Body)
+		}
+		if _, echoed := rep.JSON["software_id"]; echoed {
+			t.Errorf("an ignored member was echoed: %s", rep.Body)
+		}
+	})
+
 	t.Run("bad metadata", func(t *testing.T) {
 		for _, tc := range []struct{ body, code string }{
 			{`{}`, "invalid_redirect_uri"},
@@ -1377,7 +1600,10 @@ func TestDynamicClientRegistration(t *testing.T) {
 			{`{"redirect_uris":["/relative"]}`, "invalid_redirect_uri"},
 			{`{"redirect_uris":["http://x/cb#frag"]}`, "invalid_redirect_uri"},
 			{`{"redirect_uris":["http://x/cb"],"token_endpoint_auth_method":"private_key_jwt"}`, "invalid_client_metadata"},
-			{`{"redirect_uris":["http://x/cb"],"software_id":"x"}`, "invalid_client_metadata"},
+			{`{"redirect_uris":["http://x/cb"],"grant_types":["client_credentials"]}`, "invalid_client_metadata"},
+			{`{"redirect_uris":["http://x/cb"],"grant_types":"authorization_code"}`, "invalid_client_metadata"},
+			{`{"redirect_uris":["http://x/cb"],"response_types":["token"]}`, "invalid_client_metadata"},
+			{`{"redirect_uris":["http://x/cb"],"client_name":7}`, "invalid_client_metadata"},
 			{`{"redirect_uris":["http://x/cb"],"client_name":"` + strings.Repeat("n", 257) + `"}`, "invalid_client_metadata"},
 			{`[1]`, "invalid_client_metadata"},
 		} {
@@ -1431,12 +1657,12 @@ func TestDynamicClientRegistration(t *testing.T) {
 		}
 		// The app's code and refresh token are not the DCR client's.
 		appRefresh := login(t, r, "", "email", "offline_access").RefreshToken
-		wantOAuthError(t, token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {appRefresh}}, basic(c.id, c.secret)), 400, "invalid_grant")
+		wantOAuthError(t, token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {appRefresh}}, basic(c.id, c.secret)), 401, "invalid_grant")
 		if rep := token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {appRefresh}}, appBasic); rep.Status != 200 {
 			t.Errorf("the app's refresh token after another client tried it: %d %s", rep.Status, rep.Body)
 		}
 		appCode := codeFor(t, r, nil)
-		wantOAuthError(t, token(t, url.Values{"grant_type": {"authorization_code"}, "code": {appCode}, "redirect_uri": {redirectURI}}, basic(c.id, c.secret)), 400, "invalid_grant")
+		wantOAuthError(t, token(t, url.Values{"grant_type": {"authorization_code"}, "code": {appCode}, "redirect_uri": {redirectURI}}, basic(c.id, c.secret)), 401, "invalid_grant")
 		wantOAuthError(t, token(t, url.Values{"grant_type": {"authorization_code"}, "code": {"x"}}, basic(c.id, "wrong")), 401, "invalid_client")
 	})
 

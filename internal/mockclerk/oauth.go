@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"mime"
 	"net/http"
 	"net/url"
@@ -21,6 +22,7 @@ const codeTTL = 10 * time.Minute
 // authRequest is a validated authorization request waiting for sign-in.
 type authRequest struct {
 	ClientID, RedirectURI, State, Challenge, Nonce, Resource string
+	ResponseMode                                             string // "query" or "form_post"
 	Scopes                                                   []string
 	Created                                                  time.Time
 }
@@ -34,6 +36,7 @@ type codeGrant struct {
 
 // tokenRecord is an issued access or refresh token.
 type tokenRecord struct {
+	ID                                         string // Backend API id: the JWT's jti, or "oat_" + 32 hex
 	GrantID, UserID, ClientID, OrgID, Resource string
 	Scopes                                     []string
 	IssuedAt, Expires                          time.Time // Expires zero: never (refresh tokens)
@@ -158,188 +161,44 @@ func (s *Server) client(id string) (secret string, redirects []string, ok bool) 
 	return c.Secret, c.RedirectURIs, ok
 }
 
-// clientScopes are the scopes a client may be granted and its default when
-// the request has no scope. Fix: a DCR client used to be granted any built-in
-// scope and "profile email" by default; Clerk grants an app only the scopes
-// enabled on it and gives DCR clients their registered (default) scopes, so
-// "openid" is refused for a client registered with the defaults (wire facts
-// §4, §12, §13).
-func (s *Server) clientScopes(id string) (allowed, defaults []string) {
-	if id != s.cfg.ClientID {
-		s.mu.Lock()
-		c, ok := s.st.clients[id]
-		s.mu.Unlock()
-		if ok {
-			return c.Scopes, c.Scopes
-		}
-	}
-	return knownScopes, []string{"profile", "email"}
-}
+// Clerk's invalid_client descriptions are fosite's: the generic sentence,
+// plus a hint when the client does not exist (wire facts §5, real bodies).
+const clientAuthFailed = "Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method)."
 
-// handleAuthorize validates the request (§4) and shows the sign-in form.
-func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
-	p, bad := params(r)
-	if bad != "" {
-		s.page(w, http.StatusBadRequest, "Invalid request", bad)
-		return
-	}
-	secret, redirects, ok := s.client(p.Get("client_id"))
-	if !ok {
-		s.page(w, http.StatusUnauthorized, "Unknown application", "Client authentication failed: the requested OAuth 2.0 client does not exist.")
-		return
-	}
-	redirect := p.Get("redirect_uri")
-	if redirect == "" && len(redirects) == 1 {
-		redirect = redirects[0]
-	}
-	if !slices.Contains(redirects, redirect) {
-		s.page(w, http.StatusBadRequest, "Invalid redirect URI", "The redirect_uri is not registered for this application.")
-		return
-	}
-	state := p.Get("state")
-	fail := func(code, desc string) { redirectError(w, r, redirect, state, code, desc) }
-	if p.Get("response_type") != "code" {
-		fail("unsupported_response_type", "only response_type=code is supported")
-		return
-	}
-	challenge, method := p.Get("code_challenge"), p.Get("code_challenge_method")
-	switch {
-	case challenge != "" && method != "S256":
-		fail("invalid_request", "code_challenge_method must be S256")
-		return
-	case challenge == "" && method != "":
-		fail("invalid_request", "code_challenge is missing")
-		return
-	case challenge != "" && (len(challenge) < 43 || len(challenge) > 128):
-		fail("invalid_request", "code_challenge must be 43 to 128 characters")
-		return
-	case challenge == "" && secret == "":
-		// Fix: PKCE is required for public clients (wire facts §4, §12);
-		// without this a public DCR client could redeem a code with its
-		// client_id alone.
-		fail("invalid_request", "code_challenge is required for public clients")
-		return
-	case challenge == "" && len(state) < 8:
-		fail("invalid_state", "state must be at least 8 characters")
-		return
-	}
-	allowed, defaults := s.clientScopes(p.Get("client_id"))
-	scopes := strings.Fields(p.Get("scope"))
-	if p.Get("scope") == "" {
-		scopes = defaults
-	}
-	for _, sc := range scopes {
-		if !slices.Contains(knownScopes, sc) || !slices.Contains(allowed, sc) {
-			fail("invalid_scope", "the scope "+sc+" is not allowed for this application")
-			return
-		}
-	}
-	req := authRequest{ClientID: p.Get("client_id"), RedirectURI: redirect, State: state, Challenge: challenge,
-		Nonce: p.Get("nonce"), Resource: p.Get("resource"), Scopes: dedupe(scopes), Created: s.cfg.Now()}
-	id := randomToken(24)
-	s.mu.Lock()
-	s.st.pending[id] = req
-	s.mu.Unlock()
-	s.signInPage(w, id, req)
-}
-
-// handleSignIn takes the sign-in form: it signs the chosen user in and sends
-// the browser back with a code (consent is implied for the first-party app).
-func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		s.page(w, http.StatusMethodNotAllowed, "Method not allowed", "Submit the sign-in form.")
-		return
-	}
-	p, bad := params(r)
-	if bad != "" {
-		s.page(w, http.StatusBadRequest, "Invalid request", bad)
-		return
-	}
-	s.mu.Lock()
-	req, ok := s.st.pending[p.Get("request")]
-	delete(s.st.pending, p.Get("request"))
-	s.mu.Unlock()
-	if !ok || s.cfg.Now().Sub(req.Created) > codeTTL {
-		s.page(w, http.StatusBadRequest, "Sign-in expired", "This sign-in was used or has expired. Start again from the application.")
-		return
-	}
-	uid := p.Get("user_id")
-	if uid == "" {
-		uid = s.cfg.Users[0].ID
-	}
-	u, ok := s.user(uid)
-	if !ok {
-		s.page(w, http.StatusBadRequest, "Unknown user", "Pick one of the listed users.")
-		return
-	}
-	if p.Get("action") == "deny" {
-		redirectError(w, r, req.RedirectURI, req.State, "access_denied", "the user denied the request")
-		return
-	}
-	code := randomToken(32)
-	s.mu.Lock()
-	s.st.codes[code] = &codeGrant{authRequest: req, UserID: u.ID, Expires: s.cfg.Now().Add(codeTTL)}
-	s.mu.Unlock()
-	s.log.Info("signed in", "user_id", u.ID, "client_id", req.ClientID)
-	q := url.Values{"code": {code}}
-	if req.State != "" {
-		q.Set("state", req.State)
-	}
-	http.Redirect(w, r, appendQuery(req.RedirectURI, q), http.StatusFound)
-}
-
-func redirectError(w http.ResponseWriter, r *http.Request, redirect, state, code, desc string) {
-	q := url.Values{"error": {code}, "error_description": {desc}}
-	if state != "" {
-		q.Set("state", state)
-	}
-	http.Redirect(w, r, appendQuery(redirect, q), http.StatusFound)
-}
-
-func appendQuery(u string, q url.Values) string {
-	sep := "?"
-	if strings.Contains(u, "?") {
-		sep = "&"
-	}
-	return u + sep + q.Encode()
-}
-
-func dedupe(in []string) []string {
-	var out []string
-	for _, s := range in {
-		if !slices.Contains(out, s) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
+var (
+	errClientAuth    = errors.New(clientAuthFailed)
+	errUnknownClient = errors.New(clientAuthFailed + " The requested OAuth 2.0 Client does not exist.")
+)
 
 // clientAuth authenticates the caller of /oauth/token: HTTP Basic (RFC 6749
 // §2.3.1, id and secret form-urlencoded) or client_secret_post, treated the
-// same; a public DCR client sends its client_id only.
-func (s *Server) clientAuth(r *http.Request, p url.Values, requireSecret bool) (string, bool) {
+// same; a public DCR client sends its client_id only. The error is the
+// invalid_client description to answer.
+func (s *Server) clientAuth(r *http.Request, p url.Values, requireSecret bool) (string, error) {
 	id, secret, basic := r.BasicAuth()
 	if basic {
 		if p.Get("client_secret") != "" {
-			return "", false
+			return "", errClientAuth // two methods at once
 		}
 		var err1, err2 error
 		id, err1 = url.QueryUnescape(id)
 		secret, err2 = url.QueryUnescape(secret)
 		if err1 != nil || err2 != nil {
-			return "", false
+			return "", errClientAuth
 		}
 	} else {
 		id, secret = p.Get("client_id"), p.Get("client_secret")
 	}
 	want, _, ok := s.client(id)
-	if !ok {
-		return "", false
+	switch {
+	case !ok:
+		return "", errUnknownClient
+	case want == "" && (requireSecret || secret != ""): // public client
+		return "", errClientAuth
+	case want != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(want)) != 1:
+		return "", errClientAuth
 	}
-	if want == "" { // public client
-		return id, !requireSecret && secret == ""
-	}
-	return id, subtle.ConstantTimeCompare([]byte(secret), []byte(want)) == 1
+	return id, nil
 }
 
 // handleToken is §5: authorization_code and refresh_token grants.
@@ -353,10 +212,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", bad)
 		return
 	}
-	clientID, ok := s.clientAuth(r, p, false)
-	if !ok {
-		writeOAuthError(w, http.StatusUnauthorized, "invalid_client",
-			"Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method).")
+	clientID, err := s.clientAuth(r, p, false)
+	if err != nil {
+		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
 		return
 	}
 	switch p.Get("grant_type") {
@@ -367,35 +225,48 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	case "":
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "grant_type is missing")
 	default:
-		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "the grant type is not supported")
+		// FAPI lists unsupported_grant_type under OAuth.TokenError401 only.
+		writeOAuthError(w, http.StatusUnauthorized, "unsupported_grant_type", "the grant type is not supported")
 	}
 }
 
 func (s *Server) codeGrant(w http.ResponseWriter, p url.Values, clientID string) {
+	if p.Get("code") == "" {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "code is missing")
+		return
+	}
 	s.mu.Lock()
 	c, ok := s.st.codes[p.Get("code")]
 	delete(s.st.codes, p.Get("code")) // single use, even when the checks below fail
 	s.mu.Unlock()
-	now := s.cfg.Now()
-	switch {
-	case !ok || now.After(c.Expires):
-		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "the authorization code is invalid, expired or was already used")
-	case c.ClientID != clientID:
-		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "the authorization code was issued to another client")
-	case p.Get("redirect_uri") != c.RedirectURI:
-		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "the redirect_uri does not match the authorization request")
-	case c.Challenge != "" && !pkceMatches(p.Get("code_verifier"), c.Challenge):
-		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "the code_verifier does not match the code_challenge")
-	case c.Challenge == "" && p.Get("code_verifier") != "":
-		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "a code_verifier was sent but the authorization request had no code_challenge")
-	default:
-		u, _ := s.user(c.UserID)
-		resource := c.Resource
-		if p.Get("resource") != "" {
-			resource = p.Get("resource")
-		}
-		s.issue(w, u, clientID, c.Scopes, randomToken(16), c.Nonce, resource)
+	if status, desc := s.checkCode(c, ok, p, clientID); status != 0 {
+		writeOAuthError(w, status, "invalid_grant", desc)
+		return
 	}
+	u, _ := s.user(c.UserID)
+	s.issue(w, u, clientID, c.Scopes, randomToken(16), c.Nonce, nonEmpty(p.Get("resource"), c.Resource))
+}
+
+// checkCode validates a code redemption. The statuses follow FAPI's token
+// errors: OAuth.TokenError401 lists an invalid code and an invalid
+// code_verifier, OAuth.TokenError400 an expired code and a redirect_uri
+// mismatch. Fix: every invalid_grant used to be 400.
+func (s *Server) checkCode(c *codeGrant, found bool, p url.Values, clientID string) (status int, desc string) {
+	switch {
+	case !found:
+		return http.StatusUnauthorized, "the authorization code is invalid or was already used"
+	case s.cfg.Now().After(c.Expires):
+		return http.StatusBadRequest, "the authorization code has expired"
+	case c.ClientID != clientID:
+		return http.StatusUnauthorized, "the authorization code was issued to another client"
+	case p.Get("redirect_uri") != c.RedirectURI:
+		return http.StatusBadRequest, "the redirect_uri does not match the authorization request"
+	case c.Challenge != "" && !pkceMatches(p.Get("code_verifier"), c.Challenge):
+		return http.StatusUnauthorized, "the code_verifier does not match the code_challenge"
+	case c.Challenge == "" && p.Get("code_verifier") != "":
+		return http.StatusUnauthorized, "a code_verifier was sent but the authorization request had no code_challenge"
+	}
+	return 0, ""
 }
 
 func pkceMatches(verifier, challenge string) bool {
@@ -406,34 +277,45 @@ func pkceMatches(verifier, challenge string) bool {
 	return subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(challenge)) == 1
 }
 
+// refreshGrant rotates the refresh token. An invalid, rotated or revoked one
+// is 401 invalid_grant (FAPI OAuth.TokenError401: "Invalid or expired
+// refresh token"; it used to be 400); a scope beyond the grant is refused
+// without spending the token.
 func (s *Server) refreshGrant(w http.ResponseWriter, p url.Values, clientID string) {
+	if p.Get("refresh_token") == "" {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "refresh_token is missing")
+		return
+	}
 	now := s.cfg.Now()
+	var scopes []string
+	within := false
 	s.mu.Lock()
 	t, ok := s.st.refresh[p.Get("refresh_token")]
 	valid := ok && t.active(now) && t.ClientID == clientID
 	if valid {
-		t.Revoked = true // rotation: the presented token dies now
+		scopes, within = narrowScopes(t.Scopes, p.Get("scope"))
+		t.Revoked = within // rotation: the presented token dies now
 	}
 	s.mu.Unlock()
-	if !valid {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token is invalid, expired or revoked")
-		return
+	switch {
+	case !valid:
+		writeOAuthError(w, http.StatusUnauthorized, "invalid_grant", "the refresh token is invalid, expired or revoked")
+	case !within:
+		writeOAuthError(w, http.StatusBadRequest, "invalid_scope", "the requested scope exceeds the original grant")
+	default:
+		u, _ := s.user(t.UserID)
+		s.issue(w, u, clientID, scopes, t.GrantID, t.Nonce, t.Resource)
 	}
-	scopes := t.Scopes
-	if sc := p.Get("scope"); sc != "" {
-		scopes = strings.Fields(sc)
-		for _, x := range scopes {
-			if !slices.Contains(t.Scopes, x) {
-				s.mu.Lock()
-				t.Revoked = false // a refused request does not spend the token
-				s.mu.Unlock()
-				writeOAuthError(w, http.StatusBadRequest, "invalid_scope", "the requested scope exceeds the original grant")
-				return
-			}
-		}
+}
+
+// narrowScopes is the scope of a refreshed token: the grant's, or the
+// requested subset of it (false when the request exceeds the grant).
+func narrowScopes(granted []string, requested string) ([]string, bool) {
+	want := strings.Fields(requested)
+	if len(want) == 0 {
+		return granted, true
 	}
-	u, _ := s.user(t.UserID)
-	s.issue(w, u, clientID, scopes, t.GrantID, t.Nonce, t.Resource)
+	return dedupe(want), hasAll(granted, want)
 }
 
 // issue answers a token response: access token (opaque or JWT), refresh
@@ -445,23 +327,18 @@ func (s *Server) issue(w http.ResponseWriter, u User, clientID string, scopes []
 	if u.Org != nil && slices.Contains(scopes, "user:org:read") {
 		rec.OrgID = u.Org.ID
 	}
-	jti := "oat_" + strings.ToUpper(randomAlnum(32))
-	access := jti
-	if s.cfg.TokenFormat == "jwt" {
-		rec.JWT = true
-		claims := map[string]any{"client_id": clientID, "exp": rec.Expires.Unix() + 1, "iat": now.Unix(), "iss": s.cfg.Issuer,
-			"jti": jti, "nbf": now.Unix() - 10, "scope": strings.Join(scopes, " "), "sub": u.ID}
-		if rec.OrgID != "" {
-			claims["org_id"] = rec.OrgID
-		}
-		if resource != "" {
-			claims["aud"] = resource
-		}
-		var err error
-		if access, err = s.sign("at+jwt", claims); err != nil {
-			writeOAuthError(w, http.StatusInternalServerError, "server_error", "signing failed")
-			return
-		}
+	jti := "oat_" + strings.ToUpper(randomAlnum(32)) // the store key: the opaque token or the JWT's jti
+	rec.JWT = s.cfg.TokenFormat == "jwt"
+	rec.ID = jti
+	if !rec.JWT {
+		// The Backend API id of an opaque token is not the token itself:
+		// "oat_" + 32 hex (BAPI pattern, wire facts §6).
+		rec.ID = "oat_" + randomHex(16)
+	}
+	access, err := s.accessToken(rec, jti)
+	if err != nil {
+		writeOAuthError(w, http.StatusInternalServerError, "server_error", "signing failed")
+		return
 	}
 	resp := map[string]any{"access_token": access, "token_type": "bearer", "expires_in": int64(s.cfg.AccessTokenTTL / time.Second),
 		"scope": strings.Join(scopes, " ")}
@@ -486,6 +363,24 @@ func (s *Server) issue(w http.ResponseWriter, u User, clientID string, scopes []
 	writeJSON(w, http.StatusOK, resp)
 }
 
+// accessToken is the opaque jti itself, or an RS256 JWT (typ at+jwt) with
+// the claims seen on a real instance: exp iat+TTL+1, nbf iat-10, no aud
+// unless a resource was sent (wire facts §6).
+func (s *Server) accessToken(rec *tokenRecord, jti string) (string, error) {
+	if !rec.JWT {
+		return jti, nil
+	}
+	claims := map[string]any{"client_id": rec.ClientID, "exp": rec.Expires.Unix() + 1, "iat": rec.IssuedAt.Unix(), "iss": s.cfg.Issuer,
+		"jti": jti, "nbf": rec.IssuedAt.Unix() - 10, "scope": strings.Join(rec.Scopes, " "), "sub": rec.UserID}
+	if rec.OrgID != "" {
+		claims["org_id"] = rec.OrgID
+	}
+	if rec.Resource != "" {
+		claims["aud"] = rec.Resource
+	}
+	return s.sign("at+jwt", claims)
+}
+
 func (s *Server) idToken(u User, clientID string, scopes []string, nonce, orgID string, now time.Time) (string, error) {
 	c := map[string]any{"iss": s.cfg.Issuer, "sub": u.ID, "aud": clientID, "exp": now.Add(24 * time.Hour).Unix(),
 		"iat": now.Unix(), "jti": randomAlnum(20)}
@@ -508,11 +403,12 @@ func (s *Server) userClaims(u User, scopes []string, orgID string) map[string]an
 		c["name"], c["given_name"], c["family_name"] = u.Name(), u.FirstName, u.LastName
 		c["picture"], c["preferred_username"], c["username"] = u.ImageURL, u.Username, u.Username
 	}
+	public, private, unsafe := u.metadata()
 	if slices.Contains(scopes, "public_metadata") {
-		c["public_metadata"], c["unsafe_metadata"] = map[string]any{"plan": "pro"}, map[string]any{}
+		c["public_metadata"], c["unsafe_metadata"] = public, unsafe
 	}
 	if slices.Contains(scopes, "private_metadata") {
-		c["private_metadata"] = map[string]any{}
+		c["private_metadata"] = private
 	}
 	if orgID != "" && u.Org != nil {
 		c["org_id"], c["org_name"], c["org_slug"] = u.Org.ID, u.Org.Name, u.Org.Slug
@@ -540,49 +436,61 @@ func (s *Server) lookup(token string) (*tokenRecord, bool) {
 }
 
 // basicClient requires HTTP Basic credentials of a known confidential client
-// (introspection and revocation).
-func (s *Server) basicClient(w http.ResponseWriter, r *http.Request) bool {
+// (introspection and revocation) and returns its id.
+func (s *Server) basicClient(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if _, _, ok := r.BasicAuth(); !ok {
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed: HTTP Basic credentials are required.")
-		return false
+		return "", false
 	}
-	if _, ok := s.clientAuth(r, url.Values{}, true); !ok {
-		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method).")
-		return false
+	id, err := s.clientAuth(r, url.Values{}, true)
+	if err != nil {
+		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
+		return "", false
 	}
-	return true
+	return id, true
 }
 
-// tokenRequest reads what introspection and revocation share: a POST from
-// a Basic-authenticated client naming a token. proceed is false when an
-// error was written.
-func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (t *tokenRecord, found, proceed bool) {
+// namedToken is what introspection and revocation share: the authenticated
+// caller, its form and the token it names (rec nil when unknown).
+type namedToken struct {
+	client string
+	form   url.Values
+	rec    *tokenRecord
+}
+
+// tokenRequest reads a POST from a Basic-authenticated client naming a
+// token; ok is false when an error was written.
+func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (namedToken, bool) {
 	if r.Method != http.MethodPost {
 		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "use POST")
-		return nil, false, false
+		return namedToken{}, false
 	}
-	if !s.basicClient(w, r) {
-		return nil, false, false
+	client, ok := s.basicClient(w, r)
+	if !ok {
+		return namedToken{}, false
 	}
 	p, bad := params(r)
 	if bad != "" || p.Get("token") == "" {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", nonEmpty(bad, "token is missing"))
-		return nil, false, false
+		return namedToken{}, false
 	}
-	t, found = s.lookup(p.Get("token"))
-	return t, found, true
+	t, _ := s.lookup(p.Get("token"))
+	return namedToken{client: client, form: p, rec: t}, true
 }
 
-// handleTokenInfo is §7: RFC 7662 with Clerk's minimal answer.
+// handleTokenInfo is §7: RFC 7662 with Clerk's minimal answer. The optional
+// scope parameter is "the granted scopes for the token to check against"
+// (FAPI): a token lacking one of them is inactive. Fix: it was ignored.
 func (s *Server) handleTokenInfo(w http.ResponseWriter, r *http.Request) {
-	t, ok, proceed := s.tokenRequest(w, r)
-	if !proceed {
+	req, ok := s.tokenRequest(w, r)
+	if !ok {
 		return
 	}
+	t := req.rec
 	s.mu.Lock()
-	active := ok && t.active(s.cfg.Now())
+	active := t != nil && t.active(s.cfg.Now())
 	s.mu.Unlock()
-	if !active {
+	if !active || !hasAll(t.Scopes, strings.Fields(req.form.Get("scope"))) {
 		writeJSON(w, http.StatusOK, map[string]any{"active": false})
 		return
 	}
@@ -593,30 +501,49 @@ func (s *Server) handleTokenInfo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+func hasAll(have, want []string) bool {
+	for _, x := range want {
+		if !slices.Contains(have, x) {
+			return false
+		}
+	}
+	return true
+}
+
 // handleRevoke is §8: RFC 7009 at /oauth/token/revoke. Revoking a refresh
-// token also ends the access tokens of its grant.
+// token also ends the access tokens of its grant. A token issued to another
+// client is treated as unknown (200, nothing revoked). Fix: any client could
+// revoke any client's tokens.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	t, ok, proceed := s.tokenRequest(w, r)
-	if !proceed {
+	req, ok := s.tokenRequest(w, r)
+	if !ok {
 		return
 	}
-	if ok && t.JWT && !t.Expires.IsZero() {
+	t := req.rec
+	switch {
+	case t == nil || t.ClientID != req.client:
+	case t.JWT && !t.Expires.IsZero():
 		writeOAuthError(w, http.StatusBadRequest, "unsupported_token_type", "JWT access tokens cannot be revoked")
 		return
-	}
-	if ok {
-		s.mu.Lock()
-		t.Revoked = true
-		if t.Expires.IsZero() { // a refresh token: its grant's access tokens go too
-			for _, a := range s.st.access {
-				if a.GrantID == t.GrantID {
-					a.Revoked = true
-				}
-			}
-		}
-		s.mu.Unlock()
+	default:
+		s.revoke(t)
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// revoke ends t and, for a refresh token, its grant's access tokens.
+func (s *Server) revoke(t *tokenRecord) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t.Revoked = true
+	if !t.Expires.IsZero() {
+		return
+	}
+	for _, a := range s.st.access {
+		if a.GrantID == t.GrantID {
+			a.Revoked = true
+		}
+	}
 }
 
 // handleUserInfo is §9: bearer access token, fields by scope, Clerk's error

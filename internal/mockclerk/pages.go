@@ -2,7 +2,10 @@ package mockclerk
 
 import (
 	"html/template"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -59,4 +62,29 @@ func (s *Server) page(w http.ResponseWriter, status int, title, msg string) {
 	setPageHeaders(w)
 	w.WriteHeader(status)
 	_ = pageTmpl.Execute(w, pageData{Title: title, Message: msg})
+}
+
+// formPostTmpl is the response_mode=form_post answer (OAuth 2.0 Form Post
+// Response Mode): the parameters as hidden fields posted to the redirect
+// URI, at once with script, by a button without.
+var formPostTmpl = template.Must(template.New("form_post").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Continue · Clerk (fake)</title></head>
+<body onload="document.forms[0].submit()"><form method="post" action="{{.Action}}">
+{{range .Fields}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
+{{end}}<noscript><button type="submit">Continue</button></noscript></form></body></html>`))
+
+type formField struct{ Name, Value string }
+
+// formPostPage answers 200 with the auto-posting form; action is a
+// registered redirect URI.
+func formPostPage(w http.ResponseWriter, action string, q url.Values) {
+	data := struct {
+		Action string
+		Fields []formField
+	}{Action: action}
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		data.Fields = append(data.Fields, formField{k, q.Get(k)})
+	}
+	setPageHeaders(w)
+	_ = formPostTmpl.Execute(w, data)
 }
