@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"go/version"
 	"io"
 	"net"
 	"net/http"
@@ -19,19 +20,37 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/config"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/e2etest"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
 )
 
 // service is what the test reads of one docker-compose.yml service.
 type service struct {
-	envFile string
-	command []string
-	ports   []string
+	envFile     string
+	entrypoint  []string // empty: the image's ENTRYPOINT
+	command     []string
+	healthcheck []string // healthcheck.test, e.g. ["CMD", "/usr/local/bin/mockclerk", "-healthcheck"]
+	stopGrace   string   // stop_grace_period
+	ports       []string
 }
 
-// readCompose extracts env_file, command and ports per service. The file is
-// validated by `docker-compose config` in CI; this only needs its shape.
+// flowList parses a one-line YAML flow sequence such as ["a", "b"].
+func flowList(val string) []string {
+	var out []string
+	for _, a := range strings.Split(strings.Trim(val, "[]"), ",") {
+		if a = strings.Trim(strings.TrimSpace(a), `"`); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// readCompose extracts env_file, entrypoint, command, healthcheck and ports
+// per service. The file is validated by `docker-compose config` in CI; this
+// only needs its shape. An `environment:` key is refused: the test runs the
+// services with their env files only, so inline variables would make the
+// processes it runs differ from the containers.
 func readCompose(t *testing.T, path string) map[string]*service {
 	t.Helper()
 	f, err := os.Open(path)
@@ -61,14 +80,18 @@ func readCompose(t *testing.T, path string) map[string]*service {
 			val = strings.TrimSpace(val)
 			inPorts = inPorts && strings.HasPrefix(strings.TrimSpace(line), "-")
 			switch {
+			case key == "environment":
+				t.Fatalf("%s: a service sets environment: inline; keep every variable in its env_file (the compose test runs those)", path)
 			case key == "env_file":
 				cur.envFile = val
+			case key == "entrypoint" && strings.HasPrefix(val, "["):
+				cur.entrypoint = flowList(val)
 			case key == "command" && strings.HasPrefix(val, "["):
-				for _, a := range strings.Split(strings.Trim(val, "[]"), ",") {
-					if a = strings.Trim(strings.TrimSpace(a), `"`); a != "" {
-						cur.command = append(cur.command, a)
-					}
-				}
+				cur.command = flowList(val)
+			case key == "test" && strings.HasPrefix(val, "["):
+				cur.healthcheck = flowList(val)
+			case key == "stop_grace_period":
+				cur.stopGrace = val
 			case key == "ports":
 				inPorts = true
 			case inPorts:
@@ -177,6 +200,58 @@ func (p *proc) stop() {
 	}
 }
 
+// kill ends the process with SIGKILL, as a crash or the OOM killer would:
+// nothing gets to flush or save on the way out.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// imageExec is the exec-form argument list of a Dockerfile instruction, e.g.
+// ENTRYPOINT ["/usr/local/bin/clerk-mcp-proxy"] or HEALTHCHECK ... CMD [...].
+func imageExec(t *testing.T, instruction string) []string {
+	t.Helper()
+	raw, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, instruction+" "); ok {
+			if i := strings.Index(rest, "["); i >= 0 {
+				return flowList(rest[i:])
+			}
+		}
+	}
+	t.Fatalf("Dockerfile has no exec-form %s", instruction)
+	return nil
+}
+
+// waitHealthy runs a service's container health check (argv[0] is the local
+// binary for the image's path) with the service's environment until it
+// passes, as `depends_on: condition: service_healthy` waits for it.
+func waitHealthy(t *testing.T, name string, argv []string, env map[string]string, p *proc) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var out []byte
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited early:\n%s", name, p.out.String())
+		default:
+		}
+		cmd := exec.Command(argv[0], argv[1:]...)
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		var err error
+		if out, err = cmd.CombinedOutput(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: health check %q never passed: %s\n%s", name, argv, out, p.out.String())
+}
+
 // waitHTTP polls url until it answers 200 (the compose healthchecks' role).
 func waitHTTP(t *testing.T, url string, p *proc) {
 	t.Helper()
@@ -215,6 +290,15 @@ func TestComposeTopology(t *testing.T) {
 	}
 	clerkEnv := readEnv(t, filepath.Join("..", services["mockclerk"].envFile))
 	proxyEnv := readEnv(t, filepath.Join("..", services["proxy"].envFile))
+	// docker kills a container stop_grace_period after SIGTERM (10s when
+	// unset): that must leave the proxy its whole drain.
+	cfg, err := config.Load(func(k string) string { return proxyEnv[k] }, config.ModeServe)
+	if err != nil {
+		t.Fatalf("%s: %v", services["proxy"].envFile, err)
+	}
+	if grace, err := time.ParseDuration(services["proxy"].stopGrace); err != nil || grace <= cfg.ShutdownTimeout {
+		t.Errorf("proxy stop_grace_period %q must exceed SHUTDOWN_TIMEOUT %v", services["proxy"].stopGrace, cfg.ShutdownTimeout)
+	}
 	proxyBin, clerkBin := binaries(t)
 	redisBin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -238,15 +322,43 @@ func TestComposeTopology(t *testing.T) {
 	}
 	proxyEnv["LISTEN_ADDR"] = "127.0.0.1:" + pp
 
+	// Each service runs the program its image path names: the compose
+	// entrypoint, else the Dockerfile's ENTRYPOINT; then its command.
+	local := map[string]string{"/usr/local/bin/clerk-mcp-proxy": proxyBin, "/usr/local/bin/mockclerk": clerkBin}
+	argv := func(name string, s *service) []string {
+		ep := s.entrypoint
+		if len(ep) == 0 {
+			ep = imageExec(t, "ENTRYPOINT")
+		}
+		if local[ep[0]] == "" {
+			t.Fatalf("%s: unknown program %q", name, ep[0])
+		}
+		return append(append([]string{local[ep[0]]}, ep[1:]...), s.command...)
+	}
+	// The health checks: the compose file's, else the image's HEALTHCHECK.
+	health := func(name string, s *service) []string {
+		hc := s.healthcheck
+		if len(hc) == 0 { // HEALTHCHECK [options] CMD [...], in compose's form
+			hc = append([]string{"CMD"}, imageExec(t, "HEALTHCHECK")...)
+		}
+		if hc[0] != "CMD" || local[hc[1]] == "" {
+			t.Fatalf("%s: health check %q must be exec form on a binary of the image", name, hc)
+		}
+		return append([]string{local[hc[1]]}, hc[2:]...)
+	}
+
 	// redis, with the compose command's persistence flags.
 	dataDir := t.TempDir()
 	redisArgs := append(append([]string{}, services["redis"].command[1:]...), "--port", rp, "--bind", "127.0.0.1", "--dir", dataDir)
 	redis := startProc(t, "redis", nil, redisBin, redisArgs...)
 	waitRedis(t, "127.0.0.1:"+rp, redis)
 
-	clerk := startProc(t, "mockclerk", clerkEnv, clerkBin)
-	waitHTTP(t, clerkEnv["MOCKCLERK_ISSUER"]+"/.well-known/openid-configuration", clerk)
-	proxy := startProc(t, "proxy", proxyEnv, proxyBin, services["proxy"].command...)
+	clerkArgv := argv("mockclerk", services["mockclerk"])
+	clerk := startProc(t, "mockclerk", clerkEnv, clerkArgv[0], clerkArgv[1:]...)
+	waitHealthy(t, "mockclerk", health("mockclerk", services["mockclerk"]), clerkEnv, clerk)
+	proxyArgv := argv("proxy", services["proxy"])
+	proxy := startProc(t, "proxy", proxyEnv, proxyArgv[0], proxyArgv[1:]...)
+	waitHealthy(t, "proxy", health("proxy", services["proxy"]), proxyEnv, proxy)
 	waitHTTP(t, proxyEnv["BASE_URL"]+"/readyz", proxy)
 
 	e := &e2etest.Env{T: t, BaseURL: proxyEnv["BASE_URL"]}
@@ -279,9 +391,10 @@ func TestComposeTopology(t *testing.T) {
 		}
 	}
 
-	// Redis restarts (docker compose restart redis): the append-only file
-	// keeps the registration and the grant.
-	redis.stop()
+	// Redis dies (SIGKILL: a crash, the OOM killer; no save on the way out)
+	// and restarts: the append-only file alone keeps the registration and
+	// the grant. (A clean stop would save a snapshot and prove nothing.)
+	redis.kill()
 	redis = startProc(t, "redis (restarted)", nil, redisBin, redisArgs...)
 	waitRedis(t, "127.0.0.1:"+rp, redis)
 	waitHTTP(t, proxyEnv["BASE_URL"]+"/readyz", proxy)
@@ -291,9 +404,14 @@ func TestComposeTopology(t *testing.T) {
 	}
 	e.Login(c, testflow.Choices{}) // the registration survived too
 
+	// An MCP client's standing event stream (GET /mcp) is open through the
+	// SIGTERM below: it must not hold the drain for SHUTDOWN_TIMEOUT.
+	stream := openEventStream(t, proxyEnv["BASE_URL"], c.AccessToken, e.Initialize(c.AccessToken))
+	defer stream.Close()
+
 	// SIGTERM drains: a request in flight (held up at Clerk's introspection
 	// by the fake's fault injection) still gets its answer, then the proxy
-	// exits 0.
+	// exits 0 promptly.
 	admin := clerkEnv["MOCKCLERK_ISSUER"] + "/__admin/"
 	postJSON(t, admin+"reset", "")
 	postJSON(t, admin+"faults", `{"endpoint":"/oauth/token_info","delay_ms":1500,"count":1}`)
@@ -309,7 +427,11 @@ func TestComposeTopology(t *testing.T) {
 			t.Fatal("the request never reached Clerk")
 		}
 	}
+	stopping := time.Now()
 	proxy.stop()
+	if d := time.Since(stopping); d > 10*time.Second {
+		t.Errorf("SIGTERM took %v with an event stream open", d)
+	}
 	select {
 	case r := <-done:
 		if r.Status != http.StatusOK {
@@ -322,8 +444,13 @@ func TestComposeTopology(t *testing.T) {
 		t.Fatalf("proxy exit code after SIGTERM: %d\n%s", code, proxy.out.String())
 	}
 
-	// One start-up summary line, secrets redacted.
+	// One start-up summary line, secrets redacted; every line is JSON.
 	logs := proxy.out.String()
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("not a JSON log line: %q", line)
+		}
+	}
 	if strings.Count(logs, `"msg":"clerk-mcp-proxy serving"`) != 1 {
 		t.Errorf("want one start-up summary line:\n%s", logs)
 	}
@@ -332,6 +459,24 @@ func TestComposeTopology(t *testing.T) {
 			t.Errorf("the proxy logged a secret (%d bytes)", len(secret))
 		}
 	}
+}
+
+// openEventStream opens an MCP client's standing GET /mcp event stream; the
+// caller closes it.
+func openEventStream(t *testing.T, base, token, session string) io.Closer {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/mcp", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Session-Id", session)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("GET /mcp: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	return resp.Body
 }
 
 func postJSON(t *testing.T, url, body string) {
@@ -394,9 +539,24 @@ func TestDockerfileBuildsAsCI(t *testing.T) {
 			t.Errorf("Dockerfile and scripts/build must both contain %q", want)
 		}
 	}
-	for _, want := range []string{"USER nonroot", "HEALTHCHECK", "clerk-mcp-proxy\", \"healthcheck"} {
+	// A numeric user: Kubernetes' runAsNonRoot cannot check a user name.
+	for _, want := range []string{"USER 65532:65532", "HEALTHCHECK", "clerk-mcp-proxy\", \"healthcheck"} {
 		if !strings.Contains(string(docker), want) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
+	}
+	// The golang image runs with GOTOOLCHAIN=local: its Go must be at least
+	// what go.mod's go line asks for, or the build stops there.
+	mod, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goLine := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(mod)
+	goArg := regexp.MustCompile(`(?m)^ARG GO_VERSION=(\S+)$`).FindSubmatch(docker)
+	if goLine == nil || goArg == nil {
+		t.Fatal("go.mod's go line or the Dockerfile's ARG GO_VERSION is missing")
+	}
+	if !version.IsValid("go"+string(goArg[1])) || version.Compare("go"+string(goArg[1]), "go"+string(goLine[1])) < 0 || strings.Count(string(goArg[1]), ".") != 2 {
+		t.Errorf("Dockerfile GO_VERSION %s: want a full version no older than go.mod's go %s", goArg[1], goLine[1])
 	}
 }

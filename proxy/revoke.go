@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
@@ -88,6 +89,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, "revoke", oerr)
 		return
 	}
+	httpx.SetClient(r.Context(), client.ID)
 	token := p.get("token")
 	if token == "" {
 		s.writeError(w, r, "revoke", errInvalidRequest("token is required"))

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strings"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/app"
@@ -89,11 +88,7 @@ func dev(ctx context.Context, getenv config.Getenv, stdout, stderr io.Writer) in
 		return 1
 	}
 	printDevBanner(stdout, cfg, fake)
-	if err := a.Serve(ctx, l, cfg.ShutdownTimeout); err != nil && err != http.ErrServerClosed {
-		fmt.Fprintln(stderr, "dev: server stopped:", err)
-		return 1
-	}
-	return 0
+	return serveUntilDone(ctx, a, l, log)
 }
 
 func printDevBanner(w io.Writer, cfg config.Config, fake *mockclerk.Running) {

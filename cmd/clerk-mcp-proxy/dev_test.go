@@ -26,11 +26,17 @@ func TestDevModeFullFlow(t *testing.T) {
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"dev"}, func(k string) string { return env[k] }, pw, &errb) }()
 	t.Cleanup(func() {
+		// Ctrl-C: dev stops promptly and cleanly (serve's SIGTERM, event
+		// streams included, is tested on the binary in deploy/compose_test.go;
+		// both go through serveUntilDone).
 		cancel()
 		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("dev did not shut down")
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("dev exit code %d after Ctrl-C:\n%s", code, errb.String())
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("dev did not shut down within 10s")
 		}
 		_ = pw.Close()
 	})

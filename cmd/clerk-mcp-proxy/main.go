@@ -9,15 +9,21 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/app"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/config"
@@ -72,9 +78,13 @@ func serve(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
 		return 2
 	}
 	log := app.NewLogger(cfg, stderr, "json") // app.New logs cfg.Warnings()
+	redis.SetLogger(redisLogger{log})
 	st, err := redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix})
 	if err != nil {
-		log.Error("cannot use Redis", "err", err)
+		// No retry loop here: the process exits and its supervisor (docker
+		// compose, Kubernetes) restarts it, so the message must say what to fix.
+		log.Error("cannot reach Redis at start-up: check REDIS_URL and that Redis is running; exiting",
+			"redis_url", config.RedactURL(cfg.RedisURL), "err", err)
 		return 1
 	}
 	defer st.Close()
@@ -89,19 +99,43 @@ func serve(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
 		return 1
 	}
 	log.Info("clerk-mcp-proxy serving", append([]any{"version", app.Version, "clerk_discovered", a.Clerk.Discovered()}, flatten(cfg.Summary())...)...)
-	if err := a.Serve(ctx, l, cfg.ShutdownTimeout); err != nil && err != http.ErrServerClosed {
-		log.Error("server stopped", "err", err)
-		return 1
-	}
-	return 0
+	return serveUntilDone(ctx, a, l, log)
 }
 
+// serveUntilDone serves until ctx ends (SIGTERM), then drains for
+// SHUTDOWN_TIMEOUT. Event streams are ended first: they never finish on
+// their own and would hold the drain for the whole timeout.
+func serveUntilDone(ctx context.Context, a *app.App, l net.Listener, log *slog.Logger) int {
+	a.Handler = httpx.EndStreamsOn(ctx)(a.Handler)
+	err := a.Serve(ctx, l, a.Config.ShutdownTimeout)
+	switch {
+	case err == nil || errors.Is(err, http.ErrServerClosed):
+		return 0
+	case errors.Is(err, context.DeadlineExceeded):
+		log.Error("shutdown: requests still running after SHUTDOWN_TIMEOUT were cut off", "timeout", a.Config.ShutdownTimeout.String())
+	default:
+		log.Error("server stopped", "err", err)
+	}
+	return 1
+}
+
+// flatten turns the summary into slog arguments in a stable (sorted) order,
+// so the start-up line reads the same on every replica.
 func flatten(m map[string]any) []any {
 	out := make([]any, 0, 2*len(m))
-	for k, v := range m {
-		out = append(out, k, v)
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, k, m[k])
 	}
 	return out
+}
+
+// redisLogger sends go-redis's own messages (pool dial failures while Redis
+// is down) through the structured logger: by default go-redis prints plain
+// "redis: ..." lines to stderr, which broke the one-JSON-object-per-line log.
+type redisLogger struct{ log *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.log.WarnContext(ctx, "redis client", "component", "go-redis", "detail", fmt.Sprintf(format, v...))
 }
 
 // healthcheck probes the local server; it reads LISTEN_ADDR only.

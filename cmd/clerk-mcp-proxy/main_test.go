@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -48,5 +52,56 @@ func TestCommands(t *testing.T) {
 		return ""
 	}, &out, &errb); code != 1 {
 		t.Fatalf("healthcheck against nothing: %d", code)
+	}
+}
+
+// TestMain lets a test run this binary's main() as a child process (the
+// child's real stderr is what go-redis writes to, outside run's writers).
+func TestMain(m *testing.M) {
+	if os.Getenv("CLERK_MCP_PROXY_RUN_MAIN") == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+// Redis down at start-up: serve exits 1 (its supervisor restarts it) with a
+// message that names REDIS_URL, without its password, and every line of the
+// process's stderr, go-redis's own complaints included, is one JSON object.
+func TestServeWithoutRedisExitsWithAClearJSONMessage(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	cmd := exec.Command(os.Args[0], "serve")
+	cmd.Env = []string{"CLERK_MCP_PROXY_RUN_MAIN=1",
+		"CLERK_DOMAIN=http://127.0.0.1:9", "CLERK_CLIENT_ID=cid", "CLERK_CLIENT_SECRET=csecret",
+		"BASE_URL=http://127.0.0.1:8080", "PROXY_SECRET=" + strings.Repeat("p", 32),
+		"REDIS_URL=redis://:redis-password-value@" + addr + "/0"}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 {
+		t.Fatalf("want exit status 1, got %v\n%s", err, stderr.String())
+	}
+	logs := stderr.String()
+	if !strings.Contains(logs, "cannot reach Redis at start-up: check REDIS_URL") || !strings.Contains(logs, addr) {
+		t.Errorf("unclear message:\n%s", logs)
+	}
+	if strings.Contains(logs, "redis-password-value") {
+		t.Errorf("the Redis password was logged:\n%s", logs)
+	}
+	assertJSONLines(t, logs)
+}
+
+// assertJSONLines fails unless every line of logs is one JSON object.
+func assertJSONLines(t *testing.T, logs string) {
+	t.Helper()
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Errorf("not a JSON log line: %q", line)
+		}
 	}
 }

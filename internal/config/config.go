@@ -247,7 +247,7 @@ func (c Config) Summary() map[string]any {
 		"clerk_secret_key":    redacted(c.ClerkSecretKey),
 		"clerk_api_url":       c.ClerkAPIURL,
 		"clerk_scopes":        strings.Join(c.ClerkScopes, " "),
-		"redis_url":           redactURL(c.RedisURL),
+		"redis_url":           RedactURL(c.RedisURL),
 		"redis_prefix":        c.RedisPrefix,
 		"proxy_secret":        redacted(string(c.Secret)),
 		"scopes_supported":    strings.Join(c.ScopesSupported, " "),
@@ -264,6 +264,9 @@ func (c Config) Summary() map[string]any {
 		"cimd_enabled":        c.CIMDEnabled,
 		"cimd_allow_loopback": c.CIMDAllowLoopback,
 		"rate_limits_per_min": fmt.Sprintf("register=%d token=%d authorize=%d", c.RateLimitRegister, c.RateLimitToken, c.RateLimitAuthorize),
+		"clerk_timeout":       c.ClerkTimeout.String(),
+		"shutdown_timeout":    c.ShutdownTimeout.String(),
+		"log_level":           c.LogLevel,
 	}
 }
 
@@ -274,14 +277,25 @@ func redacted(s string) string {
 	return "[set]"
 }
 
-// redactURL drops the password from a Redis URL, which may carry one.
-func redactURL(raw string) string {
+// RedactURL drops the passwords from a Redis URL: the user info's, and any
+// query parameter naming one (a Sentinel URL carries the Sentinels' own in
+// sentinel_password, which the start-up line used to print).
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "[unparseable]"
 	}
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			if strings.Contains(strings.ToLower(k), "pass") {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
 	}
 	return u.String()
 }

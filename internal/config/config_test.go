@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -162,5 +163,67 @@ func TestWarnings(t *testing.T) {
 	w := strings.Join(c.Warnings(), "\n")
 	if !strings.Contains(w, "offline_access") || !strings.Contains(w, "Never use this in production") {
 		t.Errorf("warnings: %s", w)
+	}
+}
+
+// The start-up line shows REDIS_URL without any password: the user info's,
+// and the Sentinels' own in the sentinel_password parameter.
+func TestRedactURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"},
+		{"rediss://:pw-one@redis.example:6380/0", "rediss://:xxxxx@redis.example:6380/0"},
+		{"redis+sentinel://user:pw-two@s1:26379,s2:26379/mymaster/0?sentinel_password=pw-three&sentinel_username=admin",
+			"redis+sentinel://user:xxxxx@s1:26379,s2:26379/mymaster/0?sentinel_password=xxxxx&sentinel_username=admin"},
+		{"redis://h:6379/0?dial_timeout=2s", "redis://h:6379/0?dial_timeout=2s"},
+	} {
+		if got := RedactURL(tc.in); got != tc.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	e := good()
+	e["REDIS_URL"] = "redis+sentinel://s1:26379/mymaster?sentinel_password=hunter3"
+	c, err := Load(env(e), ModeServe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Summary()["redis_url"].(string); strings.Contains(s, "hunter3") {
+		t.Errorf("summary leaks the Sentinel password: %s", s)
+	}
+}
+
+// The summary is the effective configuration: the operational settings too.
+func TestSummaryHasOperationalSettings(t *testing.T) {
+	e := good()
+	e["SHUTDOWN_TIMEOUT"] = "45s"
+	c, err := Load(env(e), ModeServe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := c.Summary()
+	if sum["shutdown_timeout"] != "45s" || sum["clerk_timeout"] != "10s" || sum["log_level"] != "info" {
+		t.Errorf("summary: %v", sum)
+	}
+}
+
+// Every variable Load reads is in the README's configuration reference, so
+// operators can find it (the reference is checked by hand for defaults).
+func TestREADMEDocumentsEveryVariable(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(raw)
+	seen := map[string]bool{}
+	record := func(k string) string { seen[k] = true; return good()[k] }
+	if _, err := Load(record, ModeServe); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) < 25 {
+		t.Fatalf("Load read only %d variables", len(seen))
+	}
+	for k := range seen {
+		if !strings.Contains(readme, "`"+k+"`") {
+			t.Errorf("README.md does not document %s", k)
+		}
 	}
 }

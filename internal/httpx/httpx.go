@@ -2,8 +2,9 @@
 // one structured access-log line per request (with the client and user when a
 // handler learned them), Prometheus request metrics, panic recovery that
 // answers a JSON error instead of dropping the connection, and the client-IP
-// rule that trusts X-Forwarded-For only from configured proxies, and the
-// local probe behind both binaries' container health checks.
+// rule that trusts X-Forwarded-For only from configured proxies, the ending
+// of event streams at shutdown, and the local probe behind both binaries'
+// container health checks.
 package httpx
 
 import (
@@ -85,11 +86,11 @@ func Middleware(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Ha
 						_, _ = rw.Write([]byte(`{"error":"server_error","error_description":"internal error"}`))
 					}
 				}
-				route := routePattern(r)
+				route, method := routePattern(r), MethodLabel(r.Method)
 				d := time.Since(start)
 				if m != nil {
-					m.HTTPRequests.WithLabelValues(route, r.Method, strconv.Itoa(rw.status)).Inc()
-					m.HTTPDuration.WithLabelValues(route, r.Method).Observe(d.Seconds())
+					m.HTTPRequests.WithLabelValues(route, method, strconv.Itoa(rw.status)).Inc()
+					m.HTTPDuration.WithLabelValues(route, method).Observe(d.Seconds())
 				}
 				a.mu.Lock()
 				attrs := []any{"request_id", a.id, "method", r.Method, "route", route, "status", rw.status,
@@ -117,6 +118,19 @@ func routePattern(r *http.Request) string {
 		}
 	}
 	return "unmatched"
+}
+
+// MethodLabel bounds the method label of the request metrics. Go's server
+// accepts any token as a method, so labelling with it verbatim let a client
+// mint one time series per request ("M1", "M2", ...); unknown methods share
+// the label OTHER.
+func MethodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "OTHER"
 }
 
 func requestID(r *http.Request) string {
@@ -172,6 +186,27 @@ func (r *recorder) Flush() {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// EndStreamsOn ends server-sent event streams (GET with Accept:
+// text/event-stream, i.e. an MCP client's standing GET /mcp) once ctx is done.
+// http.Server.Shutdown waits for every active request, and such a stream only
+// ends when its client leaves: one connected client used to hold every
+// SIGTERM for the whole drain timeout, then the process exited 1. Streams
+// carry no request to finish, and clients reconnect (the session lives in the
+// store), so they are cancelled while ordinary requests still drain.
+func EndStreamsOn(ctx context.Context) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+				rctx, cancel := context.WithCancel(r.Context())
+				defer cancel()
+				defer context.AfterFunc(ctx, cancel)()
+				r = r.WithContext(rctx)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
 
 // ClientIP is the address of the client: the connection's peer, or, when the
 // peer is a trusted proxy, the right-most X-Forwarded-For entry that is not

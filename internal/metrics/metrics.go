@@ -44,7 +44,7 @@ func New() *Metrics {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f := factory{reg}
 	latency := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
-	return &Metrics{
+	m := &Metrics{
 		reg:               reg,
 		HTTPRequests:      f.counterVec("http_requests_total", "HTTP requests by route, method and status.", "route", "method", "status"),
 		HTTPDuration:      f.histogramVec("http_request_duration_seconds", "HTTP request latency by route and method.", latency, "route", "method"),
@@ -64,6 +64,26 @@ func New() *Metrics {
 		UpstreamRefreshes: f.counterVec("clerk_token_refreshes_total", "Refreshes of expired Clerk access tokens by outcome.", "outcome"),
 		StoreErrors:       f.counterVec("store_errors_total", "Storage (Redis) errors by operation.", "op"),
 		RateLimited:       f.counterVec("rate_limited_total", "Requests refused by a rate limit, by endpoint.", "endpoint"),
+	}
+	m.initKnownLabels()
+	return m
+}
+
+// initKnownLabels exports 0 for the label values known in advance. A series
+// that first appears at 1 is invisible to increase() and rate(), so an alert
+// on, say, reuse_detections_total would miss the first replay on each
+// replica; pre-created series start at 0 and every increment counts.
+func (m *Metrics) initKnownLabels() {
+	for vec, values := range map[*prometheus.CounterVec][]string{
+		m.Consents:          {"approved", "denied"},
+		m.TokensIssued:      {"authorization_code", "refresh_token"},
+		m.ReuseDetections:   {"refresh_token", "authorization_code"},
+		m.VerifierOutcomes:  {"ok", "invalid", "unavailable"},
+		m.UpstreamRefreshes: {"ok", "rejected", "unavailable"},
+	} {
+		for _, v := range values {
+			vec.WithLabelValues(v)
+		}
 	}
 }
 

@@ -1,0 +1,61 @@
+package metrics
+
+import (
+	"io"
+	"net/http/httptest"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Series whose label values are known in advance are exported at 0 from the
+// start, so increase() sees their first increment (an alert on the first
+// refresh-token replay must fire).
+func TestKnownSeriesStartAtZero(t *testing.T) {
+	rec := httptest.NewRecorder()
+	New().Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	for _, want := range []string{
+		`clerk_mcp_proxy_reuse_detections_total{kind="refresh_token"} 0`,
+		`clerk_mcp_proxy_reuse_detections_total{kind="authorization_code"} 0`,
+		`clerk_mcp_proxy_consents_total{decision="denied"} 0`,
+		`clerk_mcp_proxy_tokens_issued_total{grant_type="refresh_token"} 0`,
+		`clerk_mcp_proxy_verifier_outcomes_total{outcome="unavailable"} 0`,
+		`clerk_mcp_proxy_clerk_token_refreshes_total{outcome="rejected"} 0`,
+		"clerk_mcp_proxy_refresh_grace_hits_total 0",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// Every name follows the Prometheus conventions: counters end in _total,
+// histograms of durations in _seconds. (Gather would skip vectors nobody has
+// touched yet, so the collectors are described field by field.)
+func TestNamingConventions(t *testing.T) {
+	m := reflect.ValueOf(*New())
+	fqName := regexp.MustCompile(`fqName: "([^"]+)"`)
+	for i := range m.NumField() {
+		if !m.Type().Field(i).IsExported() {
+			continue
+		}
+		c, ok := m.Field(i).Interface().(prometheus.Collector)
+		if !ok {
+			continue
+		}
+		suffix := "_total"
+		if _, hist := c.(*prometheus.HistogramVec); hist {
+			suffix = "_seconds"
+		}
+		descs := make(chan *prometheus.Desc, 1)
+		c.Describe(descs)
+		name := fqName.FindStringSubmatch((<-descs).String())[1]
+		if !strings.HasPrefix(name, namespace+"_") || !strings.HasSuffix(name, suffix) {
+			t.Errorf("%s: %s should start with %s_ and end in %s", m.Type().Field(i).Name, name, namespace, suffix)
+		}
+	}
+}
