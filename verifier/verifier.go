@@ -424,20 +424,13 @@ func (v *Verifier) refreshUpstream(ctx context.Context, g store.Grant, stale cle
 }
 
 func (v *Verifier) refreshLocked(ctx context.Context, g store.Grant, stale clerk.TokenSet) (clerk.TokenSet, error) {
-	deadline := v.now().Add(v.cfg.RefreshWait)
+	// A wall-clock deadline: waiting is real time, whatever clock dates tokens.
+	deadline := time.Now().Add(v.cfg.RefreshWait)
 	for {
 		// Someone may have refreshed already: read the grant fresh.
-		cur, err := v.store.GetGrant(ctx, g.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			v.grants.Delete(g.ID)
-			return clerk.TokenSet{}, fmt.Errorf("%w: the grant was revoked", ErrInvalidToken)
-		}
+		cur, ts, err := v.upstream(ctx, g.ID)
 		if err != nil {
-			return clerk.TokenSet{}, fmt.Errorf("%w: storage", ErrUnavailable)
-		}
-		ts, err := v.vault.Open(cur.ID, cur.Upstream)
-		if err != nil {
-			return clerk.TokenSet{}, fmt.Errorf("%w: the grant's Clerk tokens cannot be opened", ErrInvalidToken)
+			return clerk.TokenSet{}, err
 		}
 		if ts.AccessToken != stale.AccessToken {
 			v.grants.Set(cur.ID, cur, v.now().Add(v.cfg.GrantTTL))
@@ -451,15 +444,50 @@ func (v *Verifier) refreshLocked(ctx context.Context, g store.Grant, stale clerk
 			return clerk.TokenSet{}, fmt.Errorf("%w: storage", ErrUnavailable)
 		}
 		if ok {
-			out, err := v.doRefresh(ctx, cur, ts)
+			// Read again under the lock: another replica may have refreshed
+			// (and released the lock) since the read above, and Clerk
+			// rotates refresh tokens, so refreshing with the token read
+			// before would be refused and end the grant.
+			out, err := v.refreshUnderLock(ctx, g.ID, stale)
 			_ = release(ctx)
 			return out, err
 		}
-		if !v.now().Before(deadline) {
+		if time.Now().After(deadline) {
 			return clerk.TokenSet{}, fmt.Errorf("%w: waiting for another replica's Clerk refresh", ErrUnavailable)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// refreshUnderLock refreshes unless the grant's Clerk token is no longer
+// the stale one. The caller holds the refresh lock.
+func (v *Verifier) refreshUnderLock(ctx context.Context, gid string, stale clerk.TokenSet) (clerk.TokenSet, error) {
+	cur, ts, err := v.upstream(ctx, gid)
+	if err != nil {
+		return clerk.TokenSet{}, err
+	}
+	if ts.AccessToken != stale.AccessToken {
+		v.grants.Set(cur.ID, cur, v.now().Add(v.cfg.GrantTTL))
+		return ts, nil
+	}
+	return v.doRefresh(ctx, cur, ts)
+}
+
+// upstream reads grant gid and opens its Clerk tokens.
+func (v *Verifier) upstream(ctx context.Context, gid string) (store.Grant, clerk.TokenSet, error) {
+	cur, err := v.store.GetGrant(ctx, gid)
+	if errors.Is(err, store.ErrNotFound) {
+		v.grants.Delete(gid)
+		return cur, clerk.TokenSet{}, fmt.Errorf("%w: the grant was revoked", ErrInvalidToken)
+	}
+	if err != nil {
+		return cur, clerk.TokenSet{}, fmt.Errorf("%w: storage", ErrUnavailable)
+	}
+	ts, err := v.vault.Open(cur.ID, cur.Upstream)
+	if err != nil {
+		return cur, clerk.TokenSet{}, fmt.Errorf("%w: the grant's Clerk tokens cannot be opened", ErrInvalidToken)
+	}
+	return cur, ts, nil
 }
 
 // doRefresh refreshes at Clerk while holding the lock and stores the result.
