@@ -278,6 +278,46 @@ func TestClerkSideFailures(t *testing.T) {
 	}
 }
 
+// TestClerkSlow: Clerk slower than CLERK_TIMEOUT counts as unavailable. /mcp
+// answers 503 (never a hang, a 200 or a 500) and works again once Clerk
+// does; a sign-in whose code exchange times out goes back to the client as
+// temporarily_unavailable with state and iss. Clerk slow within the timeout
+// only makes the request slower.
+func TestClerkSlow(t *testing.T) {
+	e := e2etest.Start(t, e2etest.Options{Env: map[string]string{"CLERK_TIMEOUT": "1s"}})
+	status := func(c *e2etest.Client) int {
+		return e.MCP(c.AccessToken, "", "initialize", map[string]any{}).Status
+	}
+	slow := e.Register()
+	e.Login(slow, testflow.Choices{})
+	e.Clerk.SetFault(mockclerk.Fault{Endpoint: "/oauth/token_info", DelayMS: 300, Count: 1})
+	if s := status(slow); s != http.StatusOK {
+		t.Fatalf("Clerk slow within the timeout: %d", s)
+	}
+
+	stuck := e.Register() // a fresh Clerk token: nothing cached for it
+	e.Login(stuck, testflow.Choices{})
+	e.Clerk.SetFault(mockclerk.Fault{Endpoint: "/oauth/token_info", Timeout: true})
+	if s := status(stuck); s != http.StatusServiceUnavailable {
+		t.Fatalf("Clerk past the timeout: %d, want 503", s)
+	}
+	e.Clerk.ClearFaults()
+	if s := status(stuck); s != http.StatusOK {
+		t.Fatalf("Clerk back: %d", s)
+	}
+
+	e.Clerk.SetFault(mockclerk.Fault{Endpoint: "/oauth/token", Timeout: true})
+	c := e.Register()
+	final, err := testflow.NewBrowser().Authorize(context.Background(), e.AuthorizeURL(c, e2etest.NewPKCE(), "state-slow-1234", nil),
+		c.RedirectURI, testflow.Choices{})
+	if err != nil {
+		t.Fatalf("sign-in with Clerk's token endpoint stuck: %v", err)
+	}
+	if q := final.Query(); q.Get("error") != "temporarily_unavailable" || q.Get("state") != "state-slow-1234" || q.Get("iss") != e.BaseURL {
+		t.Fatalf("sign-in with Clerk's token endpoint stuck went back as %s", final)
+	}
+}
+
 // TestIntrospectionSingleflight: 200 concurrent requests with one fresh token
 // make exactly one introspection call; later ones within the TTL make none.
 func TestIntrospectionSingleflight(t *testing.T) {
