@@ -426,8 +426,18 @@ func (v *Verifier) refreshUpstream(ctx context.Context, g store.Grant, stale cle
 func (v *Verifier) refreshLocked(ctx context.Context, g store.Grant, stale clerk.TokenSet) (clerk.TokenSet, error) {
 	// A wall-clock deadline: waiting is real time, whatever clock dates tokens.
 	deadline := time.Now().Add(v.cfg.RefreshWait)
+	var release func(context.Context) error
+	defer func() {
+		if release != nil {
+			_ = release(ctx)
+		}
+	}()
 	for {
-		// Someone may have refreshed already: read the grant fresh.
+		// Someone may have refreshed already: read the grant fresh. Once the
+		// lock is ours, read it once more: another replica may have refreshed
+		// and released the lock since the last read, and Clerk rotates
+		// refresh tokens, so refreshing with the older one would be refused
+		// and end the grant.
 		cur, ts, err := v.upstream(ctx, g.ID)
 		if err != nil {
 			return clerk.TokenSet{}, err
@@ -436,41 +446,25 @@ func (v *Verifier) refreshLocked(ctx context.Context, g store.Grant, stale clerk
 			v.grants.Set(cur.ID, cur, v.now().Add(v.cfg.GrantTTL))
 			return ts, nil
 		}
+		if release != nil {
+			return v.doRefresh(ctx, cur, ts)
+		}
 		if ts.RefreshToken == "" {
 			return clerk.TokenSet{}, fmt.Errorf("%w: Clerk's token expired and Clerk issued no refresh token (request offline_access)", ErrInvalidToken)
 		}
-		release, ok, err := v.store.TryLock(ctx, "clerk-refresh:"+g.ID, 30*time.Second)
+		rel, ok, err := v.store.TryLock(ctx, "clerk-refresh:"+g.ID, 30*time.Second)
 		if err != nil {
 			return clerk.TokenSet{}, fmt.Errorf("%w: storage", ErrUnavailable)
 		}
 		if ok {
-			// Read again under the lock: another replica may have refreshed
-			// (and released the lock) since the read above, and Clerk
-			// rotates refresh tokens, so refreshing with the token read
-			// before would be refused and end the grant.
-			out, err := v.refreshUnderLock(ctx, g.ID, stale)
-			_ = release(ctx)
-			return out, err
+			release = rel
+			continue
 		}
 		if time.Now().After(deadline) {
 			return clerk.TokenSet{}, fmt.Errorf("%w: waiting for another replica's Clerk refresh", ErrUnavailable)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// refreshUnderLock refreshes unless the grant's Clerk token is no longer
-// the stale one. The caller holds the refresh lock.
-func (v *Verifier) refreshUnderLock(ctx context.Context, gid string, stale clerk.TokenSet) (clerk.TokenSet, error) {
-	cur, ts, err := v.upstream(ctx, gid)
-	if err != nil {
-		return clerk.TokenSet{}, err
-	}
-	if ts.AccessToken != stale.AccessToken {
-		v.grants.Set(cur.ID, cur, v.now().Add(v.cfg.GrantTTL))
-		return ts, nil
-	}
-	return v.doRefresh(ctx, cur, ts)
 }
 
 // upstream reads grant gid and opens its Clerk tokens.

@@ -103,9 +103,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		cfg.Users = users
 	}
-	// Fix: a misspelt -log-format used to fall back to text silently, and
-	// stray arguments (a flag after a positional word stops parsing) were
-	// ignored; both are configuration mistakes to report with the others.
+	// A misspelt -log-format or stray arguments (a flag after a positional
+	// word stops parsing) are configuration mistakes: reported with the
+	// others, never silently ignored.
 	if *logFormat != "text" && *logFormat != "json" {
 		problems = append(problems, fmt.Sprintf("log format %q must be text or json", *logFormat))
 	}
@@ -142,7 +142,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	eff := srv.Config()
 	// The Backend API key is printed too: when generated, this line is the
-	// only place a caller can learn it. Fix: it used to be left out.
+	// only place a caller can learn it.
 	fmt.Fprintf(stdout, "mockclerk listening on %s (issuer %s, client_id %s, client_secret %s, Backend API key %s, token format %s, %d users; test data, not secrets)\n",
 		srv.Addr(), srv.URL, eff.ClientID, eff.ClientSecret, eff.SecretKey, eff.TokenFormat, len(eff.Users))
 	if ready != nil {

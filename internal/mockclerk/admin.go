@@ -74,8 +74,8 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault) boo
 		select {
 		case <-r.Context().Done():
 		case <-time.After(f.hang):
-			// Fix: a client that outwaited the hang got an empty 200,
-			// which reads as success; it gets a gateway timeout instead.
+			// A client that outwaits the hang must not read an empty 200
+			// as success: it gets a gateway timeout.
 			writeFaultError(w, r.URL.Path, http.StatusGatewayTimeout)
 		}
 		return false

@@ -105,8 +105,7 @@ func checkPKCE(challenge, method string, public bool) (code, desc string) {
 }
 
 // checkState: FAPI gives state minLength 8 whenever it is sent, and lets it
-// be omitted only with PKCE. Fix: a short state used to pass whenever PKCE
-// was sent.
+// be omitted only with PKCE; a short one is refused even with PKCE.
 func checkState(state string, pkce bool) (code, desc string) {
 	switch {
 	case state == "" && !pkce:
@@ -204,8 +203,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 // deliver sends an authorization response (a code or an error, with the
 // state) to the validated redirect URI: a 302 with the query for
 // response_mode=query, a 200 self-posting form for form_post (FAPI lists 200
-// "for 'form_post' response mode"). Fix: form_post was advertised in the
-// OIDC document but ignored.
+// "for 'form_post' response mode"), as the OIDC document advertises.
 func deliver(w http.ResponseWriter, r *http.Request, req authRequest, q url.Values) {
 	if req.State != "" {
 		q.Set("state", req.State)

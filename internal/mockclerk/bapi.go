@@ -83,8 +83,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	token := nonEmpty(body.AccessToken, body.Secret)
 	if token == "" {
-		// Fix: a body without a token was a 404 (not found) instead of a
-		// bad request.
+		// A body without a token is a bad request, not a token not found.
 		writeClerkError(w, http.StatusBadRequest, "form_param_missing", "access_token is required")
 		return
 	}
@@ -104,9 +103,9 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, verifyAnswer(rec, now))
 }
 
-// verifyAnswer is the 200 body for a known token. Fix: the id of an opaque
-// token was the token itself; it is its own "oat_" + 32 hex id, as the BAPI
-// pattern says, so the secret is not echoed.
+// verifyAnswer is the 200 body for a known token. An opaque token's id is its
+// own "oat_" + 32 hex id, as the BAPI pattern says, never the token itself
+// (the secret is not echoed).
 func verifyAnswer(rec tokenRecord, now time.Time) map[string]any {
 	typ := "oauth:access_token"
 	if rec.JWT {

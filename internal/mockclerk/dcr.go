@@ -13,8 +13,7 @@ import (
 // grant_types and response_types are not in FAPI's request schema, yet
 // ChatGPT, Claude and the MCP SDKs send them and register at Clerk: they are
 // checked against what Clerk supports. Any other member is ignored, as RFC
-// 7591 §2 requires. Fix: an unknown member used to fail the registration,
-// which refused every real MCP client.
+// 7591 §2 requires: real MCP clients send members of their own.
 type registration struct {
 	RedirectURIs  []string `json:"redirect_uris"`
 	AuthMethod    string   `json:"token_endpoint_auth_method"`

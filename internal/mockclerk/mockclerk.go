@@ -68,8 +68,7 @@ func (u User) Name() string { return strings.TrimSpace(u.FirstName + " " + u.Las
 
 // metadata is the user's public, private and unsafe metadata: one source for
 // the Backend API user and the userinfo / ID-token claims, which at Clerk
-// show the same values. Fix: userinfo said private_metadata {} while the
-// Backend API said {"internal":true}.
+// show the same values.
 func (u User) metadata() (public, private, unsafe map[string]any) {
 	return map[string]any{"plan": "pro"}, map[string]any{"internal": true}, map[string]any{}
 }

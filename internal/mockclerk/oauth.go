@@ -102,7 +102,7 @@ func (s *Server) handleASMetadata(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) handleOIDCConfiguration(w http.ResponseWriter, _ *http.Request) {
 	m := s.metadata()
-	// Fix: FAPI's OpenIDConfiguration schema (additionalProperties: false)
+	// FAPI's OpenIDConfiguration schema (additionalProperties: false)
 	// has no service_documentation, ui_locales_supported or op_tos_uri;
 	// those belong to the RFC 8414 document only (wire facts §2b).
 	delete(m, "service_documentation")
@@ -250,7 +250,7 @@ func (s *Server) codeGrant(w http.ResponseWriter, p url.Values, clientID string)
 // checkCode validates a code redemption. The statuses follow FAPI's token
 // errors: OAuth.TokenError401 lists an invalid code and an invalid
 // code_verifier, OAuth.TokenError400 an expired code and a redirect_uri
-// mismatch. Fix: every invalid_grant used to be 400.
+// mismatch.
 func (s *Server) checkCode(c *codeGrant, found bool, p url.Values, clientID string) (status int, desc string) {
 	switch {
 	case !found:
@@ -480,7 +480,7 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (namedToke
 
 // handleTokenInfo is §7: RFC 7662 with Clerk's minimal answer. The optional
 // scope parameter is "the granted scopes for the token to check against"
-// (FAPI): a token lacking one of them is inactive. Fix: it was ignored.
+// (FAPI): a token lacking one of them is inactive.
 func (s *Server) handleTokenInfo(w http.ResponseWriter, r *http.Request) {
 	req, ok := s.tokenRequest(w, r)
 	if !ok {
@@ -512,8 +512,8 @@ func hasAll(have, want []string) bool {
 
 // handleRevoke is §8: RFC 7009 at /oauth/token/revoke. Revoking a refresh
 // token also ends the access tokens of its grant. A token issued to another
-// client is treated as unknown (200, nothing revoked). Fix: any client could
-// revoke any client's tokens.
+// client is treated as unknown (200, nothing revoked), so one client cannot
+// revoke another's tokens.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	req, ok := s.tokenRequest(w, r)
 	if !ok {
@@ -567,8 +567,8 @@ func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, _ := s.user(t.UserID)
-	// Fix: instance_id is the instance ID itself, prefix included, which is
-	// also the JWKS kid (wire facts §10); it used to drop the "ins_" prefix.
+	// instance_id is the instance ID itself, "ins_" prefix included, which is
+	// also the JWKS kid (wire facts §10).
 	out := map[string]any{"object": "oauth_user_info", "instance_id": s.kid, "user_id": u.ID, "sub": u.ID}
 	for k, v := range s.userClaims(u, t.Scopes, t.OrgID) {
 		out[k] = v

@@ -45,7 +45,8 @@ var ErrInvalid = errors.New("tokens: invalid token")
 // running, and a replica started afterwards would then sign with keys the
 // others do not know. So the set re-syncs (re-publishing its keys when the
 // store lost them, merging when another replica published different ones)
-// every syncEvery when it signs, and at once when it meets an unknown kid.
+// at most every syncEvery when it signs, and every syncUnknownKID when it
+// meets an unknown kid.
 type KeySet struct {
 	cur  atomic.Pointer[keyState]
 	sync *keySync // nil for an ephemeral set
@@ -117,26 +118,14 @@ func LoadKeySet(ctx context.Context, st store.KeySets, master []byte, o LoadOpti
 	return ks, nil
 }
 
-// Sync brings the set in step with the store now. Signing and unknown kids
-// trigger it on their own; tests call it to skip the wait.
-func (ks *KeySet) Sync(ctx context.Context) error {
-	if ks.sync == nil {
-		return nil
-	}
-	ks.sync.mu.Lock()
-	defer ks.sync.mu.Unlock()
-	keys := ks.state().keys
-	return ks.adopt(ctx, keys, keys)
-}
-
 // syncIfOlder re-syncs when the store was last read more than age ago.
 // Errors are logged, not returned: the keys in hand still work, and a later
-// call tries again.
+// call tries again. A sync already under way is not waited for: requests
+// must not queue behind Redis I/O, and the keys in hand serve meanwhile.
 func (ks *KeySet) syncIfOlder(age time.Duration) {
-	if ks.sync == nil {
+	if ks.sync == nil || !ks.sync.mu.TryLock() {
 		return
 	}
-	ks.sync.mu.Lock()
 	defer ks.sync.mu.Unlock()
 	if ks.sync.now().Sub(ks.sync.synced) < age {
 		return
