@@ -116,7 +116,7 @@ func New(cfg Config, d Deps) *Server {
 	s.addTools(mcpSrv)
 	s.mcp = server.NewStreamableHTTPServer(mcpSrv,
 		server.WithSessionIdManagerResolver(s.sessions),
-		server.WithStreamableHTTPLogger(d.Logger),
+		server.WithStreamableHTTPLogger(slog.New(newLibraryLog(d.Logger.Handler(), d.Now))),
 		server.WithSessionIdleTTL(30*time.Minute),
 	)
 	return s

@@ -86,9 +86,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		if r.Method == http.MethodPost {
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxMCPBody))
-			if err != nil {
-				writeJSONError(w, http.StatusRequestEntityTooLarge, "invalid_request", "the request body is too large")
+			body, berr := httpx.ReadBody(w, r, maxMCPBody)
+			if berr != nil {
+				writeJSONError(w, berr.Status, "invalid_request", berr.Description)
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))

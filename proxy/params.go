@@ -1,13 +1,13 @@
 package proxy
 
 import (
-	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
 )
 
 // maxFormBytes bounds form bodies; real OAuth requests are a few hundred bytes.
@@ -43,13 +43,9 @@ func readForm(w http.ResponseWriter, r *http.Request) (params, *oauthError) {
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return params{}, errInvalidRequest("the body must be application/x-www-form-urlencoded")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFormBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return params{}, &oauthError{Code: "invalid_request", Description: "the request body is too large", Status: http.StatusRequestEntityTooLarge}
-		}
-		return params{}, errInvalidRequest("the request body could not be read")
+	body, berr := httpx.ReadBody(w, r, maxFormBytes)
+	if berr != nil {
+		return params{}, &oauthError{Code: "invalid_request", Description: berr.Description, Status: berr.Status}
 	}
 	v, err := url.ParseQuery(string(body))
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clerk"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/metrics"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
@@ -57,8 +58,9 @@ type Config struct {
 	ServiceName      string // shown on pages
 }
 
-// RateLimits are per-client-IP requests per minute; 0 disables one.
-type RateLimits struct{ Register, Token, Authorize int }
+// RateLimits are per-client-IP requests per minute (Register, Token,
+// Authorize), and requests in progress at once (InFlight); 0 disables one.
+type RateLimits struct{ Register, Token, Authorize, InFlight int }
 
 // Clerk is the part of the Clerk client the authorization server uses.
 type Clerk interface {
@@ -92,19 +94,20 @@ type Deps struct {
 
 // Server is the authorization server.
 type Server struct {
-	cfg     Config
-	store   store.Store
-	clerk   Clerk
-	keys    *tokens.KeySet
-	vault   *vault.Vault
-	pages   *pages
-	cookies *seal.Signer
-	metrics *metrics.Metrics
-	log     *slog.Logger
-	events  GrantEvents
-	now     func() time.Time
-	rand    io.Reader
-	cimd    *cimdFetcher
+	cfg      Config
+	store    store.Store
+	clerk    Clerk
+	keys     *tokens.KeySet
+	vault    *vault.Vault
+	pages    *pages
+	cookies  *seal.Signer
+	metrics  *metrics.Metrics
+	log      *slog.Logger
+	events   GrantEvents
+	now      func() time.Time
+	rand     io.Reader
+	cimd     *cimdFetcher
+	inFlight *httpx.InFlight
 }
 
 // New builds the server.
@@ -133,18 +136,19 @@ func New(cfg Config, d Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:     cfg,
-		store:   d.Store,
-		clerk:   d.Clerk,
-		keys:    d.Keys,
-		vault:   v,
-		pages:   pg,
-		cookies: seal.NewSigner(seal.DeriveKey(d.Secret, seal.PurposeCookie)),
-		metrics: d.Metrics,
-		log:     d.Logger,
-		events:  d.Events,
-		now:     d.Now,
-		rand:    d.Rand,
+		cfg:      cfg,
+		store:    d.Store,
+		clerk:    d.Clerk,
+		keys:     d.Keys,
+		vault:    v,
+		pages:    pg,
+		cookies:  seal.NewSigner(seal.DeriveKey(d.Secret, seal.PurposeCookie)),
+		metrics:  d.Metrics,
+		log:      d.Logger,
+		events:   d.Events,
+		now:      d.Now,
+		rand:     d.Rand,
+		inFlight: httpx.NewInFlight(cfg.RateLimits.InFlight),
 	}
 	s.cimd = newCIMDFetcher(cfg.CIMD, d.Store, d.HTTPClient, d.Now, d.Logger)
 	return s, nil
@@ -161,27 +165,30 @@ func (s *Server) Mount(r chi.Router) {
 		r.Options("/.well-known/"+doc, preflight)
 	}
 
-	r.With(s.rateLimit("register", s.cfg.RateLimits.Register)).Post("/register", s.handleRegister)
+	r.Group(func(r chi.Router) {
+		r.Use(s.limitInFlight)
+		r.With(s.rateLimit("register", s.cfg.RateLimits.Register)).Post("/register", s.handleRegister)
+		r.Get("/register/{client_id}", s.handleRegistrationRead)
+		r.Delete("/register/{client_id}", s.handleRegistrationDelete)
+
+		r.With(s.rateLimit("authorize", s.cfg.RateLimits.Authorize)).Get("/authorize", s.handleAuthorize)
+		r.With(s.rateLimit("authorize", s.cfg.RateLimits.Authorize)).Post("/authorize", s.handleAuthorize)
+		r.Get("/consent", s.handleConsentPage)
+		r.Post("/consent", s.handleConsentDecision)
+		r.Get("/oauth/callback", s.handleCallback)
+
+		// /revoke and /introspect authenticate clients like /token, and so may
+		// fetch a client metadata document for an https client_id (failures are
+		// not cached): unthrottled, they would let anyone make this server send
+		// unbounded requests to any public host. They share the token budget
+		// (each with its own counter).
+		r.With(s.rateLimit("token", s.cfg.RateLimits.Token)).Post("/token", s.handleToken)
+		r.With(s.rateLimit("revoke", s.cfg.RateLimits.Token)).Post("/revoke", s.handleRevoke)
+		r.With(s.rateLimit("introspect", s.cfg.RateLimits.Token)).Post("/introspect", s.handleIntrospect)
+	})
 	r.Options("/register", preflight)
-	r.Get("/register/{client_id}", s.handleRegistrationRead)
-	r.Delete("/register/{client_id}", s.handleRegistrationDelete)
-
-	r.With(s.rateLimit("authorize", s.cfg.RateLimits.Authorize)).Get("/authorize", s.handleAuthorize)
-	r.With(s.rateLimit("authorize", s.cfg.RateLimits.Authorize)).Post("/authorize", s.handleAuthorize)
-	r.Get("/consent", s.handleConsentPage)
-	r.Post("/consent", s.handleConsentDecision)
-	r.Get("/oauth/callback", s.handleCallback)
-
-	// /revoke and /introspect authenticate clients like /token, and so may
-	// fetch a client metadata document for an https client_id (failures are
-	// not cached): unthrottled, they would let anyone make this server send
-	// unbounded requests to any public host. They share the token budget
-	// (each with its own counter).
-	r.With(s.rateLimit("token", s.cfg.RateLimits.Token)).Post("/token", s.handleToken)
 	r.Options("/token", preflight)
-	r.With(s.rateLimit("revoke", s.cfg.RateLimits.Token)).Post("/revoke", s.handleRevoke)
 	r.Options("/revoke", preflight)
-	r.With(s.rateLimit("introspect", s.cfg.RateLimits.Token)).Post("/introspect", s.handleIntrospect)
 }
 
 // preflight answers CORS preflight for the endpoints browser-based MCP

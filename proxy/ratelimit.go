@@ -42,3 +42,23 @@ func (s *Server) rateLimit(endpoint string, perMinute int) func(http.Handler) ht
 		})
 	}
 }
+
+// limitInFlight caps the requests one client IP may have in progress at once
+// on this replica, at every endpoint of the authorization server: the body
+// and header timeouts bound how long each one lasts, this bounds how many a
+// single address holds (connections, goroutines, Clerk and metadata-document
+// calls). Clients behind one NAT share the cap, so it is set well above what
+// a real client needs at once.
+func (s *Server) limitInFlight(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		release, ok := s.inFlight.Acquire(httpx.ClientIP(r, s.cfg.TrustedProxies))
+		if !ok {
+			s.metrics.RateLimited.WithLabelValues("in_flight").Inc()
+			w.Header().Set("Retry-After", "1")
+			s.writeError(w, r, "in_flight", &oauthError{Code: "temporarily_unavailable", Description: "too many requests in progress from this address; retry shortly", Status: http.StatusTooManyRequests})
+			return
+		}
+		defer release()
+		next.ServeHTTP(w, r)
+	})
+}

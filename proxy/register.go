@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -103,13 +102,9 @@ func decodeRegistration(w http.ResponseWriter, r *http.Request) (registrationReq
 	if err != nil || mt != "application/json" {
 		return req, errMetadata("invalid_client_metadata", "the registration body must be application/json")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRegistrationBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return req, &oauthError{Code: "invalid_client_metadata", Description: "the registration body is too large", Status: http.StatusRequestEntityTooLarge}
-		}
-		return req, errMetadata("invalid_client_metadata", "the registration body could not be read")
+	body, berr := httpx.ReadBody(w, r, maxRegistrationBytes)
+	if berr != nil {
+		return req, &oauthError{Code: "invalid_client_metadata", Description: berr.Description, Status: berr.Status}
 	}
 	if !utf8.Valid(body) {
 		return req, errMetadata("invalid_client_metadata", "the registration body is not valid UTF-8")

@@ -117,7 +117,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL, RefreshGrace: cfg.RefreshGrace,
 		ClientIdleTTL: cfg.ClientIdleTTL, AllowedRedirects: cfg.AllowedRedirectURIs, SecureCookies: cfg.Secure(),
 		TrustedProxies: cfg.TrustedProxies,
-		RateLimits:     proxy.RateLimits{Register: cfg.RateLimitRegister, Token: cfg.RateLimitToken, Authorize: cfg.RateLimitAuthorize},
+		RateLimits:     proxy.RateLimits{Register: cfg.RateLimitRegister, Token: cfg.RateLimitToken, Authorize: cfg.RateLimitAuthorize, InFlight: cfg.MaxInFlightPerIP},
 		CIMD:           proxy.CIMDConfig{Enabled: cfg.CIMDEnabled, AllowPrivate: cfg.CIMDAllowLoopback},
 	}, proxy.Deps{Store: o.Store, Clerk: cl, Keys: keys, Secret: cfg.Secret, Metrics: m, Logger: o.Logger,
 		Events: v, Now: o.Now, Rand: o.Rand, HTTPClient: o.CIMDClient})
@@ -131,7 +131,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 
 	a := &App{Config: cfg, Metrics: m, Clerk: cl, Verifier: v, Store: o.Store, Logger: o.Logger}
 	r := chi.NewRouter()
-	r.Use(httpx.Middleware(o.Logger, m))
+	r.Use(httpx.Middleware(o.Logger, m), httpx.BodyDeadline(cfg.BodyIdleTimeout, cfg.BodyReadTimeout))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such endpoint"})
 	})
@@ -181,10 +181,12 @@ func (a *App) handleReady(w http.ResponseWriter, r *http.Request) {
 // Serve runs the HTTP server on l until ctx ends, then drains in-flight
 // requests for at most drain.
 func (a *App) Serve(ctx context.Context, l net.Listener, drain time.Duration) error {
+	// No ReadTimeout: it would also end the standing GET event streams.
+	// Bodies are bounded per request by httpx.BodyDeadline instead.
 	srv := &http.Server{
 		Handler:           a.Handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: a.Config.HeaderReadTimeout,
+		IdleTimeout:       a.Config.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
 	}

@@ -52,6 +52,7 @@ type Config struct {
 	RateLimitRegister   int // requests per minute per client IP; 0 disables
 	RateLimitToken      int
 	RateLimitAuthorize  int
+	MaxInFlightPerIP    int // OAuth requests one client IP may have in progress at once; 0 disables
 	CIMDEnabled         bool
 	CIMDAllowLoopback   bool // TEST ONLY: lets CIMD fetch from loopback/private hosts
 
@@ -59,6 +60,12 @@ type Config struct {
 	LogLevel        string // debug|info|warn|error
 	LogFormat       string // json|text
 	ShutdownTimeout time.Duration
+
+	// Connection limits: how long a client may take to send its request.
+	HeaderReadTimeout time.Duration // request line and headers
+	BodyIdleTimeout   time.Duration // longest gap while a body is arriving
+	BodyReadTimeout   time.Duration // a whole body
+	IdleTimeout       time.Duration // a kept-alive connection between requests
 }
 
 // Issuer is the proxy's issuer identifier (RFC 8414): BASE_URL exactly.
@@ -153,11 +160,16 @@ func Load(getenv Getenv, mode Mode) (Config, error) {
 		RateLimitRegister:   l.integer("RATE_LIMIT_REGISTER", 20),
 		RateLimitToken:      l.integer("RATE_LIMIT_TOKEN", 120),
 		RateLimitAuthorize:  l.integer("RATE_LIMIT_AUTHORIZE", 60),
+		MaxInFlightPerIP:    l.integer("MAX_INFLIGHT_PER_IP", 32),
 		CIMDEnabled:         l.boolean("CIMD_ENABLED", true),
 		CIMDAllowLoopback:   l.boolean("CIMD_ALLOW_LOOPBACK_FOR_TESTS", false),
 		LogLevel:            strings.ToLower(l.str("LOG_LEVEL", "info")),
 		LogFormat:           strings.ToLower(l.str("LOG_FORMAT", "")),
 		ShutdownTimeout:     l.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		HeaderReadTimeout:   l.duration("HEADER_READ_TIMEOUT", 10*time.Second),
+		BodyIdleTimeout:     l.duration("BODY_IDLE_TIMEOUT", 10*time.Second),
+		BodyReadTimeout:     l.duration("BODY_READ_TIMEOUT", 60*time.Second),
+		IdleTimeout:         l.duration("IDLE_TIMEOUT", 120*time.Second),
 	}
 	if mode == ModeServe {
 		c.ClerkIssuer = l.clerkDomain(l.required("CLERK_DOMAIN"))
@@ -200,6 +212,14 @@ func (c Config) Validate() Problems {
 	check(c.ClientIdleTTL < 0, "CLIENT_IDLE_TTL must not be negative")
 	check(c.ClerkTimeout <= 0, "CLERK_TIMEOUT must be positive")
 	check(c.ShutdownTimeout <= 0, "SHUTDOWN_TIMEOUT must be positive")
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"HEADER_READ_TIMEOUT", c.HeaderReadTimeout}, {"BODY_IDLE_TIMEOUT", c.BodyIdleTimeout}, {"BODY_READ_TIMEOUT", c.BodyReadTimeout}, {"IDLE_TIMEOUT", c.IdleTimeout}} {
+		// Zero would mean "wait for ever", the hole these settings close.
+		check(d.v <= 0 || d.v > time.Hour, d.name+" must be positive and at most 1h")
+	}
+	check(c.BodyReadTimeout > 0 && c.BodyIdleTimeout > c.BodyReadTimeout, "BODY_IDLE_TIMEOUT must not be longer than BODY_READ_TIMEOUT")
 	check(!slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel), "LOG_LEVEL must be debug, info, warn or error")
 	check(!slices.Contains([]string{"", "json", "text"}, c.LogFormat), "LOG_FORMAT must be json or text")
 	for _, s := range append(slices.Clone(c.ScopesSupported), c.ClerkScopes...) {
@@ -264,8 +284,10 @@ func (c Config) Summary() map[string]any {
 		"cimd_enabled":        c.CIMDEnabled,
 		"cimd_allow_loopback": c.CIMDAllowLoopback,
 		"rate_limits_per_min": fmt.Sprintf("register=%d token=%d authorize=%d", c.RateLimitRegister, c.RateLimitToken, c.RateLimitAuthorize),
+		"max_inflight_per_ip": c.MaxInFlightPerIP,
 		"clerk_timeout":       c.ClerkTimeout.String(),
 		"shutdown_timeout":    c.ShutdownTimeout.String(),
+		"client_timeouts":     fmt.Sprintf("header=%s body_idle=%s body=%s idle=%s", c.HeaderReadTimeout, c.BodyIdleTimeout, c.BodyReadTimeout, c.IdleTimeout),
 		"log_level":           c.LogLevel,
 	}
 }
