@@ -62,6 +62,13 @@ const (
 // live grant and a proxy access token for it.
 func cacheEnv(t *testing.T) (*verifier.Verifier, *cacheClerk, *cacheClock, *memstore.Store, string) {
 	t.Helper()
+	return cacheEnvWith(t, nil, verifier.Config{})
+}
+
+// cacheEnvWith is cacheEnv with the verifier's view of the store wrapped
+// (nil: the store itself) and cfg's refresh settings applied.
+func cacheEnvWith(t *testing.T, wrap func(verifier.Store) verifier.Store, cfg verifier.Config) (*verifier.Verifier, *cacheClerk, *cacheClock, *memstore.Store, string) {
+	t.Helper()
 	clock := &cacheClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	st := memstore.New(memstore.Options{Now: clock.Now})
 	keys, err := tokens.NewEphemeralKeySet(nil)
@@ -91,9 +98,13 @@ func cacheEnv(t *testing.T) (*verifier.Verifier, *cacheClerk, *cacheClock, *mems
 		t.Fatal(err)
 	}
 	ck := &cacheClerk{}
-	v, err := verifier.New(verifier.Config{Issuer: "https://as.example", Resource: "https://as.example/mcp", ClerkClientID: "ck",
-		IntrospectionTTL: time.Minute, UserinfoTTL: time.Minute},
-		verifier.Deps{Keys: keys, Store: st, Clerk: ck, Secret: secret, Now: clock.Now})
+	var vst verifier.Store = st
+	if wrap != nil {
+		vst = wrap(st)
+	}
+	cfg.Issuer, cfg.Resource, cfg.ClerkClientID = "https://as.example", "https://as.example/mcp", "ck"
+	cfg.IntrospectionTTL, cfg.UserinfoTTL = time.Minute, time.Minute
+	v, err := verifier.New(cfg, verifier.Deps{Keys: keys, Store: vst, Clerk: ck, Secret: secret, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -271,6 +271,10 @@ func (v *Verifier) grant(ctx context.Context, gid string) (store.Grant, error) {
 	}
 	v.metrics.CacheLookup("grant", false)
 	res, err, _ := v.flight.Do("grant:"+gid, func() (any, error) {
+		// A detached context, as in introspect: the lookup is shared, so the
+		// first caller disconnecting must not fail everyone waiting on it.
+		// The store client's own timeouts bound it.
+		ctx := context.WithoutCancel(ctx)
 		g, err := v.store.GetGrant(ctx, gid)
 		if err != nil {
 			return g, err
