@@ -108,6 +108,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	v, err := verifier.New(verifier.Config{
 		Issuer: cfg.Issuer(), Resource: cfg.Resource(), ClerkClientID: cfg.ClerkClientID,
 		RequiredScopes: cfg.ClerkRequiredScopes(), IntrospectionTTL: cfg.IntrospectionTTL, UserinfoTTL: cfg.UserinfoTTL,
+		RefreshTimeout: cfg.ClerkTimeout,
 	}, verifier.Deps{Keys: keys, Store: o.Store, Clerk: cl, Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now})
 	if err != nil {
 		return nil, err
