@@ -103,10 +103,8 @@ func serve(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
 }
 
 // serveUntilDone serves until ctx ends (SIGTERM), then drains for
-// SHUTDOWN_TIMEOUT. Event streams are ended first: they never finish on
-// their own and would hold the drain for the whole timeout.
+// SHUTDOWN_TIMEOUT (App.Serve ends event streams first).
 func serveUntilDone(ctx context.Context, a *app.App, l net.Listener, log *slog.Logger) int {
-	a.Handler = httpx.EndStreamsOn(ctx)(a.Handler)
 	err := a.Serve(ctx, l, a.Config.ShutdownTimeout)
 	switch {
 	case err == nil || errors.Is(err, http.ErrServerClosed):

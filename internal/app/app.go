@@ -180,10 +180,12 @@ func (a *App) handleReady(w http.ResponseWriter, r *http.Request) {
 }
 
 // Serve runs the HTTP server on l until ctx ends, then drains in-flight
-// requests for at most drain.
+// requests for at most drain. Event streams are ended as ctx ends: they never
+// finish on their own and would hold the drain for the whole timeout. (Here,
+// not in the binary, so the end-to-end tests serve exactly what ships.)
 func (a *App) Serve(ctx context.Context, l net.Listener, drain time.Duration) error {
 	srv := &http.Server{
-		Handler:           a.Handler,
+		Handler:           httpx.EndStreamsOn(ctx)(a.Handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
