@@ -80,10 +80,12 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		// the server-to-client stream, which would let another user attach
 		// to (and read) someone else's session. Same answer as an unknown
 		// session (404), so ids of other users cannot be told apart.
-		if sid := r.Header.Get("Mcp-Session-Id"); sid != "" && !s.sessions.owns(id.UserID, sid) {
+		sid := r.Header.Get("Mcp-Session-Id")
+		if sid != "" && !s.sessions.owns(id.UserID, sid) {
 			writeJSONError(w, http.StatusNotFound, "invalid_request", "unknown MCP session")
 			return
-		} else if sid != "" {
+		}
+		if sid != "" {
 			// Checked here rather than only in mcp-go's Validate, which
 			// cannot answer 503 (it turns any error into 404, telling the
 			// client to abandon its session) and is skipped for GET. A
