@@ -66,8 +66,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		id, err := s.verifier.Verify(r.Context(), token)
 		switch {
 		case errors.Is(err, verifier.ErrUnavailable):
-			w.Header().Set("Retry-After", "5")
-			writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the identity provider cannot be reached right now; retry shortly")
+			s.unavailable(w)
 			return
 		case err != nil:
 			s.log.InfoContext(r.Context(), "bearer token refused", "reason", err.Error(), "request_id", httpx.RequestID(r.Context()))
@@ -81,9 +80,22 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		// the server-to-client stream, which would let another user attach
 		// to (and read) someone else's session. Same answer as an unknown
 		// session (404), so ids of other users cannot be told apart.
-		if sid := r.Header.Get("Mcp-Session-Id"); sid != "" && !s.sessions.owns(id.UserID, sid) {
+		sid := r.Header.Get("Mcp-Session-Id")
+		if sid != "" && !s.sessions.owns(id.UserID, sid) {
 			writeJSONError(w, http.StatusNotFound, "invalid_request", "unknown MCP session")
 			return
+		}
+		if sid != "" {
+			// Checked here rather than only in mcp-go's Validate, which
+			// cannot answer 503 (it turns any error into 404, telling the
+			// client to abandon its session) and is skipped for GET. A
+			// terminated session is still refused by Validate.
+			if _, err := s.sessions.terminated(r.Context(), sid); err != nil {
+				s.metrics.StoreErrors.WithLabelValues("get_session").Inc()
+				s.log.ErrorContext(r.Context(), "store error on the hot path", "op", "get_session", "err", err, "request_id", httpx.RequestID(r.Context()))
+				s.unavailable(w)
+				return
+			}
 		}
 		if r.Method == http.MethodPost {
 			body, berr := httpx.ReadBody(w, r, maxMCPBody)
@@ -100,6 +112,13 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey, id)))
 	})
+}
+
+// unavailable answers 503: what the request needs (Clerk, Redis) cannot be
+// reached; the client should retry.
+func (s *Server) unavailable(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "5")
+	writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the identity provider cannot be reached right now; retry shortly")
 }
 
 // challenge writes 401/403 with a WWW-Authenticate Bearer challenge naming

@@ -27,6 +27,12 @@ const terminatedTTL = 24 * time.Hour
 // the shared store again, as the verifier does for grants: a termination on
 // another replica takes effect here within it, and the hot path skips a
 // Redis round trip per request.
+//
+// When the store cannot answer (Redis down), the session fails closed: the
+// request is refused with 503, exactly as when the grant behind the token
+// cannot be read, and nothing is cached. Failing open would serve a session
+// its user may have ended on another replica, and buys nothing: the grant
+// check on the same request needs Redis too.
 const liveFor = time.Second
 
 var errForeignSession = errors.New("session id does not belong to this user")
@@ -36,6 +42,7 @@ type sessionManagers struct {
 	signer *seal.Signer
 	store  store.Cache
 	live   *ttlcache.Cache[string, struct{}] // session ids recently seen not terminated
+	now    func() time.Time
 }
 
 // ResolveSessionIdManager implements server.SessionIdManagerResolver.
@@ -75,23 +82,37 @@ func (m *sessionManagers) owns(userID, id string) bool {
 	return err == nil && seal.Equal(got, m.signer.MAC("mcp-session", userID, nonce))
 }
 
-func (u *userSessions) key(id string) string { return "mcp-session-terminated:" + seal.HashHex(id) }
+func terminatedKey(id string) string { return "mcp-session-terminated:" + seal.HashHex(id) }
 
+// terminated reports whether session id was ended. A store error is returned
+// as such, never read as "not terminated" (fail closed, see liveFor).
+func (m *sessionManagers) terminated(ctx context.Context, id string) (bool, error) {
+	if m.store == nil {
+		return false, nil
+	}
+	if _, ok := m.live.Get(id); ok {
+		return false, nil
+	}
+	_, err := m.store.GetCache(ctx, terminatedKey(id))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, store.ErrNotFound):
+		m.live.Set(id, struct{}{}, m.now().Add(liveFor))
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+// Validate answers mcp-go. The middleware has already checked the session
+// (and answered 503 if the store failed), so this is normally a cache hit; a
+// store failure here still refuses the session (mcp-go answers 404).
 func (u *userSessions) Validate(id string) (bool, error) {
 	if !u.owned(id) {
 		return false, errForeignSession
 	}
-	if u.m.store == nil {
-		return false, nil
-	}
-	if _, ok := u.m.live.Get(id); ok {
-		return false, nil
-	}
-	if _, err := u.m.store.GetCache(u.ctx, u.key(id)); err == nil {
-		return true, nil
-	}
-	u.m.live.Set(id, struct{}{}, time.Now().Add(liveFor))
-	return false, nil
+	return u.m.terminated(u.ctx, id)
 }
 
 func (u *userSessions) Terminate(id string) (bool, error) {
@@ -104,7 +125,11 @@ func (u *userSessions) Terminate(id string) (bool, error) {
 	}
 	if u.m.store != nil {
 		u.m.live.Delete(id)
-		_ = u.m.store.SetCache(u.ctx, u.key(id), []byte{1}, terminatedTTL)
+		// Unrecorded, the session would live on at every replica: say so
+		// (mcp-go answers 500) rather than confirm an ending that did not happen.
+		if err := u.m.store.SetCache(u.ctx, terminatedKey(id), []byte{1}, terminatedTTL); err != nil {
+			return false, err
+		}
 	}
 	return false, nil
 }

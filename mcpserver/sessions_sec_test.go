@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/memstore"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/verifier"
 )
@@ -36,10 +37,17 @@ func newSessionTestServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	st := memstore.New(memstore.Options{})
 	t.Cleanup(func() { _ = st.Close() })
+	return newSessionServer(t, st, nil)
+}
+
+// newSessionServer serves /mcp keeping terminated sessions in st, on the
+// clock now (nil: the real one). Servers over one store are replicas.
+func newSessionServer(t *testing.T, st store.Cache, now func() time.Time) *httptest.Server {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	base := "http://" + srv.Listener.Addr().String()
 	s := New(Config{Issuer: base, Resource: base + "/mcp", Scopes: []string{"openid"}},
-		Deps{Verifier: twoUsers{}, Sessions: st, Secret: []byte("session-test-secret-0123456789abcdef")})
+		Deps{Verifier: twoUsers{}, Sessions: st, Secret: []byte("session-test-secret-0123456789abcdef"), Now: now})
 	r := chi.NewRouter()
 	s.Mount(r)
 	srv.Config.Handler = r

@@ -13,7 +13,8 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/verifier"
 )
 
-// Tool names are part of the product's interface (DESIGN.md).
+// Tool names are part of the product's interface: the README names them and
+// users' prompts and client configurations refer to them.
 const (
 	ToolUserInfo    = "get-user-info"
 	ToolUserProfile = "get-clerk-user-profile"

@@ -70,7 +70,7 @@ func (s *Server) refreshGrant(r *http.Request, client store.Client, p params) (t
 		// as reuse and end the grant. (Only for tokens that would get an
 		// answer: reuse of an old token is still reuse, whatever it asks for.)
 		_, scopeErr := narrowScopes(g.Scopes, p.get("scope"))
-		inGrace := seal.Equal(h, rc.Previous) && s.cfg.RefreshGrace > 0 && now.Sub(rc.RotatedAt) <= s.cfg.RefreshGrace
+		inGrace := s.previousInGrace(*rc, h, now)
 		if (scopeErr != nil || resourceErr != nil) && (seal.Equal(h, rc.Current) || inGrace) {
 			return errRefreshParams
 		}
@@ -92,14 +92,14 @@ func (s *Server) refreshGrant(r *http.Request, client store.Client, p params) (t
 			rc.Generation++
 			g.ExpiresAt = now.Add(s.cfg.RefreshTokenTTL)
 			return nil
-		case seal.Equal(h, rc.Previous) && s.cfg.RefreshGrace > 0 && now.Sub(rc.RotatedAt) <= s.cfg.RefreshGrace:
+		case inGrace:
 			current, err := seal.OpenWithSecret(presented, rc.CurrentSealedForPrevious, []byte(gid))
 			if err != nil {
 				return errRefreshUnknown
 			}
 			graceToken = string(current)
 			return errRefreshGrace // nothing to write
-		case seal.Equal(h, rc.Previous) || slices.ContainsFunc(rc.Retired, func(old []byte) bool { return seal.Equal(h, old) }):
+		case spent(*rc, h):
 			return errRefreshReuse
 		default:
 			return errRefreshUnknown
@@ -140,6 +140,19 @@ func (s *Server) refreshGrant(r *http.Request, client store.Client, p params) (t
 		s.audit(r, "tokens_issued", "grant_type", "refresh_token", "client_id", client.ID, "user_id", g.UserID)
 	}
 	return resp, oe
+}
+
+// previousInGrace reports whether h is the hash of the refresh token rotated
+// out last, presented within the grace window: answered (refreshGrant) and
+// still live (identifyToken), not yet reuse.
+func (s *Server) previousInGrace(rc store.RefreshChain, h []byte, now time.Time) bool {
+	return seal.Equal(h, rc.Previous) && s.cfg.RefreshGrace > 0 && now.Sub(rc.RotatedAt) <= s.cfg.RefreshGrace
+}
+
+// spent reports whether h is the hash of a refresh token of this grant that
+// has been rotated out (the previous one or an older generation).
+func spent(rc store.RefreshChain, h []byte) bool {
+	return seal.Equal(h, rc.Previous) || slices.ContainsFunc(rc.Retired, func(old []byte) bool { return seal.Equal(h, old) })
 }
 
 // narrowScopes applies RFC 6749 §6: a refresh may ask for fewer scopes, never

@@ -3,7 +3,6 @@ package proxy
 import (
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -31,9 +30,8 @@ func (s *Server) identifyToken(r *http.Request, token string) (tokenInfo, bool, 
 		}
 		h := seal.Hash(token)
 		rc := g.Refresh
-		live := seal.Equal(h, rc.Current) ||
-			(seal.Equal(h, rc.Previous) && s.cfg.RefreshGrace > 0 && s.now().Sub(rc.RotatedAt) <= s.cfg.RefreshGrace)
-		known := live || seal.Equal(h, rc.Previous) || slices.ContainsFunc(rc.Retired, func(o []byte) bool { return seal.Equal(h, o) })
+		live := seal.Equal(h, rc.Current) || s.previousInGrace(rc, h, s.now())
+		known := live || spent(rc, h)
 		if !g.Active || !known {
 			return tokenInfo{}, false, nil
 		}

@@ -146,9 +146,7 @@ func (s *Server) codeGrant(r *http.Request, client store.Client, p params) (toke
 	}
 	raw, err := s.store.ConsumeTicket(r.Context(), store.KindCode, seal.HashHex(code), codeTTL)
 	var rec codeRecord
-	if raw != nil {
-		_ = json.Unmarshal(raw, &rec)
-	}
+	readable := raw != nil && json.Unmarshal(raw, &rec) == nil && rec.GrantID != "" && rec.ClientID != ""
 	switch {
 	case errors.Is(err, store.ErrSpent):
 		s.metrics.ReuseDetections.WithLabelValues("authorization_code").Inc()
@@ -160,6 +158,12 @@ func (s *Server) codeGrant(r *http.Request, client store.Client, p params) (toke
 	case err != nil:
 		s.storeError(r, "consume_code", err)
 		return tokenResponse{}, errUnavailable("the authorization server is temporarily unavailable")
+	}
+	if !readable {
+		// The store's fault, not the client's: no client id to compare with
+		// (that read as "issued to another client") and no grant to end.
+		s.storeError(r, "read_code", errors.New("corrupt authorization code record"))
+		return tokenResponse{}, errInvalidGrant("the authorization code is invalid or expired")
 	}
 	// From here the code is spent: a failed check also ends its grant.
 	fail := func(oe *oauthError) (tokenResponse, *oauthError) {

@@ -4,8 +4,8 @@
 // token chain, the shared signing key set, short-lived caches, locks and
 // rate-limit counters.
 //
-// Two backends implement Store: store/redis (production; any number of
-// replicas share it) and store/memory (the dev mode and unit tests). Both pass
+// Two backends implement Store: store/redisstore (production; any number of
+// replicas share it) and store/memstore (the dev mode and unit tests). Both pass
 // the one conformance suite in store/storetest, which is the executable
 // definition of the semantics documented here.
 //

@@ -21,6 +21,8 @@ type cacheClerk struct {
 	answer     clerk.Introspection
 	calls      int
 	refreshErr error // what a refresh answers (default: a plain failure)
+	// refreshDeadline is the deadline of the last refresh's context (zero: none).
+	refreshDeadline time.Time
 }
 
 func (c *cacheClerk) set(in clerk.Introspection) { c.mu.Lock(); c.answer = in; c.mu.Unlock() }
@@ -35,9 +37,10 @@ func (c *cacheClerk) Introspect(context.Context, string) (clerk.Introspection, e
 func (c *cacheClerk) UserInfo(context.Context, string) (clerk.UserInfo, error) {
 	return clerk.UserInfo{Subject: "user_1"}, nil
 }
-func (c *cacheClerk) Refresh(context.Context, string) (clerk.TokenSet, error) {
+func (c *cacheClerk) Refresh(ctx context.Context, _ string) (clerk.TokenSet, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.refreshDeadline, _ = ctx.Deadline()
 	if c.refreshErr != nil {
 		return clerk.TokenSet{}, c.refreshErr
 	}
@@ -61,6 +64,13 @@ const (
 // cacheEnv is a verifier over an in-memory store on a fake clock, with one
 // live grant and a proxy access token for it.
 func cacheEnv(t *testing.T) (*verifier.Verifier, *cacheClerk, *cacheClock, *memstore.Store, string) {
+	t.Helper()
+	return cacheEnvWith(t, nil, verifier.Config{})
+}
+
+// cacheEnvWith is cacheEnv with the verifier's view of the store wrapped
+// (nil: the store itself) and cfg's refresh settings applied.
+func cacheEnvWith(t *testing.T, wrap func(verifier.Store) verifier.Store, cfg verifier.Config) (*verifier.Verifier, *cacheClerk, *cacheClock, *memstore.Store, string) {
 	t.Helper()
 	clock := &cacheClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	st := memstore.New(memstore.Options{Now: clock.Now})
@@ -91,9 +101,13 @@ func cacheEnv(t *testing.T) (*verifier.Verifier, *cacheClerk, *cacheClock, *mems
 		t.Fatal(err)
 	}
 	ck := &cacheClerk{}
-	v, err := verifier.New(verifier.Config{Issuer: "https://as.example", Resource: "https://as.example/mcp", ClerkClientID: "ck",
-		IntrospectionTTL: time.Minute, UserinfoTTL: time.Minute},
-		verifier.Deps{Keys: keys, Store: st, Clerk: ck, Secret: secret, Now: clock.Now})
+	var vst verifier.Store = st
+	if wrap != nil {
+		vst = wrap(st)
+	}
+	cfg.Issuer, cfg.Resource, cfg.ClerkClientID = "https://as.example", "https://as.example/mcp", "ck"
+	cfg.IntrospectionTTL, cfg.UserinfoTTL = time.Minute, time.Minute
+	v, err := verifier.New(cfg, verifier.Deps{Keys: keys, Store: vst, Clerk: ck, Secret: secret, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,20 +194,7 @@ func TestRefreshRefusalEndsOnlyEndedSessions(t *testing.T) {
 		t.Run(tc.code, func(t *testing.T) {
 			v, ck, clock, st, at := cacheEnv(t)
 			ctx := context.Background()
-			vlt, err := vault.New([]byte(cacheSecret), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			expired, err := vlt.Seal(cacheGrantID, clerk.TokenSet{AccessToken: "oat_cache_test_token_0123456789", RefreshToken: "rt_cache_test_0123456789"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := st.UpdateGrant(ctx, cacheGrantID, 0, func(g *store.Grant) error {
-				g.Upstream, g.UpstreamExpiresAt = expired, clock.Now().Add(-time.Minute)
-				return nil
-			}); err != nil {
-				t.Fatal(err)
-			}
+			expireUpstream(t, st, clock)
 			ck.mu.Lock()
 			ck.refreshErr = &clerk.APIError{Endpoint: clerk.EPToken, Status: tc.status, Code: tc.code}
 			ck.mu.Unlock()
@@ -201,10 +202,30 @@ func TestRefreshRefusalEndsOnlyEndedSessions(t *testing.T) {
 			if _, err := v.Verify(ctx, at); !errors.Is(err, tc.want) {
 				t.Fatalf("Verify: %v, want %v", err, tc.want)
 			}
-			_, err = st.GetGrant(ctx, cacheGrantID)
+			_, err := st.GetGrant(ctx, cacheGrantID)
 			if kept := err == nil; kept != tc.grantKept {
 				t.Fatalf("grant kept = %v, want %v (%v)", kept, tc.grantKept, err)
 			}
 		})
+	}
+}
+
+// expireUpstream makes the Clerk access token behind cacheEnv's grant expired
+// (with a refresh token), so the next Verify refreshes it.
+func expireUpstream(t *testing.T, st *memstore.Store, clock *cacheClock) {
+	t.Helper()
+	vlt, err := vault.New([]byte(cacheSecret), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, err := vlt.Seal(cacheGrantID, clerk.TokenSet{AccessToken: "oat_cache_test_token_0123456789", RefreshToken: "rt_cache_test_0123456789"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.UpdateGrant(context.Background(), cacheGrantID, 0, func(g *store.Grant) error {
+		g.Upstream, g.UpstreamExpiresAt = expired, clock.Now().Add(-time.Minute)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -79,7 +79,10 @@ type Config struct {
 	RefreshSkew time.Duration
 	// RefreshWait is how long a request waits for another replica's refresh.
 	RefreshWait time.Duration
-	Leeway      time.Duration
+	// RefreshTimeout bounds one Clerk refresh call (CLERK_TIMEOUT); the
+	// refresh lock's lease is derived from it.
+	RefreshTimeout time.Duration
+	Leeway         time.Duration
 }
 
 // Identity is who a verified request acts for.
@@ -157,6 +160,9 @@ func New(cfg Config, d Deps) (*Verifier, error) {
 	}
 	if cfg.RefreshWait == 0 {
 		cfg.RefreshWait = 10 * time.Second
+	}
+	if cfg.RefreshTimeout == 0 {
+		cfg.RefreshTimeout = 10 * time.Second
 	}
 	if cfg.Leeway == 0 {
 		cfg.Leeway = 5 * time.Second
@@ -271,6 +277,10 @@ func (v *Verifier) grant(ctx context.Context, gid string) (store.Grant, error) {
 	}
 	v.metrics.CacheLookup("grant", false)
 	res, err, _ := v.flight.Do("grant:"+gid, func() (any, error) {
+		// A detached context, as in introspect: the lookup is shared, so the
+		// first caller disconnecting must not fail everyone waiting on it.
+		// The store client's own timeouts bound it.
+		ctx := context.WithoutCancel(ctx)
 		g, err := v.store.GetGrant(ctx, gid)
 		if err != nil {
 			return g, err
@@ -423,9 +433,24 @@ func (v *Verifier) refreshUpstream(ctx context.Context, g store.Grant, stale cle
 	return res.(clerk.TokenSet), nil
 }
 
+// refreshStoreTime is what the refresh lock's holder may spend on the store
+// after Clerk answers (saving the new tokens), and refreshLeaseMargin what
+// the lease outlasts the holder's deadline by (the lock's own round trip).
+const (
+	refreshStoreTime   = 5 * time.Second
+	refreshLeaseMargin = 5 * time.Second
+)
+
 func (v *Verifier) refreshLocked(ctx context.Context, g store.Grant, stale clerk.TokenSet) (clerk.TokenSet, error) {
 	// A wall-clock deadline: waiting is real time, whatever clock dates tokens.
 	deadline := time.Now().Add(v.cfg.RefreshWait)
+	// The lock holder works under a deadline that ends before the lock's
+	// lease does. Were the lease to lapse first (a slow Clerk with a long
+	// CLERK_TIMEOUT), another replica would take the lock and refresh with
+	// the refresh token Clerk has just rotated: Clerk answers invalid_grant
+	// and the grant ends.
+	hold := v.cfg.RefreshTimeout + refreshStoreTime
+	work := ctx
 	var release func(context.Context) error
 	defer func() {
 		if release != nil {
@@ -438,7 +463,7 @@ func (v *Verifier) refreshLocked(ctx context.Context, g store.Grant, stale clerk
 		// and released the lock since the last read, and Clerk rotates
 		// refresh tokens, so refreshing with the older one would be refused
 		// and end the grant.
-		cur, ts, err := v.upstream(ctx, g.ID)
+		cur, ts, err := v.upstream(work, g.ID)
 		if err != nil {
 			return clerk.TokenSet{}, err
 		}
@@ -447,17 +472,20 @@ func (v *Verifier) refreshLocked(ctx context.Context, g store.Grant, stale clerk
 			return ts, nil
 		}
 		if release != nil {
-			return v.doRefresh(ctx, cur, ts)
+			return v.doRefresh(work, cur, ts)
 		}
 		if ts.RefreshToken == "" {
 			return clerk.TokenSet{}, fmt.Errorf("%w: Clerk's token expired and Clerk issued no refresh token (request offline_access)", ErrInvalidToken)
 		}
-		rel, ok, err := v.store.TryLock(ctx, "clerk-refresh:"+g.ID, 30*time.Second)
+		rel, ok, err := v.store.TryLock(ctx, "clerk-refresh:"+g.ID, hold+refreshLeaseMargin)
 		if err != nil {
 			return clerk.TokenSet{}, fmt.Errorf("%w: storage", ErrUnavailable)
 		}
 		if ok {
 			release = rel
+			var cancel context.CancelFunc
+			work, cancel = context.WithTimeout(ctx, hold)
+			defer cancel()
 			continue
 		}
 		if time.Now().After(deadline) {

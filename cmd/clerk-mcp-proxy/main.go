@@ -43,6 +43,17 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 	if len(args) > 0 {
 		cmd = args[0]
 	}
+	// The commands take no arguments (configuration is the environment):
+	// anything after one is a request for help or a mistake, and must not
+	// start a server.
+	if len(args) > 1 && !isHelp(args[1]) {
+		fmt.Fprintf(stderr, "unknown argument %q\n\n%s", args[1], usage)
+		return 2
+	}
+	if isHelp(cmd) || len(args) > 1 {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
 	switch cmd {
 	case "serve":
 		return serve(ctx, getenv, stderr)
@@ -53,14 +64,13 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "clerk-mcp-proxy", app.Version)
 		return 0
-	case "help", "--help", "-h":
-		fmt.Fprint(stdout, usage)
-		return 0
 	default:
 		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
 }
+
+func isHelp(arg string) bool { return arg == "help" || arg == "--help" || arg == "-h" }
 
 const usage = `usage: clerk-mcp-proxy [serve|dev|healthcheck|version]
 
@@ -103,10 +113,8 @@ func serve(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
 }
 
 // serveUntilDone serves until ctx ends (SIGTERM), then drains for
-// SHUTDOWN_TIMEOUT. Event streams are ended first: they never finish on
-// their own and would hold the drain for the whole timeout.
+// SHUTDOWN_TIMEOUT (App.Serve ends event streams first).
 func serveUntilDone(ctx context.Context, a *app.App, l net.Listener, log *slog.Logger) int {
-	a.Handler = httpx.EndStreamsOn(ctx)(a.Handler)
 	err := a.Serve(ctx, l, a.Config.ShutdownTimeout)
 	switch {
 	case err == nil || errors.Is(err, http.ErrServerClosed):

@@ -105,3 +105,43 @@ func assertJSONLines(t *testing.T, logs string) {
 		}
 	}
 }
+
+// TestCommandArguments proves a command given --help prints the usage and
+// an unknown argument is refused with it, before anything starts: `dev
+// --help` used to ignore the flag and start the dev server.
+func TestCommandArguments(t *testing.T) {
+	env := map[string]string{"LISTEN_ADDR": "127.0.0.1:0", "MOCKCLERK_ADDR": "127.0.0.1:0"}
+	for _, tc := range []struct {
+		args           []string
+		code           int
+		stdout, stderr string // a part of each; "" for an empty stream
+	}{
+		{[]string{"dev", "--help"}, 0, "usage: clerk-mcp-proxy", ""},
+		{[]string{"serve", "-h"}, 0, "usage: clerk-mcp-proxy", ""},
+		{[]string{"healthcheck", "help"}, 0, "usage: clerk-mcp-proxy", ""},
+		{[]string{"dev", "--port=9000"}, 2, "", `unknown argument "--port=9000"`},
+		{[]string{"serve", "extra"}, 2, "", `unknown argument "extra"`},
+		{[]string{"version", "now"}, 2, "", `unknown argument "now"`},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			// Already cancelled: a command that starts anyway returns at once.
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			var out, errb bytes.Buffer
+			code := run(ctx, tc.args, func(k string) string { return env[k] }, &out, &errb)
+			if code != tc.code {
+				t.Errorf("exit code %d, want %d", code, tc.code)
+			}
+			for _, s := range []struct{ name, got, want string }{{"stdout", out.String(), tc.stdout}, {"stderr", errb.String(), tc.stderr}} {
+				if s.want == "" && s.got != "" {
+					t.Errorf("%s = %q, want it empty", s.name, s.got)
+				} else if !strings.Contains(s.got, s.want) {
+					t.Errorf("%s = %q, want it to contain %q", s.name, s.got, s.want)
+				}
+			}
+			if tc.code == 2 && !strings.Contains(errb.String(), "usage: clerk-mcp-proxy") {
+				t.Errorf("stderr lacks the usage: %q", errb.String())
+			}
+		})
+	}
+}

@@ -108,6 +108,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	v, err := verifier.New(verifier.Config{
 		Issuer: cfg.Issuer(), Resource: cfg.Resource(), ClerkClientID: cfg.ClerkClientID,
 		RequiredScopes: cfg.ClerkRequiredScopes(), IntrospectionTTL: cfg.IntrospectionTTL, UserinfoTTL: cfg.UserinfoTTL,
+		RefreshTimeout: cfg.ClerkTimeout,
 	}, verifier.Deps{Keys: keys, Store: o.Store, Clerk: cl, Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now})
 	if err != nil {
 		return nil, err
@@ -179,12 +180,14 @@ func (a *App) handleReady(w http.ResponseWriter, r *http.Request) {
 }
 
 // Serve runs the HTTP server on l until ctx ends, then drains in-flight
-// requests for at most drain.
+// requests for at most drain. Event streams are ended as ctx ends: they never
+// finish on their own and would hold the drain for the whole timeout. (Here,
+// not in the binary, so the end-to-end tests serve exactly what ships.)
 func (a *App) Serve(ctx context.Context, l net.Listener, drain time.Duration) error {
 	// No ReadTimeout: it would also end the standing GET event streams.
 	// Bodies are bounded per request by httpx.BodyDeadline instead.
 	srv := &http.Server{
-		Handler:           a.Handler,
+		Handler:           httpx.EndStreamsOn(ctx)(a.Handler),
 		ReadHeaderTimeout: a.Config.HeaderReadTimeout,
 		IdleTimeout:       a.Config.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,

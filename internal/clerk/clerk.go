@@ -380,8 +380,10 @@ func IsTransient(err error) bool {
 	return errors.Is(err, ErrUnavailable)
 }
 
-// IsRejected reports whether Clerk definitively refused a grant (e.g. a
-// revoked or expired refresh token: invalid_grant).
+// IsRejected reports whether Clerk answered with a permanent error (any
+// non-transient status: invalid_grant, but also invalid_client,
+// unauthorized_client, a 404, ...). SessionEnded is the narrower question of
+// whether the user's session is over.
 func IsRejected(err error) bool {
 	var ae *APIError
 	return errors.As(err, &ae) && !ae.Transient()

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/redisstore"
 )
 
 // Config is the effective configuration of the proxy.
@@ -199,7 +201,13 @@ func (c Config) Validate() Problems {
 		}
 	}
 	check(len(c.Secret) > 0 && len(c.Secret) < 32, fmt.Sprintf("PROXY_SECRET must be at least 32 bytes (got %d)", len(c.Secret)))
-	check(c.RedisURL != "" && !strings.Contains(c.RedisURL, "://"), "REDIS_URL must be a URL such as redis://host:6379/0")
+	if c.RedisURL != "" {
+		// The Redis client's own parser, so what passes here is what it can
+		// use; its errors never echo the URL (it may hold a password).
+		if err := redisstore.CheckURL(c.RedisURL); err != nil {
+			p = append(p, "REDIS_URL: "+err.Error())
+		}
+	}
 	check(c.ClerkSecretKey != "" && !strings.HasPrefix(c.ClerkSecretKey, "sk_"), "CLERK_SECRET_KEY must start with sk_")
 	check(c.ClerkAPIURL != "" && !isHTTPURL(c.ClerkAPIURL), "CLERK_API_URL must be an http(s) URL")
 	check(len(c.ScopesSupported) == 0, "SCOPES_SUPPORTED must name at least one scope")
@@ -460,7 +468,14 @@ func (l *loader) origin(name, v string) string {
 	}
 	o, err := ParseOrigin(v)
 	if err != nil {
-		l.bad("%s: %v", name, err)
+		// One problem per fault, so each is a bullet of its own.
+		errs := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = j.Unwrap()
+		}
+		for _, e := range errs {
+			l.bad("%s: %v", name, e)
+		}
 		return ""
 	}
 	return o
@@ -479,6 +494,12 @@ func ParseOrigin(v string) (string, error) {
 	}
 	if u.Host == "" || u.Hostname() == "" {
 		errs = append(errs, fmt.Errorf("%q has no host", v))
+	}
+	// url.Parse takes any digits, or none after the colon, as a port.
+	if port := u.Port(); port != "" || strings.HasSuffix(u.Host, ":") {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			errs = append(errs, fmt.Errorf("%q has an invalid port (want 1-65535)", v))
+		}
 	}
 	if u.User != nil {
 		errs = append(errs, fmt.Errorf("%q must not contain userinfo", v))

@@ -227,3 +227,54 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadCatchesBadURLsAtOnce proves a REDIS_URL the Redis client cannot
+// use and a CLERK_DOMAIN or BASE_URL with an impossible port are reported by
+// Load with the other problems, one problem per line, never echoing a
+// password. They used to pass Load (REDIS_URL only needed "://", a port was
+// never range-checked) and fail later, one at a time; and the several faults
+// of one origin were a single multi-line bullet.
+func TestLoadCatchesBadURLsAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name, key, value string
+		want             []string // each in a problem of its own
+	}{
+		{"REDIS_URL http scheme", "REDIS_URL", "http://127.0.0.1:6379/0", []string{"REDIS_URL", "unsupported scheme"}},
+		{"REDIS_URL foreign scheme with a password", "REDIS_URL", "mongodb://user:hunter2@db:27017", []string{"REDIS_URL", "unsupported scheme"}},
+		{"REDIS_URL unknown parameter", "REDIS_URL", "redis://127.0.0.1:6379/0?pool=3", []string{"REDIS_URL"}},
+		{"CLERK_DOMAIN port out of range", "CLERK_DOMAIN", "clerk.example.com:99999", []string{"CLERK_DOMAIN", "port"}},
+		{"CLERK_DOMAIN port zero", "CLERK_DOMAIN", "https://clerk.example.com:0", []string{"CLERK_DOMAIN", "port"}},
+		{"CLERK_DOMAIN empty port", "CLERK_DOMAIN", "https://clerk.example.com:", []string{"CLERK_DOMAIN", "port"}},
+		{"BASE_URL port out of range", "BASE_URL", "https://mcp.example.com:70000", []string{"BASE_URL", "port"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := good()
+			e[tc.key] = tc.value
+			e["LOG_LEVEL"] = "loud" // another problem, reported alongside
+			_, err := Load(env(e), ModeServe)
+			problems, _ := err.(Problems)
+			msg := strings.Join(problems, "\n")
+			for _, want := range append(tc.want, "LOG_LEVEL") {
+				if !strings.Contains(msg, want) {
+					t.Errorf("problems lack %q:\n%s", want, msg)
+				}
+			}
+			if strings.Contains(msg, "hunter2") {
+				t.Errorf("problems echo the password:\n%s", msg)
+			}
+		})
+	}
+	// Several faults of one origin: one problem each, each on one line.
+	e := good()
+	e["BASE_URL"] = "https://user@mcp.example.com/path?x=1"
+	_, err := Load(env(e), ModeServe)
+	problems, _ := err.(Problems)
+	if len(problems) != 3 {
+		t.Errorf("want 3 problems (userinfo, path, query), got %d: %q", len(problems), problems)
+	}
+	for _, p := range problems {
+		if !strings.HasPrefix(p, "BASE_URL: ") || strings.Contains(p, "\n") {
+			t.Errorf("not a one-line BASE_URL problem: %q", p)
+		}
+	}
+}

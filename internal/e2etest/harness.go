@@ -65,6 +65,7 @@ type Env struct {
 	Prefix  string
 	cancel  context.CancelFunc
 	done    chan struct{}
+	served  error // what App.Serve returned, once done is closed
 }
 
 // SyncBuffer collects log output from concurrent writers.
@@ -124,7 +125,7 @@ func Start(t testing.TB, o Options) *Env {
 	e := &Env{T: t, BaseURL: base, Clerk: ck, Redis: rs, App: a, Logs: logs, Prefix: prefix, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(e.done)
-		_ = a.Serve(ctx, l, 5*time.Second)
+		e.served = a.Serve(ctx, l, 5*time.Second)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -133,6 +134,14 @@ func Start(t testing.TB, o Options) *Env {
 		_ = ck.Close()
 	})
 	return e
+}
+
+// Stop shuts the proxy down as SIGTERM does (drain for at most 5 s) and
+// returns what App.Serve returned. Safe to call more than once.
+func (e *Env) Stop() error {
+	e.cancel()
+	<-e.done
+	return e.served
 }
 
 // Client is an MCP client's OAuth state.

@@ -1,9 +1,9 @@
 // Package mockclerk is a fake of Clerk's Frontend API (the OAuth 2.0 / OIDC
 // authorization server) and of the parts of its Backend API the proxy uses,
-// faithful to the wire facts in shared/reference/clerk-wire-facts.md:
-// discovery split as Clerk splits it, lowercase "bearer", the minimal
-// introspection answer, Clerk's error envelope, opaque "oat_" or RS256 JWT
-// access tokens. It serves a plain HTML sign-in form over seeded users and a
+// faithful to Clerk's observed wire behaviour, which this package's tests
+// pin (mockclerk_test.go, malformed_test.go): discovery split as Clerk
+// splits it, lowercase "bearer", the minimal introspection answer, Clerk's
+// error envelope, opaque "oat_" or RS256 JWT access tokens. It serves a plain HTML sign-in form over seeded users and a
 // test-only admin API (/__admin/stats, /__admin/faults, /__admin/reset) to
 // count calls and inject latency, errors and timeouts.
 //

@@ -33,6 +33,14 @@ func knownParam(name string) bool {
 	return false
 }
 
+// CheckURL reports what is wrong with a Redis URL (the forms are documented
+// in the package comment), so configuration can be refused at start-up with
+// every other problem. It never connects, and its errors never echo the URL.
+func CheckURL(raw string) error {
+	_, err := parseURL(raw)
+	return err
+}
+
 // parseURL turns a Redis URL (the forms are documented in the package comment)
 // into options for redis.NewUniversalClient. It never connects.
 //
