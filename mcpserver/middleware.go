@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/verifier"
 )
 
@@ -33,11 +34,11 @@ func IdentityFrom(ctx context.Context) (*verifier.Identity, bool) {
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.hosts[normalizeHost(r.Host, r.TLS != nil)] {
-			writeJSONError(w, http.StatusForbidden, "invalid_request", "the Host header does not name this server")
+			oautherr.Write(w, oautherr.New(http.StatusForbidden, oautherr.InvalidRequest, "the Host header does not name this server"))
 			return
 		}
 		if o := r.Header.Get("Origin"); o != "" && !s.origins[strings.ToLower(o)] {
-			writeJSONError(w, http.StatusForbidden, "invalid_request", "requests from this Origin are not allowed")
+			oautherr.Write(w, oautherr.New(http.StatusForbidden, oautherr.InvalidRequest, "requests from this Origin are not allowed"))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -70,7 +71,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		case err != nil:
 			s.log.InfoContext(r.Context(), "bearer token refused", "reason", err.Error(), "request_id", httpx.RequestID(r.Context()))
-			s.challenge(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked", s.cfg.Scopes)
+			s.challenge(w, http.StatusUnauthorized, oautherr.InvalidToken, "the access token is invalid, expired or revoked", s.cfg.Scopes)
 			return
 		}
 		httpx.SetClient(r.Context(), id.ClientID)
@@ -82,7 +83,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		// session (404), so ids of other users cannot be told apart.
 		sid := r.Header.Get("Mcp-Session-Id")
 		if sid != "" && !s.sessions.owns(id.UserID, sid) {
-			writeJSONError(w, http.StatusNotFound, "invalid_request", "unknown MCP session")
+			oautherr.Write(w, oautherr.New(http.StatusNotFound, oautherr.InvalidRequest, "unknown MCP session"))
 			return
 		}
 		if sid != "" {
@@ -100,13 +101,13 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if r.Method == http.MethodPost {
 			body, berr := httpx.ReadBody(w, r, maxMCPBody)
 			if berr != nil {
-				writeJSONError(w, berr.Status, "invalid_request", berr.Description)
+				oautherr.Write(w, oautherr.New(berr.Status, oautherr.InvalidRequest, berr.Description))
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			if missing := s.missingToolScopes(body, id.Scopes); len(missing) > 0 {
 				need := append(slices.Clone(id.Scopes), missing...)
-				s.challenge(w, http.StatusForbidden, "insufficient_scope", "this tool needs the scope "+strings.Join(missing, " "), need)
+				s.challenge(w, http.StatusForbidden, oautherr.InsufficientScope, "this tool needs the scope "+strings.Join(missing, " "), need)
 				return
 			}
 		}
@@ -117,27 +118,30 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 // unavailable answers 503: what the request needs (Clerk, Redis) cannot be
 // reached; the client should retry.
 func (s *Server) unavailable(w http.ResponseWriter) {
-	w.Header().Set("Retry-After", "5")
-	writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the identity provider cannot be reached right now; retry shortly")
+	e := oautherr.New(http.StatusServiceUnavailable, oautherr.TemporarilyUnavailable, "the identity provider cannot be reached right now; retry shortly")
+	e.RetryAfter = 5
+	oautherr.Write(w, e)
 }
 
 // challenge writes 401/403 with a WWW-Authenticate Bearer challenge naming
 // the protected-resource metadata (RFC 9728 §5.1) and the scopes to ask for
 // (for step-up: the ones already held plus the missing ones, so a
 // re-authorization loses nothing).
-func (s *Server) challenge(w http.ResponseWriter, status int, code, desc string, scopes []string) {
+// With no code (no token was sent), the challenge carries no error (RFC 6750
+// §3.1) and the body says what to do.
+func (s *Server) challenge(w http.ResponseWriter, status int, code oautherr.Code, desc string, scopes []string) {
 	parts := []string{`resource_metadata="` + s.PRMURL() + `"`}
 	if len(scopes) > 0 {
 		parts = append(parts, `scope="`+strings.Join(scopes, " ")+`"`)
 	}
 	if code != "" {
-		parts = append(parts, `error="`+code+`"`, `error_description="`+desc+`"`)
+		parts = append(parts, `error="`+string(code)+`"`, `error_description="`+desc+`"`)
+	} else {
+		code, desc = oautherr.Unauthorized, "this MCP server requires OAuth authorization; see the WWW-Authenticate header"
 	}
-	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(parts, ", "))
-	if code == "" {
-		code, desc = "unauthorized", "this MCP server requires OAuth authorization; see the WWW-Authenticate header"
-	}
-	writeJSONError(w, status, code, desc)
+	e := oautherr.New(status, code, desc)
+	e.Challenge = "Bearer " + strings.Join(parts, ", ")
+	oautherr.Write(w, e)
 }
 
 // bearer extracts an RFC 6750 §2.1 bearer token. present is true when the
@@ -189,14 +193,6 @@ func (s *Server) missingToolScopes(body []byte, have []string) []string {
 		}
 	}
 	return missing
-}
-
-func writeJSONError(w http.ResponseWriter, status int, code, desc string) {
-	body, _ := json.Marshal(map[string]string{"error": code, "error_description": desc})
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
 }
 
 // handlePRM serves RFC 9728 protected-resource metadata. resource is the MCP

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 )
@@ -43,18 +44,18 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if oerr != nil {
 		// Nothing is validated yet: the only safe answer is local.
-		s.renderError(w, r, http.StatusBadRequest, pageBadRequest.with(oerr.Description))
+		s.renderError(w, r, pageBadRequest.withError(oerr))
 		return
 	}
 	client, page := s.authorizeClient(r, p.get("client_id"))
 	if page != nil {
-		s.renderError(w, r, page.status, *page)
+		s.renderError(w, r, *page)
 		return
 	}
 	httpx.SetClient(r.Context(), client.ID)
 	redirectURI, page := s.authorizeRedirect(client, p)
 	if page != nil {
-		s.renderError(w, r, page.status, *page)
+		s.renderError(w, r, *page)
 		return
 	}
 	state := p.get("state")
@@ -140,7 +141,7 @@ func (s *Server) validateAuthorizeParams(c store.Client, p params) (authRequest,
 		if rt == "" {
 			return req, errInvalidRequest("response_type is required")
 		}
-		return req, &oauthError{Code: "unsupported_response_type", Description: "only response_type=code is supported", Status: http.StatusBadRequest}
+		return req, &oauthError{Code: oautherr.UnsupportedResponseType, Description: "only response_type=code is supported", Status: http.StatusBadRequest}
 	}
 	if len(p.get("state")) > 1024 {
 		return req, errInvalidRequest("state is longer than 1024 characters")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clerk"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 )
@@ -33,12 +34,12 @@ type codeRecord struct {
 func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	p, oerr := readQuery(r)
 	if oerr != nil {
-		s.renderError(w, r, http.StatusBadRequest, pageBadRequest.with(oerr.Description))
+		s.renderError(w, r, pageBadRequest.withError(oerr))
 		return
 	}
 	state := p.get("state")
 	if state == "" || len(state) > 128 {
-		s.renderError(w, r, http.StatusBadRequest, pageExpired)
+		s.renderError(w, r, pageExpired)
 		return
 	}
 	raw, err := s.store.ConsumeTicket(r.Context(), store.KindUpstreamState, seal.HashHex(state), 0)
@@ -53,10 +54,10 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	if err != nil || json.Unmarshal(raw, &up) != nil {
 		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrSpent) {
 			s.storeError(r, "consume_upstream_state", err)
-			s.renderError(w, r, http.StatusServiceUnavailable, pageUnavailable)
+			s.renderError(w, r, pageUnavailable)
 			return
 		}
-		s.renderError(w, r, http.StatusBadRequest, pageExpired)
+		s.renderError(w, r, pageExpired)
 		return
 	}
 	req := up.Request
@@ -68,13 +69,13 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	s.setCookie(w, cookieName, "", -1)
 	if binding == "" || !seal.EqualHash(binding, up.BindingHash) {
 		s.audit(r, "consent_binding_mismatch", "client_id", req.ClientID)
-		s.renderError(w, r, http.StatusForbidden, pageSessionMismatch)
+		s.renderError(w, r, pageSessionMismatch)
 		return
 	}
 	if e := p.get("error"); e != "" {
-		code := "server_error"
-		if e == "access_denied" {
-			code = "access_denied"
+		code := oautherr.ServerError
+		if oautherr.Code(e) == oautherr.AccessDenied {
+			code = oautherr.AccessDenied
 		}
 		s.log.WarnContext(r.Context(), "clerk returned an authorization error", "clerk_error", safeCode(e), "client_id", req.ClientID)
 		s.redirectError(w, r, req.RedirectURI, req.State, &oauthError{Code: code, Description: "sign-in at the identity provider did not complete"})
@@ -93,7 +94,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.revokeUpstream(r, tokens, "client_id", req.ClientID)
 		oe := errServer("the identity provider did not complete the sign-in")
 		if clerk.IsTransient(err) {
-			oe = &oauthError{Code: "temporarily_unavailable", Description: "the identity provider is unavailable; try again"}
+			oe = &oauthError{Code: oautherr.TemporarilyUnavailable, Description: "the identity provider is unavailable; try again"}
 		}
 		s.redirectError(w, r, req.RedirectURI, req.State, oe)
 		return

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 )
@@ -66,14 +67,14 @@ func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 	}
 	client, err := s.lookupClient(r.Context(), req.ClientID)
 	if err != nil {
-		s.renderError(w, r, http.StatusBadRequest, pageUnknownClient)
+		s.renderError(w, r, pageUnknownClient)
 		return
 	}
 	httpx.SetClient(r.Context(), client.ID)
 	nonce := s.cookie(r, "cmp_csrf")
 	if len(nonce) < 32 {
 		if nonce, err = seal.Token(s.rand, 32); err != nil {
-			s.renderError(w, r, http.StatusServiceUnavailable, pageUnavailable)
+			s.renderError(w, r, pageUnavailable)
 			return
 		}
 		s.setCookie(w, "cmp_csrf", nonce, transactionTTL)
@@ -84,7 +85,7 @@ func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) peekTransaction(w http.ResponseWriter, r *http.Request, txn string) (authRequest, bool) {
 	var req authRequest
 	if txn == "" || len(txn) > 128 {
-		s.renderError(w, r, http.StatusBadRequest, pageExpired)
+		s.renderError(w, r, pageExpired)
 		return req, false
 	}
 	raw, err := s.store.PeekTicket(r.Context(), store.KindTransaction, seal.HashHex(txn))
@@ -93,10 +94,10 @@ func (s *Server) peekTransaction(w http.ResponseWriter, r *http.Request, txn str
 	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.storeError(r, "peek_transaction", err)
-		s.renderError(w, r, http.StatusServiceUnavailable, pageUnavailable)
+		s.renderError(w, r, pageUnavailable)
 		return req, false
 	}
-	s.renderError(w, r, http.StatusBadRequest, pageExpired)
+	s.renderError(w, r, pageExpired)
 	return req, false
 }
 
@@ -164,17 +165,17 @@ func describeScope(scope string) string {
 func (s *Server) handleConsentDecision(w http.ResponseWriter, r *http.Request) {
 	p, oerr := readForm(w, r)
 	if oerr != nil {
-		s.renderError(w, r, oerr.Status, pageBadRequest.with(oerr.Description))
+		s.renderError(w, r, pageBadRequest.withError(oerr))
 		return
 	}
 	txn, action := p.get("txn"), p.get("action")
 	nonce := s.cookie(r, "cmp_csrf")
 	if txn == "" || nonce == "" || !seal.Equal([]byte(p.get("csrf_token")), []byte(s.csrfToken(nonce, txn))) {
-		s.renderError(w, r, http.StatusForbidden, pageCSRF)
+		s.renderError(w, r, pageCSRF)
 		return
 	}
 	if action != "approve" && action != "deny" {
-		s.renderError(w, r, http.StatusBadRequest, pageBadRequest.with("The form must say approve or deny."))
+		s.renderError(w, r, pageBadRequest.with("The form must say approve or deny."))
 		return
 	}
 	raw, err := s.store.ConsumeTicket(r.Context(), store.KindTransaction, seal.HashHex(txn), 0)
@@ -182,17 +183,17 @@ func (s *Server) handleConsentDecision(w http.ResponseWriter, r *http.Request) {
 	if err != nil || json.Unmarshal(raw, &req) != nil {
 		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrSpent) {
 			s.storeError(r, "consume_transaction", err)
-			s.renderError(w, r, http.StatusServiceUnavailable, pageUnavailable)
+			s.renderError(w, r, pageUnavailable)
 			return
 		}
-		s.renderError(w, r, http.StatusBadRequest, pageExpired)
+		s.renderError(w, r, pageExpired)
 		return
 	}
 	httpx.SetClient(r.Context(), req.ClientID)
 	if action == "deny" {
 		s.metrics.Consents.WithLabelValues("denied").Inc()
 		s.audit(r, "consent_denied", "client_id", req.ClientID)
-		s.earlyError(w, r, req.RedirectURI, req.State, &oauthError{Code: "access_denied", Description: "the user denied the request"})
+		s.earlyError(w, r, req.RedirectURI, req.State, &oauthError{Code: oautherr.AccessDenied, Description: "the user denied the request"})
 		return
 	}
 	s.metrics.Consents.WithLabelValues("approved").Inc()

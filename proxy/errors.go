@@ -1,97 +1,89 @@
 package proxy
 
 import (
-	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 )
 
-// oauthError is an RFC 6749 §5.2 error as a value. Handlers return it; one
-// helper writes it. Description is shown to clients, so it never carries a
-// secret, a token or an internal error text.
-type oauthError struct {
-	Code        string
-	Description string
-	Status      int
-	// basicChallenge adds WWW-Authenticate: Basic (RFC 6749 §5.2: an
-	// invalid_client answer to a Basic-authenticated request must carry it).
-	basicChallenge bool
-}
-
-func (e *oauthError) Error() string { return e.Code + ": " + e.Description }
+// oauthError is the product's one error value (see oautherr): handlers
+// return it, writeError writes, logs and counts it.
+type oauthError = oautherr.Error
 
 func errInvalidRequest(desc string) *oauthError {
-	return &oauthError{Code: "invalid_request", Description: desc, Status: http.StatusBadRequest}
+	return oautherr.New(http.StatusBadRequest, oautherr.InvalidRequest, desc)
 }
 
+// errInvalidClient is 401 invalid_client; basic adds the Basic challenge RFC
+// 6749 §5.2 requires when the client tried HTTP Basic.
 func errInvalidClient(desc string, basic bool) *oauthError {
-	return &oauthError{Code: "invalid_client", Description: desc, Status: http.StatusUnauthorized, basicChallenge: basic}
+	e := oautherr.New(http.StatusUnauthorized, oautherr.InvalidClient, desc)
+	if basic {
+		e.Challenge = oautherr.BasicChallenge
+	}
+	return e
 }
 
 func errInvalidGrant(desc string) *oauthError {
-	return &oauthError{Code: "invalid_grant", Description: desc, Status: http.StatusBadRequest}
+	return oautherr.New(http.StatusBadRequest, oautherr.InvalidGrant, desc)
 }
 
 func errInvalidScope(desc string) *oauthError {
-	return &oauthError{Code: "invalid_scope", Description: desc, Status: http.StatusBadRequest}
+	return oautherr.New(http.StatusBadRequest, oautherr.InvalidScope, desc)
 }
 
 // errInvalidTarget is RFC 8707 §2's error for a resource this server does not serve.
 func errInvalidTarget(desc string) *oauthError {
-	return &oauthError{Code: "invalid_target", Description: desc, Status: http.StatusBadRequest}
+	return oautherr.New(http.StatusBadRequest, oautherr.InvalidTarget, desc)
 }
 
 func errServer(desc string) *oauthError {
-	return &oauthError{Code: "server_error", Description: desc, Status: http.StatusInternalServerError}
+	return oautherr.New(http.StatusInternalServerError, oautherr.ServerError, desc)
 }
 
 func errUnavailable(desc string) *oauthError {
-	return &oauthError{Code: "temporarily_unavailable", Description: desc, Status: http.StatusServiceUnavailable}
+	return oautherr.New(http.StatusServiceUnavailable, oautherr.TemporarilyUnavailable, desc)
 }
 
-func errMetadata(code, desc string) *oauthError {
-	return &oauthError{Code: code, Description: desc, Status: http.StatusBadRequest}
+func errMetadata(code oautherr.Code, desc string) *oauthError {
+	return oautherr.New(http.StatusBadRequest, code, desc)
 }
 
-// writeError writes e as RFC 6749 JSON with Cache-Control: no-store.
+// writeError writes e as RFC 6749 JSON with Cache-Control: no-store, counts
+// it, and logs it: server-side errors at WARN, client errors at DEBUG (the
+// access log already has their status), each with its cause.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, endpoint string, e *oauthError) {
-	if e.basicChallenge {
-		w.Header().Set("WWW-Authenticate", `Basic realm="clerk-mcp-proxy", charset="UTF-8"`)
-	}
+	level := slog.LevelDebug
 	if e.Status >= 500 {
-		s.log.WarnContext(r.Context(), "oauth server-side error", "endpoint", endpoint, "error", e.Code, "description", e.Description)
+		level = slog.LevelWarn
 	}
-	s.metrics.OAuthErrors.WithLabelValues(endpoint, e.Code).Inc()
-	writeJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": e.Description})
+	if s.log.Enabled(r.Context(), level) {
+		attrs := []any{"endpoint", endpoint, "error", e.Code, "description", e.Description}
+		if e.Cause != nil {
+			attrs = append(attrs, "cause", e.Cause.Error())
+		}
+		s.log.Log(r.Context(), level, "oauth error", attrs...)
+	}
+	s.metrics.OAuthErrors.WithLabelValues(endpoint, string(e.Code)).Inc()
+	oautherr.Write(w, e)
 }
 
 // writeJSON writes v as JSON, never cached (tokens and errors must not be).
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		status, body = http.StatusInternalServerError, []byte(`{"error":"server_error"}`)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { oautherr.WriteJSON(w, status, v) }
 
 // redirectError sends an authorization error back to a redirect URI that has
 // already been validated (RFC 6749 §4.1.2.1), with state and iss (RFC 9207).
 func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, redirectURI, state string, e *oauthError) {
-	s.metrics.OAuthErrors.WithLabelValues("authorize", e.Code).Inc()
+	s.metrics.OAuthErrors.WithLabelValues("authorize", string(e.Code)).Inc()
 	s.redirectToClient(w, r, redirectURI, state, errorParams(e))
 }
 
 // errorParams are an authorization error response's parameters.
 func errorParams(e *oauthError) url.Values {
-	q := url.Values{"error": {e.Code}}
+	q := url.Values{"error": {string(e.Code)}}
 	if e.Description != "" {
 		q.Set("error_description", e.Description)
 	}
@@ -112,15 +104,15 @@ func (s *Server) earlyError(w http.ResponseWriter, r *http.Request, redirectURI,
 	}
 	back, err := s.clientRedirectURL(redirectURI, state, errorParams(e))
 	if err != nil {
-		s.renderError(w, r, http.StatusBadRequest, pageBadRedirect)
+		s.renderError(w, r, pageBadRedirect)
 		return
 	}
-	page, status := pageAppRequest, http.StatusBadRequest
-	if e.Code == "access_denied" {
-		page, status = pageDenied, http.StatusOK
+	page := pageAppRequest
+	if e.Code == oautherr.AccessDenied {
+		page = pageDenied
 	}
 	page.Code, page.ReturnURL, page.ReturnHost = e.Code, back, hostOf(redirectURI)
-	s.renderError(w, r, status, page.with(e.Description))
+	s.renderError(w, r, page.with(e.Description))
 }
 
 // redirectToClient sends the browser to a validated redirect URI with params
@@ -129,7 +121,7 @@ func (s *Server) earlyError(w http.ResponseWriter, r *http.Request, redirectURI,
 func (s *Server) redirectToClient(w http.ResponseWriter, r *http.Request, redirectURI, state string, params url.Values) {
 	u, err := s.clientRedirectURL(redirectURI, state, params)
 	if err != nil {
-		s.renderError(w, r, http.StatusBadRequest, pageBadRedirect)
+		s.renderError(w, r, pageBadRedirect)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")

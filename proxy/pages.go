@@ -6,6 +6,8 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 )
 
 //go:embed templates/*.html
@@ -33,7 +35,7 @@ func parsePages() (*pages, error) {
 // redirected to safely.
 type errorPage struct {
 	status  int
-	Code    string // RFC 6749 error code, for JSON clients
+	Code    oautherr.Code // for JSON clients
 	Title   string
 	Message string
 	Detail  string
@@ -45,34 +47,41 @@ type errorPage struct {
 
 func (p errorPage) with(detail string) errorPage { p.Detail = detail; return p }
 
+// withError shows e's description, with e's status (e.g. 408 for a body that
+// did not arrive).
+func (p errorPage) withError(e *oauthError) errorPage {
+	p.Detail, p.status = e.Description, e.Status
+	return p
+}
+
 var (
-	pageBadRequest = errorPage{status: http.StatusBadRequest, Code: "invalid_request",
+	pageBadRequest = errorPage{status: http.StatusBadRequest, Code: oautherr.InvalidRequest,
 		Title: "This sign-in request is not valid", Message: "The app that sent you here made a request this server cannot accept.",
 		Hint: "Try connecting again from your MCP client. If it keeps happening, tell the app's developer."}
-	pageUnknownClient = errorPage{status: http.StatusBadRequest, Code: "invalid_client",
+	pageUnknownClient = errorPage{status: http.StatusBadRequest, Code: oautherr.InvalidClient,
 		Title: "This app is not registered here", Message: "The app's registration is unknown to this server: it may have expired after a long time unused, or the server's storage was reset.",
 		Hint: "Remove this server from your MCP client and add it again; the client will register afresh."}
-	pageBadClientMetadata = errorPage{status: http.StatusBadRequest, Code: "invalid_client",
+	pageBadClientMetadata = errorPage{status: http.StatusBadRequest, Code: oautherr.InvalidClient,
 		Title: "This app's metadata could not be used", Message: "The app identifies itself with a client metadata document that this server could not fetch or accept.",
 		Hint: "Tell the app's developer; the detail below says what was wrong."}
-	pageBadRedirect = errorPage{status: http.StatusBadRequest, Code: "invalid_request",
+	pageBadRedirect = errorPage{status: http.StatusBadRequest, Code: oautherr.InvalidRequest,
 		Title: "Unregistered redirect address", Message: "The address this request wants to send you back to is not one the app registered, so this server will not send you there.",
 		Hint: "This protects your account. Reconnect from your MCP client; if it keeps happening, tell the app's developer."}
-	pageExpired = errorPage{status: http.StatusBadRequest, Code: "invalid_request",
+	pageExpired = errorPage{status: http.StatusBadRequest, Code: oautherr.InvalidRequest,
 		Title: "This sign-in link has expired", Message: "The sign-in request was already completed, or it is older than its time limit.",
 		Hint: "Go back to your MCP client and connect again."}
-	pageCSRF = errorPage{status: http.StatusForbidden, Code: "access_denied",
+	pageCSRF = errorPage{status: http.StatusForbidden, Code: oautherr.AccessDenied,
 		Title: "Your approval could not be verified", Message: "The approval did not come from the page this server showed in this browser (missing or mismatched security token).",
 		Hint: "Go back to your MCP client and connect again. Make sure cookies are enabled for this site."}
-	pageSessionMismatch = errorPage{status: http.StatusForbidden, Code: "access_denied",
+	pageSessionMismatch = errorPage{status: http.StatusForbidden, Code: oautherr.AccessDenied,
 		Title: "Sign-in started in another browser", Message: "This sign-in was approved in a different browser session than the one that finished it, so it was stopped to protect your account.",
 		Hint: "Connect again from your MCP client and complete the whole sign-in in one browser."}
-	pageAppRequest = errorPage{Title: "The app's request could not be completed",
+	pageAppRequest = errorPage{status: http.StatusBadRequest, Title: "The app's request could not be completed",
 		Message: "The app that sent you here made a request this server cannot accept, so nothing was shared.",
 		Hint:    "Return to the app only if you started this sign-in from it; it will be told what went wrong."}
-	pageDenied = errorPage{Title: "Access denied", Message: "You did not allow the app to access your account. Nothing was shared.",
+	pageDenied = errorPage{status: http.StatusOK, Title: "Access denied", Message: "You did not allow the app to access your account. Nothing was shared.",
 		Hint: "Return to the app only if you started this sign-in from it."}
-	pageUnavailable = errorPage{status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+	pageUnavailable = errorPage{status: http.StatusServiceUnavailable, Code: oautherr.TemporarilyUnavailable,
 		Title: "Temporarily unavailable", Message: "The server could not reach its storage.",
 		Hint: "Try again in a moment."}
 )
@@ -91,17 +100,18 @@ func setPageHeaders(w http.ResponseWriter) {
 }
 
 // renderError shows p as HTML, or as RFC 6749 JSON to a client that asked for
-// JSON and not HTML.
-func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, p errorPage) {
-	s.metrics.OAuthErrors.WithLabelValues("page", p.Code).Inc()
+// JSON and not HTML, with p's status.
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, p errorPage) {
+	status := p.status
+	s.metrics.OAuthErrors.WithLabelValues("page", string(p.Code)).Inc()
 	accept := r.Header.Get("Accept")
 	if strings.Contains(accept, "application/json") && !strings.Contains(accept, "text/html") {
 		desc := p.Message
 		if p.Detail != "" {
 			desc += " " + p.Detail
 		}
-		body := map[string]string{"error": p.Code, "error_description": desc}
-		if p.Code == "invalid_client" {
+		body := map[string]any{"error": p.Code, "error_description": desc}
+		if p.Code == oautherr.InvalidClient {
 			body["registration_endpoint"] = s.cfg.Issuer + "/register"
 		}
 		writeJSON(w, status, body)

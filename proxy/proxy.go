@@ -182,9 +182,9 @@ func (s *Server) Mount(r chi.Router) {
 		// not cached): unthrottled, they would let anyone make this server send
 		// unbounded requests to any public host. They share the token budget
 		// (each with its own counter).
-		r.With(s.rateLimit("token", s.cfg.RateLimits.Token)).Post("/token", s.handleToken)
-		r.With(s.rateLimit("revoke", s.cfg.RateLimits.Token)).Post("/revoke", s.handleRevoke)
-		r.With(s.rateLimit("introspect", s.cfg.RateLimits.Token)).Post("/introspect", s.handleIntrospect)
+		r.With(s.rateLimit("token", s.cfg.RateLimits.Token)).Post("/token", withCORS(s.clientEndpoint("token", s.token)))
+		r.With(s.rateLimit("revoke", s.cfg.RateLimits.Token)).Post("/revoke", withCORS(s.clientEndpoint("revoke", s.revoke)))
+		r.With(s.rateLimit("introspect", s.cfg.RateLimits.Token)).Post("/introspect", s.clientEndpoint("introspect", s.introspect))
 	})
 	r.Options("/register", preflight)
 	r.Options("/token", preflight)
@@ -202,6 +202,14 @@ func preflight(w http.ResponseWriter, r *http.Request) {
 }
 
 func allowCORS(w http.ResponseWriter) { w.Header().Set("Access-Control-Allow-Origin", "*") }
+
+// withCORS lets browser-based clients read h's answers, errors included.
+func withCORS(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		allowCORS(w)
+		h(w, r)
+	}
+}
 
 // hasScope reports whether s is a scope clients may request.
 func (s *Server) hasScope(scope string) bool { return slices.Contains(s.cfg.Scopes, scope) }

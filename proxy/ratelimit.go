@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 )
 
 // rateLimit limits requests per client IP per minute for one endpoint. The
@@ -35,7 +36,7 @@ func (s *Server) rateLimit(endpoint string, perMinute int) func(http.Handler) ht
 				// temporarily_unavailable is RFC 6749's own code for "cannot
 				// handle the request now" (§4.1.2.1); slow_down belongs to the
 				// device grant (RFC 8628) and means something else to clients.
-				s.writeError(w, r, endpoint, &oauthError{Code: "temporarily_unavailable", Description: "too many requests from this address; retry later", Status: http.StatusTooManyRequests})
+				s.writeError(w, r, endpoint, &oauthError{Code: oautherr.TemporarilyUnavailable, Description: "too many requests from this address; retry later", Status: http.StatusTooManyRequests})
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -55,7 +56,7 @@ func (s *Server) limitInFlight(next http.Handler) http.Handler {
 		if !ok {
 			s.metrics.RateLimited.WithLabelValues("in_flight").Inc()
 			w.Header().Set("Retry-After", "1")
-			s.writeError(w, r, "in_flight", &oauthError{Code: "temporarily_unavailable", Description: "too many requests in progress from this address; retry shortly", Status: http.StatusTooManyRequests})
+			s.writeError(w, r, "in_flight", &oauthError{Code: oautherr.TemporarilyUnavailable, Description: "too many requests in progress from this address; retry shortly", Status: http.StatusTooManyRequests})
 			return
 		}
 		defer release()

@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 )
@@ -100,23 +101,23 @@ func decodeRegistration(w http.ResponseWriter, r *http.Request) (registrationReq
 	var req registrationRequest
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return req, errMetadata("invalid_client_metadata", "the registration body must be application/json")
+		return req, errMetadata(oautherr.InvalidClientMetadata, "the registration body must be application/json")
 	}
 	body, berr := httpx.ReadBody(w, r, maxRegistrationBytes)
 	if berr != nil {
-		return req, &oauthError{Code: "invalid_client_metadata", Description: berr.Description, Status: berr.Status}
+		return req, &oauthError{Code: oautherr.InvalidClientMetadata, Description: berr.Description, Status: berr.Status}
 	}
 	if !utf8.Valid(body) {
-		return req, errMetadata("invalid_client_metadata", "the registration body is not valid UTF-8")
+		return req, errMetadata(oautherr.InvalidClientMetadata, "the registration body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&req); err != nil {
-		return req, errMetadata("invalid_client_metadata", "the registration body is not a JSON object with RFC 7591 fields of the right types")
+		return req, errMetadata(oautherr.InvalidClientMetadata, "the registration body is not a JSON object with RFC 7591 fields of the right types")
 	}
 	// Only whitespace may follow the object. (dec.More() is not enough: it
 	// reports false for a stray "}" or "]", so `{...}}` would be accepted.)
 	if len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) > 0 {
-		return req, errMetadata("invalid_client_metadata", "the registration body has trailing data")
+		return req, errMetadata(oautherr.InvalidClientMetadata, "the registration body has trailing data")
 	}
 	return req, nil
 }
@@ -130,17 +131,17 @@ func decodeRegistration(w http.ResponseWriter, r *http.Request) (registrationReq
 func (s *Server) clientFromRegistration(req registrationRequest) (store.Client, *oauthError) {
 	c := store.Client{TokenEndpointAuthMethod: authBasic, ApplicationType: req.ApplicationType}
 	if len(req.RedirectURIs) == 0 {
-		return c, errMetadata("invalid_redirect_uri", "redirect_uris is required")
+		return c, errMetadata(oautherr.InvalidRedirectURI, "redirect_uris is required")
 	}
 	if len(req.RedirectURIs) > maxRedirectURIs {
-		return c, errMetadata("invalid_redirect_uri", "too many redirect_uris (at most 20)")
+		return c, errMetadata(oautherr.InvalidRedirectURI, "too many redirect_uris (at most 20)")
 	}
 	for _, u := range req.RedirectURIs {
 		if err := validateRedirectURI(u); err != nil {
-			return c, errMetadata("invalid_redirect_uri", err.Error())
+			return c, errMetadata(oautherr.InvalidRedirectURI, err.Error())
 		}
 		if !redirectAllowed(s.cfg.AllowedRedirects, u) {
-			return c, errMetadata("invalid_redirect_uri", "a redirect URI is not in this server's allowlist")
+			return c, errMetadata(oautherr.InvalidRedirectURI, "a redirect URI is not in this server's allowlist")
 		}
 	}
 	c.RedirectURIs = slices.Compact(slices.Clone(req.RedirectURIs))
@@ -149,7 +150,7 @@ func (s *Server) clientFromRegistration(req registrationRequest) (store.Client, 
 		case authNone, authBasic, authPost:
 			c.TokenEndpointAuthMethod = m
 		default:
-			return c, errMetadata("invalid_client_metadata", "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post")
+			return c, errMetadata(oautherr.InvalidClientMetadata, "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post")
 		}
 	}
 	c.GrantTypes = req.GrantTypes
@@ -158,7 +159,7 @@ func (s *Server) clientFromRegistration(req registrationRequest) (store.Client, 
 	}
 	for _, g := range c.GrantTypes {
 		if g != "authorization_code" && g != "refresh_token" {
-			return c, errMetadata("invalid_client_metadata", "grant_types may only contain authorization_code and refresh_token")
+			return c, errMetadata(oautherr.InvalidClientMetadata, "grant_types may only contain authorization_code and refresh_token")
 		}
 	}
 	c.ResponseTypes = req.ResponseTypes
@@ -167,17 +168,17 @@ func (s *Server) clientFromRegistration(req registrationRequest) (store.Client, 
 	}
 	for _, rt := range c.ResponseTypes {
 		if rt != "code" {
-			return c, errMetadata("invalid_client_metadata", "response_types may only contain code")
+			return c, errMetadata(oautherr.InvalidClientMetadata, "response_types may only contain code")
 		}
 	}
 	// RFC 7591 §2.1: the code response type goes with the authorization_code grant.
 	if !slices.Contains(c.GrantTypes, "authorization_code") {
-		return c, errMetadata("invalid_client_metadata", "grant_types must include authorization_code to use response type code")
+		return c, errMetadata(oautherr.InvalidClientMetadata, "grant_types must include authorization_code to use response type code")
 	}
 	c.GrantTypes = slices.Compact(c.GrantTypes)
 	c.ResponseTypes = slices.Compact(c.ResponseTypes)
 	if len(req.ClientName) > 200 {
-		return c, errMetadata("invalid_client_metadata", "client_name is longer than 200 characters")
+		return c, errMetadata(oautherr.InvalidClientMetadata, "client_name is longer than 200 characters")
 	}
 	c.Name = strings.TrimSpace(req.ClientName)
 	for _, v := range []string{req.ClientURI, req.LogoURI} {
@@ -185,7 +186,7 @@ func (s *Server) clientFromRegistration(req registrationRequest) (store.Client, 
 			continue
 		}
 		if u, err := url.Parse(v); err != nil || u.Scheme != "https" || u.Host == "" || len(v) > 1000 {
-			return c, errMetadata("invalid_client_metadata", "client_uri and logo_uri must be https URLs of at most 1000 characters")
+			return c, errMetadata(oautherr.InvalidClientMetadata, "client_uri and logo_uri must be https URLs of at most 1000 characters")
 		}
 	}
 	c.URI, c.LogoURI = req.ClientURI, req.LogoURI
@@ -238,7 +239,7 @@ func (s *Server) registrationClient(w http.ResponseWriter, r *http.Request) (sto
 			return c, false
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		s.writeError(w, r, "register", &oauthError{Code: "invalid_token", Description: "unknown client or wrong registration access token", Status: http.StatusUnauthorized})
+		s.writeError(w, r, "register", &oauthError{Code: oautherr.InvalidToken, Description: "unknown client or wrong registration access token", Status: http.StatusUnauthorized})
 		return c, false
 	}
 	return c, true

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
@@ -71,73 +71,47 @@ func ignoreNotFound(err error) error {
 	return err
 }
 
-// handleRevoke implements RFC 7009. Revoking either token of a grant ends the
+// revoke implements RFC 7009. Revoking either token of a grant ends the
 // grant (its access tokens stop working on every replica) and revokes Clerk's
 // tokens at Clerk. Unknown tokens and tokens of other clients get 200 too
 // (§2.2), without effect for the latter.
-func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	allowCORS(w)
-	p, oerr := readForm(w, r)
-	if oerr != nil {
-		s.writeError(w, r, "revoke", oerr)
-		return
-	}
-	client, oerr := s.authenticateClient(r, p)
-	if oerr != nil {
-		s.writeError(w, r, "revoke", oerr)
-		return
-	}
-	httpx.SetClient(r.Context(), client.ID)
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request, client store.Client, p params) *oauthError {
 	token := p.get("token")
 	if token == "" {
-		s.writeError(w, r, "revoke", errInvalidRequest("token is required"))
-		return
+		return errInvalidRequest("token is required")
 	}
 	if hint := p.get("token_type_hint"); hint != "" && hint != "access_token" && hint != "refresh_token" {
-		s.writeError(w, r, "revoke", &oauthError{Code: "unsupported_token_type", Description: "token_type_hint must be access_token or refresh_token", Status: http.StatusBadRequest})
-		return
+		return oautherr.New(http.StatusBadRequest, oautherr.UnsupportedTokenType, "token_type_hint must be access_token or refresh_token")
 	}
 	info, _, err := s.identifyToken(r, token)
 	if err != nil {
 		s.storeError(r, "identify_token", err)
-		s.writeError(w, r, "revoke", errUnavailable("the authorization server is temporarily unavailable"))
-		return
+		return errUnavailable("the authorization server is temporarily unavailable").WithCause(err)
 	}
 	if info.grant.ID != "" && info.grant.ClientID == client.ID {
 		s.revokeGrant(r, info.grant.ID, "revoked_by_client")
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+	return nil
 }
 
-// handleIntrospect implements RFC 7662 for the proxy's own tokens, so other
+// introspect implements RFC 7662 for the proxy's own tokens, so other
 // resource servers can rely on this authorization server. Callers must be
 // confidential clients (§2.1: the endpoint requires authorization).
-func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
-	p, oerr := readForm(w, r)
-	if oerr != nil {
-		s.writeError(w, r, "introspect", oerr)
-		return
-	}
-	client, oerr := s.authenticateClient(r, p)
-	if oerr == nil && client.TokenEndpointAuthMethod == authNone {
+func (s *Server) introspect(w http.ResponseWriter, r *http.Request, client store.Client, p params) *oauthError {
+	if client.TokenEndpointAuthMethod == authNone {
 		_, hasBasic := bearerlessBasic(r)
-		oerr = errInvalidClient("introspection requires a confidential client", hasBasic)
-	}
-	if oerr != nil {
-		s.writeError(w, r, "introspect", oerr)
-		return
+		return errInvalidClient("introspection requires a confidential client", hasBasic)
 	}
 	token := p.get("token")
 	if token == "" {
-		s.writeError(w, r, "introspect", errInvalidRequest("token is required"))
-		return
+		return errInvalidRequest("token is required")
 	}
 	info, active, err := s.identifyToken(r, token)
 	if err != nil {
 		s.storeError(r, "identify_token", err)
-		s.writeError(w, r, "introspect", errUnavailable("the authorization server is temporarily unavailable"))
-		return
+		return errUnavailable("the authorization server is temporarily unavailable").WithCause(err)
 	}
 	// A refresh token is only ever shown to this server by the client it was
 	// issued to; resource servers never hold one. To anyone else it is
@@ -149,7 +123,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	if !active {
 		writeJSON(w, http.StatusOK, map[string]any{"active": false})
-		return
+		return nil
 	}
 	g := info.grant
 	resp := map[string]any{
@@ -174,6 +148,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
 }
 
 func bearerlessBasic(r *http.Request) (string, bool) {

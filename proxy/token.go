@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
@@ -25,46 +26,60 @@ type tokenResponse struct {
 	Scope        string `json:"scope"`
 }
 
-// handleToken implements RFC 6749 §3.2 for the authorization_code (§4.1.3,
-// with RFC 7636 §4.6) and refresh_token (§6) grants.
-func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	allowCORS(w)
-	p, oerr := readForm(w, r)
-	if oerr != nil {
-		s.writeError(w, r, "token", oerr)
-		return
+// clientHandler serves a client-authenticated endpoint once clientEndpoint
+// has read its form and authenticated its client. It writes its own success
+// answer and returns any error for clientEndpoint to write.
+type clientHandler func(w http.ResponseWriter, r *http.Request, client store.Client, p params) *oauthError
+
+// clientEndpoint is the one opening of the endpoints where a client
+// authenticates (/token, /revoke, /introspect: RFC 6749 §2.3 and §3.2, RFC
+// 7009 §2.1, RFC 7662 §2.1): it reads the form, authenticates the client,
+// names it in the access log, and writes, logs and counts any error.
+func (s *Server) clientEndpoint(endpoint string, h clientHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, oerr := readForm(w, r)
+		var client store.Client
+		if oerr == nil {
+			client, oerr = s.authenticateClient(r, p)
+		}
+		if oerr == nil {
+			httpx.SetClient(r.Context(), client.ID)
+			oerr = h(w, r, client, p)
+		}
+		if oerr != nil {
+			s.writeError(w, r, endpoint, oerr)
+		}
 	}
-	client, oerr := s.authenticateClient(r, p)
-	if oerr != nil {
-		s.writeError(w, r, "token", oerr)
-		return
-	}
-	httpx.SetClient(r.Context(), client.ID)
+}
+
+// token implements RFC 6749 §3.2 for the authorization_code (§4.1.3, with
+// RFC 7636 §4.6) and refresh_token (§6) grants.
+func (s *Server) token(w http.ResponseWriter, r *http.Request, client store.Client, p params) *oauthError {
 	grantType := p.get("grant_type")
 	var resp tokenResponse
+	var oerr *oauthError
 	switch grantType {
 	case "authorization_code":
 		resp, oerr = s.codeGrant(r, client, p)
 	case "refresh_token":
 		if !slices.Contains(client.GrantTypes, "refresh_token") && len(client.GrantTypes) > 0 && !client.Metadata {
-			oerr = &oauthError{Code: "unauthorized_client", Description: "this client did not register the refresh_token grant", Status: http.StatusBadRequest}
-			break
+			return oautherr.New(http.StatusBadRequest, oautherr.UnauthorizedClient, "this client did not register the refresh_token grant")
 		}
 		resp, oerr = s.refreshGrant(r, client, p)
 	case "":
-		oerr = errInvalidRequest("grant_type is required")
+		return errInvalidRequest("grant_type is required")
 	default:
-		oerr = &oauthError{Code: "unsupported_grant_type", Description: "only authorization_code and refresh_token are supported", Status: http.StatusBadRequest}
+		return oautherr.New(http.StatusBadRequest, oautherr.UnsupportedGrantType, "only authorization_code and refresh_token are supported")
 	}
 	if oerr != nil {
-		s.writeError(w, r, "token", oerr)
-		return
+		return oerr
 	}
 	if !client.Metadata && s.cfg.ClientIdleTTL > 0 {
 		_ = s.store.TouchClient(r.Context(), client.ID, s.cfg.ClientIdleTTL)
 	}
 	s.metrics.TokensIssued.WithLabelValues(grantType).Inc()
 	writeJSON(w, http.StatusOK, resp)
+	return nil
 }
 
 // authenticateClient implements RFC 6749 §2.3.1: HTTP Basic (form-urlencoded

@@ -8,7 +8,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -24,6 +23,7 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/config"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/metrics"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/proxy"
@@ -134,15 +134,15 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	r := chi.NewRouter()
 	r.Use(httpx.Middleware(o.Logger, m), httpx.BodyDeadline(cfg.BodyIdleTimeout, cfg.BodyReadTimeout))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such endpoint"})
+		oautherr.Write(w, oautherr.New(http.StatusNotFound, oautherr.NotFound, "no such endpoint"))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "invalid_request", "error_description": "method not allowed on this endpoint"})
+		oautherr.Write(w, oautherr.New(http.StatusMethodNotAllowed, oautherr.InvalidRequest, "method not allowed on this endpoint"))
 	})
 	as.Mount(r)
 	rs.Mount(r)
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		oautherr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	r.Get("/readyz", a.handleReady)
 	r.Method(http.MethodGet, "/metrics", m.Handler())
@@ -173,10 +173,10 @@ func (a *App) Ready(ctx context.Context) error {
 
 func (a *App) handleReady(w http.ResponseWriter, r *http.Request) {
 	if err := a.Ready(r.Context()); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+		oautherr.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	oautherr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // Serve runs the HTTP server on l until ctx ends, then drains in-flight
@@ -208,12 +208,4 @@ func (a *App) Serve(ctx context.Context, l net.Listener, drain time.Duration) er
 		return err
 	}
 	return nil
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, _ := json.Marshal(v)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 )
 
 // Fault changes how one endpoint answers, for the next Count calls (0: until
@@ -105,7 +107,7 @@ func writeFaultError(w http.ResponseWriter, path string, status int) {
 	case status < 400:
 		w.WriteHeader(status)
 	case isOAuthPath(path):
-		writeOAuthError(w, status, "server_error", "injected fault")
+		writeOAuthError(w, status, oautherr.ServerError, "injected fault")
 	default:
 		writeClerkError(w, status, "internal_clerk_error", "injected fault")
 	}

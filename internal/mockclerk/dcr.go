@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 )
 
 // registration is an RFC 7591 registration request (wire facts §12).
@@ -53,7 +55,7 @@ func (g *registration) check() (code, desc string) {
 // handleRegister is §12: RFC 7591 behind the DCR flag (422 when off).
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "use POST")
+		writeOAuthError(w, http.StatusMethodNotAllowed, oautherr.InvalidRequest, "use POST")
 		return
 	}
 	if !s.cfg.DCR {
@@ -64,11 +66,11 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	var req registration
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "application/json" || json.NewDecoder(r.Body).Decode(&req) != nil {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "the body must be a JSON client metadata document")
+		writeOAuthError(w, http.StatusBadRequest, oautherr.InvalidClientMetadata, "the body must be a JSON client metadata document")
 		return
 	}
 	if code, desc := req.check(); code != "" {
-		writeOAuthError(w, http.StatusBadRequest, code, desc)
+		writeOAuthError(w, http.StatusBadRequest, oautherr.Code(code), desc)
 		return
 	}
 	c := s.registerClient(req)

@@ -1,26 +1,24 @@
 package mockclerk
 
 import (
-	"encoding/json"
 	"net/http"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 )
 
 // maxBody caps request bodies (Clerk's requests are small forms and JSON).
 const maxBody = 64 << 10
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
+// writeJSON is the product's one JSON writer (no-store, as Clerk's answers are).
+func writeJSON(w http.ResponseWriter, status int, v any) { oautherr.WriteJSON(w, status, v) }
 
 // writeOAuthError is the /oauth/token family's body: {"error","error_description"}.
-func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
-	if status == http.StatusUnauthorized && code == "invalid_client" {
-		w.Header().Set("WWW-Authenticate", `Basic realm="clerk"`)
+func writeOAuthError(w http.ResponseWriter, status int, code oautherr.Code, desc string) {
+	e := oautherr.New(status, code, desc)
+	if status == http.StatusUnauthorized && code == oautherr.InvalidClient {
+		e.Challenge = `Basic realm="clerk"`
 	}
-	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+	oautherr.Write(w, e)
 }
 
 // writeClerkError is Clerk's envelope for userinfo, the Backend API and

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 )
 
 // Clerk's built-in scopes (wire facts §13).
@@ -204,17 +206,17 @@ func (s *Server) clientAuth(r *http.Request, p url.Values, requireSecret bool) (
 // handleToken is §5: authorization_code and refresh_token grants.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "use POST")
+		writeOAuthError(w, http.StatusMethodNotAllowed, oautherr.InvalidRequest, "use POST")
 		return
 	}
 	p, bad := params(r)
 	if bad != "" {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", bad)
+		writeOAuthError(w, http.StatusBadRequest, oautherr.InvalidRequest, bad)
 		return
 	}
 	clientID, err := s.clientAuth(r, p, false)
 	if err != nil {
-		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
+		writeOAuthError(w, http.StatusUnauthorized, oautherr.InvalidClient, err.Error())
 		return
 	}
 	switch p.Get("grant_type") {
@@ -223,16 +225,16 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	case "refresh_token":
 		s.refreshGrant(w, p, clientID)
 	case "":
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "grant_type is missing")
+		writeOAuthError(w, http.StatusBadRequest, oautherr.InvalidRequest, "grant_type is missing")
 	default:
 		// FAPI lists unsupported_grant_type under OAuth.TokenError401 only.
-		writeOAuthError(w, http.StatusUnauthorized, "unsupported_grant_type", "the grant type is not supported")
+		writeOAuthError(w, http.StatusUnauthorized, oautherr.UnsupportedGrantType, "the grant type is not supported")
 	}
 }
 
 func (s *Server) codeGrant(w http.ResponseWriter, p url.Values, clientID string) {
 	if p.Get("code") == "" {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "code is missing")
+		writeOAuthError(w, http.StatusBadRequest, oautherr.InvalidRequest, "code is missing")
 		return
 	}
 	s.mu.Lock()
@@ -240,7 +242,7 @@ func (s *Server) codeGrant(w http.ResponseWriter, p url.Values, clientID string)
 	delete(s.st.codes, p.Get("code")) // single use, even when the checks below fail
 	s.mu.Unlock()
 	if status, desc := s.checkCode(c, ok, p, clientID); status != 0 {
-		writeOAuthError(w, status, "invalid_grant", desc)
+		writeOAuthError(w, status, oautherr.InvalidGrant, desc)
 		return
 	}
 	u, _ := s.user(c.UserID)
@@ -283,7 +285,7 @@ func pkceMatches(verifier, challenge string) bool {
 // without spending the token.
 func (s *Server) refreshGrant(w http.ResponseWriter, p url.Values, clientID string) {
 	if p.Get("refresh_token") == "" {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "refresh_token is missing")
+		writeOAuthError(w, http.StatusBadRequest, oautherr.InvalidRequest, "refresh_token is missing")
 		return
 	}
 	now := s.cfg.Now()
@@ -299,9 +301,9 @@ func (s *Server) refreshGrant(w http.ResponseWriter, p url.Values, clientID stri
 	s.mu.Unlock()
 	switch {
 	case !valid:
-		writeOAuthError(w, http.StatusUnauthorized, "invalid_grant", "the refresh token is invalid, expired or revoked")
+		writeOAuthError(w, http.StatusUnauthorized, oautherr.InvalidGrant, "the refresh token is invalid, expired or revoked")
 	case !within:
-		writeOAuthError(w, http.StatusBadRequest, "invalid_scope", "the requested scope exceeds the original grant")
+		writeOAuthError(w, http.StatusBadRequest, oautherr.InvalidScope, "the requested scope exceeds the original grant")
 	default:
 		u, _ := s.user(t.UserID)
 		s.issue(w, u, clientID, scopes, t.GrantID, t.Nonce, t.Resource)
@@ -337,7 +339,7 @@ func (s *Server) issue(w http.ResponseWriter, u User, clientID string, scopes []
 	}
 	access, err := s.accessToken(rec, jti)
 	if err != nil {
-		writeOAuthError(w, http.StatusInternalServerError, "server_error", "signing failed")
+		writeOAuthError(w, http.StatusInternalServerError, oautherr.ServerError, "signing failed")
 		return
 	}
 	resp := map[string]any{"access_token": access, "token_type": "bearer", "expires_in": int64(s.cfg.AccessTokenTTL / time.Second),
@@ -345,7 +347,7 @@ func (s *Server) issue(w http.ResponseWriter, u User, clientID string, scopes []
 	if slices.Contains(scopes, "openid") {
 		idt, err := s.idToken(u, clientID, scopes, nonce, rec.OrgID, now)
 		if err != nil {
-			writeOAuthError(w, http.StatusInternalServerError, "server_error", "signing failed")
+			writeOAuthError(w, http.StatusInternalServerError, oautherr.ServerError, "signing failed")
 			return
 		}
 		resp["id_token"] = idt
@@ -439,12 +441,12 @@ func (s *Server) lookup(token string) (*tokenRecord, bool) {
 // (introspection and revocation) and returns its id.
 func (s *Server) basicClient(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if _, _, ok := r.BasicAuth(); !ok {
-		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed: HTTP Basic credentials are required.")
+		writeOAuthError(w, http.StatusUnauthorized, oautherr.InvalidClient, "Client authentication failed: HTTP Basic credentials are required.")
 		return "", false
 	}
 	id, err := s.clientAuth(r, url.Values{}, true)
 	if err != nil {
-		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
+		writeOAuthError(w, http.StatusUnauthorized, oautherr.InvalidClient, err.Error())
 		return "", false
 	}
 	return id, true
@@ -462,7 +464,7 @@ type namedToken struct {
 // token; ok is false when an error was written.
 func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (namedToken, bool) {
 	if r.Method != http.MethodPost {
-		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "use POST")
+		writeOAuthError(w, http.StatusMethodNotAllowed, oautherr.InvalidRequest, "use POST")
 		return namedToken{}, false
 	}
 	client, ok := s.basicClient(w, r)
@@ -471,7 +473,7 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (namedToke
 	}
 	p, bad := params(r)
 	if bad != "" || p.Get("token") == "" {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", nonEmpty(bad, "token is missing"))
+		writeOAuthError(w, http.StatusBadRequest, oautherr.InvalidRequest, nonEmpty(bad, "token is missing"))
 		return namedToken{}, false
 	}
 	t, _ := s.lookup(p.Get("token"))
@@ -523,7 +525,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case t == nil || t.ClientID != req.client:
 	case t.JWT && !t.Expires.IsZero():
-		writeOAuthError(w, http.StatusBadRequest, "unsupported_token_type", "JWT access tokens cannot be revoked")
+		writeOAuthError(w, http.StatusBadRequest, oautherr.UnsupportedTokenType, "JWT access tokens cannot be revoked")
 		return
 	default:
 		s.revoke(t)
