@@ -96,7 +96,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		c, owns = redis.NewUniversalClient(uo), true
+		c, owns = newClient(uo), true
 	}
 	s := NewFromClient(c, opts.Prefix)
 	s.ownsC = owns
