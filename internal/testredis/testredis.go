@@ -4,7 +4,9 @@
 // and restart it to simulate Redis going away. StartCluster does the same for
 // a one-node Redis Cluster, which enforces the Cluster rules (notably that a
 // multi-key command or script touches one hash slot) without needing six
-// processes.
+// processes. Failover tests use StartReplicatedCluster (primaries with
+// replicas) and StartSentinel (a primary, a replica, three Sentinels), whose
+// primaries can be killed and replaced.
 //
 // A real server rather than an emulation keeps the Lua scripts, TTL precision
 // and error behaviour of the production backend under test. When
