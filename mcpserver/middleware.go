@@ -92,8 +92,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			// client to abandon its session) and is skipped for GET. A
 			// terminated session is still refused by Validate.
 			if _, err := s.sessions.terminated(r.Context(), sid); err != nil {
-				s.metrics.StoreErrors.WithLabelValues("get_session").Inc()
-				s.log.ErrorContext(r.Context(), "store error on the hot path", "op", "get_session", "err", err, "request_id", httpx.RequestID(r.Context()))
+				s.metrics.StoreError(r.Context(), s.log, "get_session", err, "request_id", httpx.RequestID(r.Context()))
 				s.unavailable(w)
 				return
 			}

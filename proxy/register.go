@@ -285,8 +285,7 @@ func bearerToken(r *http.Request) (string, bool) {
 
 // storeError logs and counts a storage failure; callers answer 503.
 func (s *Server) storeError(r *http.Request, op string, err error) {
-	s.metrics.StoreErrors.WithLabelValues(op).Inc()
-	s.log.ErrorContext(r.Context(), "store error", "op", op, "err", err, "request_id", httpx.RequestID(r.Context()))
+	s.metrics.StoreError(r.Context(), s.log, op, err, "request_id", httpx.RequestID(r.Context()))
 }
 
 // audit writes one security event (registration, consent, token, reuse,

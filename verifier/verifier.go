@@ -300,8 +300,7 @@ func (v *Verifier) grant(ctx context.Context, gid string) (store.Grant, error) {
 		if errors.Is(err, errClientGone) {
 			return store.Grant{}, fmt.Errorf("%w: the client's registration was deleted or has expired", ErrInvalidToken)
 		}
-		v.metrics.StoreErrors.WithLabelValues("get_grant").Inc()
-		v.log.ErrorContext(ctx, "store error on the hot path", "op", "get_grant", "err", err)
+		v.metrics.StoreError(ctx, v.log, "get_grant", err)
 		return store.Grant{}, fmt.Errorf("%w: storage", ErrUnavailable)
 	}
 	return res.(store.Grant), nil
@@ -479,6 +478,7 @@ func (v *Verifier) refreshLocked(ctx context.Context, g store.Grant, stale clerk
 		}
 		rel, ok, err := v.store.TryLock(ctx, "clerk-refresh:"+g.ID, hold+refreshLeaseMargin)
 		if err != nil {
+			v.metrics.StoreError(ctx, v.log, "lock_upstream_refresh", err)
 			return clerk.TokenSet{}, fmt.Errorf("%w: storage", ErrUnavailable)
 		}
 		if ok {
@@ -503,6 +503,7 @@ func (v *Verifier) upstream(ctx context.Context, gid string) (store.Grant, clerk
 		return cur, clerk.TokenSet{}, fmt.Errorf("%w: the grant was revoked", ErrInvalidToken)
 	}
 	if err != nil {
+		v.metrics.StoreError(ctx, v.log, "get_grant", err)
 		return cur, clerk.TokenSet{}, fmt.Errorf("%w: storage", ErrUnavailable)
 	}
 	ts, err := v.vault.Open(cur.ID, cur.Upstream)
@@ -548,6 +549,7 @@ func (v *Verifier) doRefresh(ctx context.Context, g store.Grant, ts clerk.TokenS
 		if errors.Is(err, store.ErrNotFound) {
 			return clerk.TokenSet{}, fmt.Errorf("%w: the grant was revoked", ErrInvalidToken)
 		}
+		v.metrics.StoreError(ctx, v.log, "update_upstream_tokens", err)
 		return clerk.TokenSet{}, fmt.Errorf("%w: storage", ErrUnavailable)
 	}
 	v.metrics.UpstreamRefreshes.WithLabelValues("ok").Inc()

@@ -42,11 +42,14 @@ const (
 
 // Options adjust one environment.
 type Options struct {
-	Env        map[string]string // extra proxy environment
-	Clerk      func(*mockclerk.Config)
-	Now        func() time.Time
-	Redis      *testredis.Server // share one server between environments (replicas)
-	Prefix     string            // share a store prefix between environments (replicas)
+	Env   map[string]string // extra proxy environment
+	Clerk func(*mockclerk.Config)
+	Now   func() time.Time
+	Redis *testredis.Server // share one server between environments (replicas)
+	// RedisURL, when set, is used instead of Redis (e.g. a Cluster or a
+	// Sentinel setup); Env.Redis is then nil.
+	RedisURL   string
+	Prefix     string // share a store prefix between environments (replicas)
 	CIMDClient *http.Client
 	// ClerkHTTPClient, when set, is the proxy's client for calls to Clerk
 	// (tests wrap its transport to see what Clerk really returned, e.g. to
@@ -75,9 +78,12 @@ type SyncBuffer = syncbuf.Buffer
 func Start(t testing.TB, o Options) *Env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	rs := o.Redis
-	if rs == nil {
-		rs = testredis.Start(t)
+	rs, redisURL := o.Redis, o.RedisURL
+	if redisURL == "" {
+		if rs == nil {
+			rs = testredis.Start(t)
+		}
+		redisURL = rs.URL
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -102,7 +108,7 @@ func Start(t testing.TB, o Options) *Env {
 	envMap := map[string]string{
 		"CLERK_DOMAIN": ck.URL, "CLERK_API_URL": ck.URL, "CLERK_CLIENT_ID": ClerkClientID,
 		"CLERK_CLIENT_SECRET": ClerkClientSecret, "CLERK_SECRET_KEY": ClerkSecretKey,
-		"BASE_URL": base, "REDIS_URL": rs.URL, "REDIS_PREFIX": prefix, "PROXY_SECRET": ProxySecret,
+		"BASE_URL": base, "REDIS_URL": redisURL, "REDIS_PREFIX": prefix, "PROXY_SECRET": ProxySecret,
 		"LOG_LEVEL": "debug", "CLERK_SCOPES": "openid profile email offline_access user:org:read", "RATE_LIMIT_REGISTER": "0", "RATE_LIMIT_TOKEN": "0", "RATE_LIMIT_AUTHORIZE": "0",
 	}
 	for k, v := range o.Env {
@@ -161,6 +167,16 @@ var noRedirect = &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*ht
 // Register runs RFC 7591 DCR for a public client.
 func (e *Env) Register(redirectURIs ...string) *Client {
 	e.T.Helper()
+	c, err := e.TryRegister(redirectURIs...)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return c
+}
+
+// TryRegister is Register returning its failure (for retries, and for
+// goroutines other than the test's).
+func (e *Env) TryRegister(redirectURIs ...string) (*Client, error) {
 	if len(redirectURIs) == 0 {
 		redirectURIs = []string{"http://127.0.0.1:7777/callback"}
 	}
@@ -170,7 +186,7 @@ func (e *Env) Register(redirectURIs ...string) *Client {
 	})
 	resp, err := http.Post(e.BaseURL+"/register", "application/json", bytes.NewReader(body))
 	if err != nil {
-		e.T.Fatal(err)
+		return nil, err
 	}
 	defer resp.Body.Close()
 	var out struct {
@@ -179,9 +195,9 @@ func (e *Env) Register(redirectURIs ...string) *Client {
 		RegistrationToken string `json:"registration_access_token"`
 	}
 	if resp.StatusCode != http.StatusCreated || json.NewDecoder(resp.Body).Decode(&out) != nil {
-		e.T.Fatalf("register: status %d", resp.StatusCode)
+		return nil, fmt.Errorf("register: status %d", resp.StatusCode)
 	}
-	return &Client{ID: out.ClientID, RedirectURI: redirectURIs[0], RegistrationURI: out.RegistrationURI, RegistrationToken: out.RegistrationToken}
+	return &Client{ID: out.ClientID, RedirectURI: redirectURIs[0], RegistrationURI: out.RegistrationURI, RegistrationToken: out.RegistrationToken}, nil
 }
 
 // PKCE is a verifier and its S256 challenge.
@@ -211,16 +227,25 @@ func (e *Env) AuthorizeURL(c *Client, p PKCE, state string, extra url.Values) st
 // returns the code.
 func (e *Env) SignIn(c *Client, p PKCE, choices testflow.Choices) string {
 	e.T.Helper()
+	code, err := e.TrySignIn(c, p, choices)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return code
+}
+
+// TrySignIn is SignIn returning its failure.
+func (e *Env) TrySignIn(c *Client, p PKCE, choices testflow.Choices) (string, error) {
 	b := testflow.NewBrowser()
 	final, err := b.Authorize(context.Background(), e.AuthorizeURL(c, p, "state-12345678", nil), redirectPrefix(c.RedirectURI), choices)
 	if err != nil {
-		e.T.Fatalf("sign-in: %v", err)
+		return "", fmt.Errorf("sign-in: %w", err)
 	}
 	q := final.Query()
 	if q.Get("state") != "state-12345678" || q.Get("iss") != e.BaseURL || q.Get("code") == "" {
-		e.T.Fatalf("bad authorization response %s", final)
+		return "", fmt.Errorf("bad authorization response %s", final)
 	}
-	return q.Get("code")
+	return q.Get("code"), nil
 }
 
 // redirectPrefix is the part of a redirect URI that identifies it whatever the
@@ -230,29 +255,52 @@ func redirectPrefix(u string) string { return strings.SplitN(u, "?", 2)[0] }
 // Token posts a token request and decodes the JSON answer.
 func (e *Env) Token(form url.Values) (int, map[string]any) {
 	e.T.Helper()
-	resp, err := http.PostForm(e.BaseURL+"/token", form)
+	status, out, err := e.TryToken(form)
 	if err != nil {
 		e.T.Fatal(err)
+	}
+	return status, out
+}
+
+// TryToken is Token returning a transport failure.
+func (e *Env) TryToken(form url.Values) (int, map[string]any, error) {
+	resp, err := http.PostForm(e.BaseURL+"/token", form)
+	if err != nil {
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	out := map[string]any{}
 	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
+	return resp.StatusCode, out, nil
 }
 
 // Login runs the whole sign-in and code exchange, storing the tokens on c.
 func (e *Env) Login(c *Client, choices testflow.Choices) {
 	e.T.Helper()
+	if err := e.TryLogin(c, choices); err != nil {
+		e.T.Fatal(err)
+	}
+}
+
+// TryLogin is Login returning its failure.
+func (e *Env) TryLogin(c *Client, choices testflow.Choices) error {
 	p := NewPKCE()
-	code := e.SignIn(c, p, choices)
-	status, out := e.Token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.RedirectURI},
+	code, err := e.TrySignIn(c, p, choices)
+	if err != nil {
+		return err
+	}
+	status, out, err := e.TryToken(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.RedirectURI},
 		"code_verifier": {p.Verifier}, "client_id": {c.ID}, "resource": {e.BaseURL + "/mcp"}})
+	if err != nil {
+		return err
+	}
 	if status != http.StatusOK {
-		e.T.Fatalf("token: %d %v", status, out)
+		return fmt.Errorf("token: %d %v", status, out)
 	}
 	c.AccessToken, _ = out["access_token"].(string)
 	c.RefreshToken, _ = out["refresh_token"].(string)
 	c.Scope, _ = out["scope"].(string)
+	return nil
 }
 
 // Refresh runs the refresh grant with the given refresh token.
@@ -275,6 +323,15 @@ type MCPResponse struct {
 // an SSE answer.
 func (e *Env) MCP(token, session, method string, params any) MCPResponse {
 	e.T.Helper()
+	out, err := e.TryMCP(token, session, method, params)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return out
+}
+
+// TryMCP is MCP returning a transport failure.
+func (e *Env) TryMCP(token, session, method string, params any) (MCPResponse, error) {
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
 	req, _ := http.NewRequest(http.MethodPost, e.BaseURL+"/mcp", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -288,7 +345,7 @@ func (e *Env) MCP(token, session, method string, params any) MCPResponse {
 	}
 	resp, err := noRedirect.Do(req)
 	if err != nil {
-		e.T.Fatal(err)
+		return MCPResponse{}, err
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
@@ -310,7 +367,7 @@ func (e *Env) MCP(token, session, method string, params any) MCPResponse {
 	if json.Unmarshal(payload, &rpc) == nil {
 		out.Result, out.Error = rpc.Result, rpc.Error
 	}
-	return out
+	return out, nil
 }
 
 // Initialize opens an MCP session and returns its id.

@@ -4,6 +4,8 @@
 package metrics
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -33,7 +35,7 @@ type Metrics struct {
 	VerifierCache     *prometheus.CounterVec // cache: jwt|grant|introspection|userinfo, result: hit|miss
 	VerifierOutcomes  *prometheus.CounterVec // outcome
 	UpstreamRefreshes *prometheus.CounterVec // outcome
-	StoreErrors       *prometheus.CounterVec // op
+	storeErrors       *prometheus.CounterVec // op; only StoreError adds to it
 	RateLimited       *prometheus.CounterVec // endpoint
 }
 
@@ -62,7 +64,7 @@ func New() *Metrics {
 		VerifierCache:     f.counterVec("verifier_cache_total", "Verifier cache lookups by cache and result.", "cache", "result"),
 		VerifierOutcomes:  f.counterVec("verifier_outcomes_total", "Bearer verification results at /mcp.", "outcome"),
 		UpstreamRefreshes: f.counterVec("clerk_token_refreshes_total", "Refreshes of expired Clerk access tokens by outcome.", "outcome"),
-		StoreErrors:       f.counterVec("store_errors_total", "Storage (Redis) errors by operation.", "op"),
+		storeErrors:       f.counterVec("store_errors_total", "Storage (Redis) errors by operation.", "op"),
 		RateLimited:       f.counterVec("rate_limited_total", "Requests refused by a rate limit, by endpoint.", "endpoint"),
 	}
 	m.initKnownLabels()
@@ -100,6 +102,18 @@ func (m *Metrics) ObserveClerk(endpoint, outcome string, d time.Duration) {
 	m.ClerkCalls.WithLabelValues(endpoint, outcome).Inc()
 	m.ClerkDuration.WithLabelValues(endpoint).Observe(d.Seconds())
 }
+
+// StoreError logs a failed storage (Redis) operation and counts it in
+// store_errors_total under op. Every store error goes through here, so the
+// log and the metric cannot disagree. attrs are extra log attributes (e.g.
+// the request id).
+func (m *Metrics) StoreError(ctx context.Context, log *slog.Logger, op string, err error, attrs ...any) {
+	m.storeErrors.WithLabelValues(op).Inc()
+	log.ErrorContext(ctx, StoreErrorMsg, append([]any{"op", op, "err", err}, attrs...)...)
+}
+
+// StoreErrorMsg is the log message of StoreError.
+const StoreErrorMsg = "store error"
 
 // CacheLookup records a verifier cache hit or miss.
 func (m *Metrics) CacheLookup(cache string, hit bool) {

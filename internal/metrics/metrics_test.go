@@ -1,7 +1,9 @@
 package metrics
 
 import (
+	"errors"
 	"io"
+	"log/slog"
 	"net/http/httptest"
 	"reflect"
 	"regexp"
@@ -56,6 +58,33 @@ func TestNamingConventions(t *testing.T) {
 		name := fqName.FindStringSubmatch((<-descs).String())[1]
 		if !strings.HasPrefix(name, namespace+"_") || !strings.HasSuffix(name, suffix) {
 			t.Errorf("%s: %s should start with %s_ and end in %s", m.Type().Field(i).Name, name, namespace, suffix)
+		}
+	}
+}
+
+// StoreError both logs and counts, so /metrics says what the log says.
+func TestStoreErrorLogsAndCounts(t *testing.T) {
+	m := New()
+	var logs strings.Builder
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	for range 3 {
+		m.StoreError(t.Context(), log, "get_grant", errors.New("dial tcp: connection refused"), "request_id", "r1")
+	}
+	m.StoreError(t.Context(), log, "rate_limit", errors.New("EOF"))
+	if n := strings.Count(logs.String(), `"msg":"`+StoreErrorMsg+`"`); n != 4 {
+		t.Errorf("%d store error lines, want 4:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), `"op":"get_grant","err":"dial tcp: connection refused","request_id":"r1"`) {
+		t.Errorf("log line lacks op, err or attrs:\n%s", logs.String())
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		`clerk_mcp_proxy_store_errors_total{op="get_grant"} 3`,
+		`clerk_mcp_proxy_store_errors_total{op="rate_limit"} 1`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 }

@@ -4,7 +4,9 @@
 // and restart it to simulate Redis going away. StartCluster does the same for
 // a one-node Redis Cluster, which enforces the Cluster rules (notably that a
 // multi-key command or script touches one hash slot) without needing six
-// processes.
+// processes. Failover tests use StartReplicatedCluster (primaries with
+// replicas) and StartSentinel (a primary, a replica, three Sentinels), whose
+// primaries can be killed and replaced.
 //
 // A real server rather than an emulation keeps the Lua scripts, TTL precision
 // and error behaviour of the production backend under test. When
@@ -21,6 +23,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,10 +51,10 @@ type Server struct {
 	// are understood by redisstore.
 	URL string
 
-	bin     string
-	dir     string
-	port    int
-	cluster bool
+	bin  string
+	dir  string
+	port int
+	node nodeConfig
 
 	mu   sync.Mutex
 	proc *process // nil while stopped
@@ -67,7 +70,7 @@ type process struct {
 // Start starts a redis-server for the test and stops it at cleanup.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	return start(t, false)
+	return start(t, nodeConfig{})
 }
 
 // StartCluster starts a one-node Redis Cluster owning all 16384 slots and
@@ -75,19 +78,42 @@ func Start(t testing.TB) *Server {
 // suffices for assertions since the node owns every slot.
 func StartCluster(t testing.TB) *Server {
 	t.Helper()
-	return start(t, true)
+	return start(t, nodeConfig{cluster: true, ownAllSlots: true})
 }
 
-func start(t testing.TB, cluster bool) *Server {
+// nodeConfig says what kind of redis-server to run.
+type nodeConfig struct {
+	cluster      bool     // cluster-enabled
+	ownAllSlots  bool     // a one-node cluster: claim every slot at start
+	sentinelConf string   // non-empty: run as a Sentinel with this configuration
+	args         []string // extra command-line options
+}
+
+// lookPath finds a Redis binary, skipping the test when it is missing
+// unless REQUIRE_REDIS=1.
+func lookPath(t testing.TB, name string) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
+	bin, err := exec.LookPath(name)
 	if err != nil {
 		if os.Getenv("REQUIRE_REDIS") == "1" {
-			t.Fatalf("testredis: redis-server not found on PATH and REQUIRE_REDIS=1: %v", err)
+			t.Fatalf("testredis: %s not found on PATH and REQUIRE_REDIS=1: %v", name, err)
 		}
-		t.Skip("testredis: redis-server not found on PATH; install Redis to run this test (set REQUIRE_REDIS=1 to make this a failure)")
+		t.Skipf("testredis: %s not found on PATH; install Redis to run this test (set REQUIRE_REDIS=1 to make this a failure)", name)
 	}
-	s := &Server{bin: bin, dir: t.TempDir(), cluster: cluster}
+	return bin
+}
+
+func start(t testing.TB, node nodeConfig) *Server {
+	t.Helper()
+	bin := lookPath(t, "redis-server")
+	s := &Server{bin: bin, dir: t.TempDir(), node: node}
+	if node.sentinelConf != "" {
+		// Sentinel rewrites its configuration file, so it lives in the
+		// server's own temporary directory.
+		if err := os.WriteFile(filepath.Join(s.dir, "sentinel.conf"), []byte(node.sentinelConf), 0o600); err != nil {
+			t.Fatalf("testredis: write sentinel.conf: %v", err)
+		}
+	}
 	t.Cleanup(func() { s.stop() })
 
 	var lastErr error
@@ -100,7 +126,7 @@ func start(t testing.TB, cluster bool) *Server {
 		if lastErr = s.start(); lastErr == nil {
 			s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 			s.URL = "redis://" + s.Addr + "/0"
-			if cluster {
+			if node.cluster {
 				s.URL = "redis+cluster://" + s.Addr
 			}
 			return s
@@ -157,7 +183,11 @@ func (s *Server) start() error {
 		return nil
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
-	args := []string{
+	var args []string
+	if s.node.sentinelConf != "" {
+		args = append(args, "sentinel.conf", "--sentinel")
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--save", "",
@@ -167,8 +197,8 @@ func (s *Server) start() error {
 		"--daemonize", "no",
 		"--logfile", "",
 		"--loglevel", "warning",
-	}
-	if s.cluster {
+	)
+	if s.node.cluster {
 		// The node's own state file (slot ownership) lives in the temp dir too;
 		// it is configuration, not data, so a Restart keeps the slots.
 		args = append(args,
@@ -176,6 +206,7 @@ func (s *Server) start() error {
 			"--cluster-config-file", "nodes-"+strconv.Itoa(s.port)+".conf",
 		)
 	}
+	args = append(args, s.node.args...)
 	cmd := exec.Command(s.bin, args...)
 	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -202,7 +233,7 @@ func (s *Server) start() error {
 		default:
 		}
 		if ping(addr) == nil {
-			if s.cluster {
+			if s.node.ownAllSlots {
 				if err := claimAllSlots(addr, deadline); err != nil {
 					_ = cmd.Process.Kill()
 					<-p.done

@@ -74,7 +74,10 @@ type Options struct {
 	// share a Redis different prefixes.
 	Prefix string
 	// Client, when set, is used instead of dialing URL. The caller keeps
-	// ownership: Store.Close does not close it.
+	// ownership: Store.Close does not close it. A ClusterClient given here
+	// does not get the slot-map reload on network errors that New adds to
+	// the clients it builds (see newClient), so it may keep routing to a
+	// dead primary until its periodic reload.
 	Client redis.UniversalClient
 }
 
@@ -96,7 +99,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		c, owns = redis.NewUniversalClient(uo), true
+		c, owns = newClient(uo), true
 	}
 	s := NewFromClient(c, opts.Prefix)
 	s.ownsC = owns
