@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -75,10 +74,8 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.earlyError(w, r, redirectURI, state, errServer("could not start the authorization"))
 		return
 	}
-	raw, _ := json.Marshal(req)
-	if err := s.store.PutTicket(r.Context(), store.KindTransaction, seal.HashHex(txn), raw, transactionTTL); err != nil {
-		s.storeError(r, "put_transaction", err)
-		s.earlyError(w, r, redirectURI, state, errUnavailable("the authorization server is temporarily unavailable"))
+	if oerr := s.putTicket(r, "put_transaction", store.KindTransaction, seal.HashHex(txn), req, transactionTTL, nil); oerr != nil {
+		s.earlyError(w, r, redirectURI, state, oerr)
 		return
 	}
 	s.metrics.Authorizations.Inc()

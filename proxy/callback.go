@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"time"
@@ -47,17 +45,11 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		// Sealed under the state itself (startUpstream); a ticket that does
 		// not open is treated like an unknown one.
 		if raw, err = seal.OpenWithSecret(state, raw, []byte(upstreamTicketAD)); err != nil {
-			raw, err = nil, nil
+			raw, err = nil, store.ErrNotFound
 		}
 	}
-	var up upstreamRequest
-	if err != nil || json.Unmarshal(raw, &up) != nil {
-		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrSpent) {
-			s.storeError(r, "consume_upstream_state", err)
-			s.renderError(w, r, pageUnavailable)
-			return
-		}
-		s.renderError(w, r, pageExpired)
+	up, outcome := readTicket[upstreamRequest](s, r, "consume_upstream_state", raw, err, nil)
+	if s.ticketPageShown(w, r, outcome) {
 		return
 	}
 	req := up.Request
@@ -148,11 +140,10 @@ func (s *Server) issueCode(r *http.Request, req authRequest, userID string, upst
 		s.storeError(r, "create_grant", err)
 		return "", errUnavailable("the authorization server is temporarily unavailable")
 	}
-	rec, _ := json.Marshal(codeRecord{GrantID: gid, ClientID: req.ClientID, RedirectURI: req.RedirectURI, RedirectExplicit: req.RedirectExplicit,
-		CodeChallenge: req.CodeChallenge, Scopes: req.Scopes, Resource: req.Resource})
-	if err := s.store.PutTicket(r.Context(), store.KindCode, seal.HashHex(code), rec, codeTTL); err != nil {
-		s.storeError(r, "put_code", err)
-		return "", errUnavailable("the authorization server is temporarily unavailable")
+	rec := codeRecord{GrantID: gid, ClientID: req.ClientID, RedirectURI: req.RedirectURI, RedirectExplicit: req.RedirectExplicit,
+		CodeChallenge: req.CodeChallenge, Scopes: req.Scopes, Resource: req.Resource}
+	if oerr := s.putTicket(r, "put_code", store.KindCode, seal.HashHex(code), rec, codeTTL, nil); oerr != nil {
+		return "", oerr
 	}
 	return code, nil
 }

@@ -12,12 +12,12 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clientid"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 )
@@ -60,22 +60,13 @@ func newCIMDFetcher(cfg CIMDConfig, st store.Store, httpc *http.Client, now func
 	return &cimdFetcher{cfg: cfg, store: st, httpc: httpc, now: now, log: log}
 }
 
-// isCIMDClientID: an https URL with a path (the draft forbids a bare origin).
-func isCIMDClientID(id string) bool {
-	if !strings.HasPrefix(id, "https://") {
-		return false
-	}
-	u, err := url.Parse(id)
-	return err == nil && u.Host != "" && u.Path != "" && u.Path != "/" && u.Fragment == "" && u.User == nil
-}
-
 // lookupClient returns a registered client, or the client described by a
 // metadata document when client_id is an https URL.
 func (s *Server) lookupClient(ctx context.Context, id string) (store.Client, error) {
 	if len(id) > 2048 {
 		return store.Client{}, store.ErrNotFound
 	}
-	if s.cfg.CIMD.Enabled && isCIMDClientID(id) {
+	if s.cfg.CIMD.Enabled && clientid.IsMetadataDocument(id) {
 		return s.cimd.client(ctx, id)
 	}
 	return s.store.GetClient(ctx, id)
@@ -96,8 +87,12 @@ func (f *cimdFetcher) client(ctx context.Context, id string) (store.Client, erro
 		return c, err
 	}
 	if ttl > 0 {
-		raw, _ := json.Marshal(c)
-		if err := f.store.SetCache(ctx, f.cacheKey(id), raw, ttl); err != nil {
+		raw, err := json.Marshal(c)
+		if err == nil {
+			err = f.store.SetCache(ctx, f.cacheKey(id), raw, ttl)
+		}
+		if err != nil {
+			// Served all the same: the next request fetches the document again.
 			f.log.WarnContext(ctx, "caching a client metadata document failed", "err", err)
 		}
 	}

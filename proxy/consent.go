@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -89,16 +87,8 @@ func (s *Server) peekTransaction(w http.ResponseWriter, r *http.Request, txn str
 		return req, false
 	}
 	raw, err := s.store.PeekTicket(r.Context(), store.KindTransaction, seal.HashHex(txn))
-	if err == nil && json.Unmarshal(raw, &req) == nil {
-		return req, true
-	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.storeError(r, "peek_transaction", err)
-		s.renderError(w, r, pageUnavailable)
-		return req, false
-	}
-	s.renderError(w, r, pageExpired)
-	return req, false
+	req, outcome := readTicket[authRequest](s, r, "peek_transaction", raw, err, nil)
+	return req, !s.ticketPageShown(w, r, outcome)
 }
 
 type consentView struct {
@@ -179,14 +169,8 @@ func (s *Server) handleConsentDecision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	raw, err := s.store.ConsumeTicket(r.Context(), store.KindTransaction, seal.HashHex(txn), 0)
-	var req authRequest
-	if err != nil || json.Unmarshal(raw, &req) != nil {
-		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrSpent) {
-			s.storeError(r, "consume_transaction", err)
-			s.renderError(w, r, pageUnavailable)
-			return
-		}
-		s.renderError(w, r, pageExpired)
+	req, outcome := readTicket[authRequest](s, r, "consume_transaction", raw, err, nil)
+	if s.ticketPageShown(w, r, outcome) {
 		return
 	}
 	httpx.SetClient(r.Context(), req.ClientID)
@@ -229,19 +213,16 @@ func (s *Server) startUpstream(r *http.Request, req authRequest) (clerkURL, stat
 		}
 	}
 	up.BindingHash = seal.Hash(binding)
-	raw, _ := json.Marshal(up)
 	// The ticket holds the proxy's PKCE verifier and nonce for Clerk. It is
 	// sealed under a key derived from the upstream state, which only the
 	// browser's redirect carries (the store keys the ticket by its hash), so
 	// nothing in a Redis dump can redeem Clerk's code (SECURITY.md: nothing
 	// readable at rest).
-	sealed, err := seal.SealWithSecret(state, raw, []byte(upstreamTicketAD), s.rand)
-	if err != nil {
-		return "", "", "", errServer("could not start the sign-in")
+	sealUnderState := func(raw []byte) ([]byte, error) {
+		return seal.SealWithSecret(state, raw, []byte(upstreamTicketAD), s.rand)
 	}
-	if err := s.store.PutTicket(r.Context(), store.KindUpstreamState, seal.HashHex(state), sealed, upstreamTTL); err != nil {
-		s.storeError(r, "put_upstream_state", err)
-		return "", "", "", errUnavailable("the authorization server is temporarily unavailable")
+	if oerr := s.putTicket(r, "put_upstream_state", store.KindUpstreamState, seal.HashHex(state), up, upstreamTTL, sealUnderState); oerr != nil {
+		return "", "", "", oerr
 	}
 	return s.clerk.AuthCodeURL(state, up.Verifier, up.Nonce), state, binding, nil
 }

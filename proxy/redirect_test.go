@@ -201,24 +201,6 @@ func TestCacheTTL(t *testing.T) {
 	}
 }
 
-func TestIsCIMDClientID(t *testing.T) {
-	for _, tc := range []struct {
-		id string
-		ok bool
-	}{
-		{"https://claude.ai/oauth/claude-code-client-metadata", true},
-		{"https://example.com/", false},
-		{"https://example.com", false},
-		{"http://example.com/client", false},
-		{"mcp_abc", false},
-		{"https://u@example.com/client", false},
-	} {
-		if got := isCIMDClientID(tc.id); got != tc.ok {
-			t.Errorf("isCIMDClientID(%q) = %v", tc.id, got)
-		}
-	}
-}
-
 func FuzzValidateRedirectURI(f *testing.F) {
 	for _, s := range []string{"https://a.example/cb", "http://127.0.0.1:1/", "cursor://x/y", "javascript:x", "https://a@b/", "http://[::1]:0/", "https://a/%2e%2e/"} {
 		f.Add(s, "http://127.0.0.1:5/")

@@ -255,7 +255,7 @@ func (s *Server) handleRegistrationRead(w http.ResponseWriter, r *http.Request) 
 }
 
 // handleRegistrationDelete implements RFC 7592 §2.3: the client is gone and
-// its grants die with it (store.ClientGone: the verifier and introspection
+// its grants die with it (clientid.Gone: the verifier and introspection
 // refuse tokens of a client that is no longer registered; refresh fails
 // client authentication).
 func (s *Server) handleRegistrationDelete(w http.ResponseWriter, r *http.Request) {

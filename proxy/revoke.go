@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clientid"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
@@ -58,7 +59,7 @@ func (s *Server) liveGrant(r *http.Request, gid string) (store.Grant, error) {
 	if err != nil {
 		return store.Grant{}, ignoreNotFound(err)
 	}
-	if gone, err := store.ClientGone(r.Context(), s.store, g.ClientID); err != nil || gone {
+	if gone, err := clientid.Gone(r.Context(), s.store, g.ClientID); err != nil || gone {
 		return store.Grant{}, err
 	}
 	return g, nil

@@ -3,7 +3,6 @@ package proxy
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -160,25 +159,22 @@ func (s *Server) codeGrant(r *http.Request, client store.Client, p params) (toke
 		return tokenResponse{}, errInvalidRequest("code_verifier is required (PKCE)")
 	}
 	raw, err := s.store.ConsumeTicket(r.Context(), store.KindCode, seal.HashHex(code), codeTTL)
-	var rec codeRecord
-	readable := raw != nil && json.Unmarshal(raw, &rec) == nil && rec.GrantID != "" && rec.ClientID != ""
-	switch {
-	case errors.Is(err, store.ErrSpent):
+	// A record without its client or grant is the store's fault, not the
+	// client's: there is no client id to compare with (it would read as
+	// "issued to another client") and no grant to end.
+	rec, outcome := readTicket(s, r, "consume_code", raw, err, func(c *codeRecord) bool { return c.GrantID != "" && c.ClientID != "" })
+	switch outcome {
+	case ticketSpent:
 		s.metrics.ReuseDetections.WithLabelValues("authorization_code").Inc()
 		s.audit(r, "authorization_code_reused", "client_id", client.ID, "grant_id", rec.GrantID)
-		s.revokeGrant(r, rec.GrantID, "code_reuse")
+		if rec.GrantID != "" {
+			s.revokeGrant(r, rec.GrantID, "code_reuse")
+		}
 		return tokenResponse{}, errInvalidGrant("the authorization code was already used; tokens issued from it are revoked")
-	case errors.Is(err, store.ErrNotFound):
+	case ticketUnknown:
 		return tokenResponse{}, errInvalidGrant("the authorization code is invalid or expired")
-	case err != nil:
-		s.storeError(r, "consume_code", err)
+	case ticketUnavailable:
 		return tokenResponse{}, errUnavailable("the authorization server is temporarily unavailable")
-	}
-	if !readable {
-		// The store's fault, not the client's: no client id to compare with
-		// (that read as "issued to another client") and no grant to end.
-		s.storeError(r, "read_code", errors.New("corrupt authorization code record"))
-		return tokenResponse{}, errInvalidGrant("the authorization code is invalid or expired")
 	}
 	// From here the code is spent: a failed check also ends its grant.
 	fail := func(oe *oauthError) (tokenResponse, *oauthError) {

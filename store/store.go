@@ -17,7 +17,6 @@ package store
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 )
 
@@ -83,24 +82,6 @@ type Clients interface {
 	TouchClient(ctx context.Context, id string, ttl time.Duration) error
 	// DeleteClient removes the client; deleting a missing client is not an error.
 	DeleteClient(ctx context.Context, id string) error
-}
-
-// ClientGone reports whether the registration a grant was made for is gone:
-// deleted (RFC 7592), expired after idling, or lost with the store. A grant
-// dies with its client, so its tokens must then be refused everywhere.
-// Clients named by an https URL (Client ID Metadata Documents) have no
-// registration to lose: their documents are only cached.
-func ClientGone(ctx context.Context, c interface {
-	GetClient(ctx context.Context, id string) (Client, error)
-}, clientID string) (bool, error) {
-	if strings.HasPrefix(clientID, "https://") {
-		return false, nil
-	}
-	_, err := c.GetClient(ctx, clientID)
-	if errors.Is(err, ErrNotFound) {
-		return true, nil
-	}
-	return false, err
 }
 
 // Kind names a family of single-use tickets. Each kind has its own key space.

@@ -30,6 +30,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clerk"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clientid"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/metrics"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
@@ -285,7 +286,7 @@ func (v *Verifier) grant(ctx context.Context, gid string) (store.Grant, error) {
 		if err != nil {
 			return g, err
 		}
-		if gone, err := store.ClientGone(ctx, v.store, g.ClientID); err != nil {
+		if gone, err := clientid.Gone(ctx, v.store, g.ClientID); err != nil {
 			return g, err
 		} else if gone {
 			return g, errClientGone

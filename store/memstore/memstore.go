@@ -119,43 +119,52 @@ func sweep[K comparable, T any](m map[K]entry[T], now time.Time) {
 	}
 }
 
-// begin locks the store for one operation and returns the current time. The
-// caller must s.mu.Unlock().
-func (s *Store) begin() (time.Time, error) {
+// tx runs one operation under the store's lock with the current time (dex's
+// memory storage idiom: the lock is taken and released in one place). It
+// fails once the store is closed.
+func (s *Store) tx(fn func(now time.Time) error) error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
-		s.mu.Unlock()
-		return time.Time{}, errClosed
+		return errClosed
 	}
-	return s.now(), nil
+	return fn(s.now())
 }
 
-// beginWrite is begin plus an occasional sweep of expired records.
-func (s *Store) beginWrite() (time.Time, error) {
-	now, err := s.begin()
-	if err != nil {
-		return now, err
-	}
-	if now.Sub(s.lastSweep) >= sweepInterval {
-		s.lastSweep = now
-		sweep(s.clients, now)
-		sweep(s.tickets, now)
-		sweep(s.spent, now)
-		sweep(s.grants, now)
-		sweep(s.cache, now)
-		sweep(s.locks, now)
-		sweep(s.counters, now)
-	}
-	return now, nil
+// txWrite is tx plus an occasional sweep of expired records.
+func (s *Store) txWrite(fn func(now time.Time) error) error {
+	return s.tx(func(now time.Time) error {
+		if now.Sub(s.lastSweep) >= sweepInterval {
+			s.lastSweep = now
+			sweep(s.clients, now)
+			sweep(s.tickets, now)
+			sweep(s.spent, now)
+			sweep(s.grants, now)
+			sweep(s.cache, now)
+			sweep(s.locks, now)
+			sweep(s.counters, now)
+		}
+		return fn(now)
+	})
+}
+
+// get returns a copy of the live value under k in the map m returns (read
+// inside the transaction: Close drops the maps).
+func get[K comparable, T any](s *Store, m func() map[K]entry[T], k K, clone func(T) T) (v T, err error) {
+	err = s.tx(func(now time.Time) error {
+		e, ok := lookup(m(), k, now)
+		if !ok {
+			return store.ErrNotFound
+		}
+		v = clone(e.v)
+		return nil
+	})
+	return v, err
 }
 
 // Ping implements store.Store.
 func (s *Store) Ping(context.Context) error {
-	if _, err := s.begin(); err != nil {
-		return err
-	}
-	s.mu.Unlock()
-	return nil
+	return s.tx(func(time.Time) error { return nil })
 }
 
 // Close implements store.Store: it drops all state.
@@ -175,16 +184,13 @@ func (s *Store) CreateClient(_ context.Context, c store.Client, ttl time.Duratio
 	if err := backend.NonNegativeTTL("create client", ttl); err != nil {
 		return err
 	}
-	now, err := s.beginWrite()
-	if err != nil {
-		return err
-	}
-	defer s.mu.Unlock()
-	if _, ok := lookup(s.clients, c.ID, now); ok {
-		return store.ErrAlreadyExists
-	}
-	s.clients[c.ID] = entry[store.Client]{store.CloneClient(c), expiry(now, ttl)}
-	return nil
+	return s.txWrite(func(now time.Time) error {
+		if _, ok := lookup(s.clients, c.ID, now); ok {
+			return store.ErrAlreadyExists
+		}
+		s.clients[c.ID] = entry[store.Client]{store.CloneClient(c), expiry(now, ttl)}
+		return nil
+	})
 }
 
 // PutClient implements store.Clients.
@@ -192,27 +198,15 @@ func (s *Store) PutClient(_ context.Context, c store.Client, ttl time.Duration) 
 	if err := backend.NonNegativeTTL("put client", ttl); err != nil {
 		return err
 	}
-	now, err := s.beginWrite()
-	if err != nil {
-		return err
-	}
-	defer s.mu.Unlock()
-	s.clients[c.ID] = entry[store.Client]{store.CloneClient(c), expiry(now, ttl)}
-	return nil
+	return s.txWrite(func(now time.Time) error {
+		s.clients[c.ID] = entry[store.Client]{store.CloneClient(c), expiry(now, ttl)}
+		return nil
+	})
 }
 
 // GetClient implements store.Clients.
 func (s *Store) GetClient(_ context.Context, id string) (store.Client, error) {
-	now, err := s.begin()
-	if err != nil {
-		return store.Client{}, err
-	}
-	defer s.mu.Unlock()
-	e, ok := lookup(s.clients, id, now)
-	if !ok {
-		return store.Client{}, store.ErrNotFound
-	}
-	return store.CloneClient(e.v), nil
+	return get(s, func() map[string]entry[store.Client] { return s.clients }, id, store.CloneClient)
 }
 
 // TouchClient implements store.Clients.
@@ -220,28 +214,23 @@ func (s *Store) TouchClient(_ context.Context, id string, ttl time.Duration) err
 	if err := backend.NonNegativeTTL("touch client", ttl); err != nil {
 		return err
 	}
-	now, err := s.beginWrite()
-	if err != nil {
-		return err
-	}
-	defer s.mu.Unlock()
-	e, ok := lookup(s.clients, id, now)
-	if !ok {
-		return store.ErrNotFound
-	}
-	e.exp = expiry(now, ttl)
-	s.clients[id] = e
-	return nil
+	return s.txWrite(func(now time.Time) error {
+		e, ok := lookup(s.clients, id, now)
+		if !ok {
+			return store.ErrNotFound
+		}
+		e.exp = expiry(now, ttl)
+		s.clients[id] = e
+		return nil
+	})
 }
 
 // DeleteClient implements store.Clients.
 func (s *Store) DeleteClient(_ context.Context, id string) error {
-	if _, err := s.begin(); err != nil {
-		return err
-	}
-	defer s.mu.Unlock()
-	delete(s.clients, id)
-	return nil
+	return s.tx(func(time.Time) error {
+		delete(s.clients, id)
+		return nil
+	})
 }
 
 // --- Tickets ---
@@ -251,55 +240,43 @@ func (s *Store) PutTicket(_ context.Context, kind store.Kind, id string, value [
 	if err := backend.PositiveTTL("put ticket", ttl); err != nil {
 		return err
 	}
-	now, err := s.beginWrite()
-	if err != nil {
-		return err
-	}
-	defer s.mu.Unlock()
-	k := ticketKey{kind, id}
-	if _, ok := lookup(s.tickets, k, now); ok {
-		return store.ErrAlreadyExists
-	}
-	if _, ok := lookup(s.spent, k, now); ok {
-		return store.ErrAlreadyExists
-	}
-	s.tickets[k] = entry[[]byte]{bytes.Clone(value), expiry(now, ttl)}
-	return nil
+	return s.txWrite(func(now time.Time) error {
+		k := ticketKey{kind, id}
+		if _, ok := lookup(s.tickets, k, now); ok {
+			return store.ErrAlreadyExists
+		}
+		if _, ok := lookup(s.spent, k, now); ok {
+			return store.ErrAlreadyExists
+		}
+		s.tickets[k] = entry[[]byte]{bytes.Clone(value), expiry(now, ttl)}
+		return nil
+	})
 }
 
 // PeekTicket implements store.Tickets.
 func (s *Store) PeekTicket(_ context.Context, kind store.Kind, id string) ([]byte, error) {
-	now, err := s.begin()
-	if err != nil {
-		return nil, err
-	}
-	defer s.mu.Unlock()
-	e, ok := lookup(s.tickets, ticketKey{kind, id}, now)
-	if !ok {
-		return nil, store.ErrNotFound
-	}
-	return bytes.Clone(e.v), nil
+	return get(s, func() map[ticketKey]entry[[]byte] { return s.tickets }, ticketKey{kind, id}, bytes.Clone)
 }
 
 // ConsumeTicket implements store.Tickets.
-func (s *Store) ConsumeTicket(_ context.Context, kind store.Kind, id string, keepSpent time.Duration) ([]byte, error) {
-	now, err := s.beginWrite()
-	if err != nil {
-		return nil, err
-	}
-	defer s.mu.Unlock()
-	k := ticketKey{kind, id}
-	if e, ok := lookup(s.tickets, k, now); ok {
-		delete(s.tickets, k)
-		if keepSpent > 0 {
-			s.spent[k] = entry[[]byte]{e.v, expiry(now, keepSpent)}
+func (s *Store) ConsumeTicket(_ context.Context, kind store.Kind, id string, keepSpent time.Duration) (v []byte, err error) {
+	err = s.txWrite(func(now time.Time) error {
+		k := ticketKey{kind, id}
+		if e, ok := lookup(s.tickets, k, now); ok {
+			delete(s.tickets, k)
+			if keepSpent > 0 {
+				s.spent[k] = entry[[]byte]{e.v, expiry(now, keepSpent)}
+			}
+			v = bytes.Clone(e.v)
+			return nil
 		}
-		return bytes.Clone(e.v), nil
-	}
-	if e, ok := lookup(s.spent, k, now); ok {
-		return bytes.Clone(e.v), store.ErrSpent
-	}
-	return nil, store.ErrNotFound
+		if e, ok := lookup(s.spent, k, now); ok {
+			v = bytes.Clone(e.v)
+			return store.ErrSpent
+		}
+		return store.ErrNotFound
+	})
+	return v, err
 }
 
 // --- Grants ---
@@ -309,32 +286,20 @@ func (s *Store) CreateGrant(_ context.Context, g store.Grant, ttl time.Duration)
 	if err := backend.NonNegativeTTL("create grant", ttl); err != nil {
 		return err
 	}
-	now, err := s.beginWrite()
-	if err != nil {
-		return err
-	}
-	defer s.mu.Unlock()
-	if _, ok := lookup(s.grants, g.ID, now); ok {
-		return store.ErrAlreadyExists
-	}
-	g = store.CloneGrant(g)
-	g.Version = 1
-	s.grants[g.ID] = entry[store.Grant]{g, expiry(now, ttl)}
-	return nil
+	return s.txWrite(func(now time.Time) error {
+		if _, ok := lookup(s.grants, g.ID, now); ok {
+			return store.ErrAlreadyExists
+		}
+		g = store.CloneGrant(g)
+		g.Version = 1
+		s.grants[g.ID] = entry[store.Grant]{g, expiry(now, ttl)}
+		return nil
+	})
 }
 
 // GetGrant implements store.Grants.
 func (s *Store) GetGrant(_ context.Context, id string) (store.Grant, error) {
-	now, err := s.begin()
-	if err != nil {
-		return store.Grant{}, err
-	}
-	defer s.mu.Unlock()
-	e, ok := lookup(s.grants, id, now)
-	if !ok {
-		return store.Grant{}, store.ErrNotFound
-	}
-	return store.CloneGrant(e.v), nil
+	return get(s, func() map[string]entry[store.Grant] { return s.grants }, id, store.CloneGrant)
 }
 
 // UpdateGrant implements store.Grants with the same optimistic loop as the
@@ -343,81 +308,68 @@ func (s *Store) UpdateGrant(ctx context.Context, id string, ttl time.Duration, f
 	return backend.UpdateGrant(ctx, id, ttl, fn, s.GetGrant, s.casGrant)
 }
 
-func (s *Store) casGrant(_ context.Context, expect int64, next store.Grant, ttl time.Duration) (bool, error) {
-	now, err := s.beginWrite()
-	if err != nil {
-		return false, err
-	}
-	defer s.mu.Unlock()
-	e, ok := lookup(s.grants, next.ID, now)
-	if !ok {
-		return false, store.ErrNotFound
-	}
-	if e.v.Version != expect {
-		return false, nil
-	}
-	if ttl > 0 {
-		e.exp = expiry(now, ttl)
-	}
-	e.v = store.CloneGrant(next)
-	s.grants[next.ID] = e
-	return true, nil
+func (s *Store) casGrant(_ context.Context, expect int64, next store.Grant, ttl time.Duration) (swapped bool, err error) {
+	err = s.txWrite(func(now time.Time) error {
+		e, ok := lookup(s.grants, next.ID, now)
+		if !ok {
+			return store.ErrNotFound
+		}
+		if e.v.Version != expect {
+			return nil
+		}
+		if ttl > 0 {
+			e.exp = expiry(now, ttl)
+		}
+		e.v = store.CloneGrant(next)
+		s.grants[next.ID] = e
+		swapped = true
+		return nil
+	})
+	return swapped, err
 }
 
 // DeleteGrant implements store.Grants.
 func (s *Store) DeleteGrant(_ context.Context, id string) error {
-	if _, err := s.begin(); err != nil {
-		return err
-	}
-	defer s.mu.Unlock()
-	delete(s.grants, id)
-	return nil
+	return s.tx(func(time.Time) error {
+		delete(s.grants, id)
+		return nil
+	})
 }
 
 // --- Key sets ---
 
 // GetOrCreateKeySet implements store.KeySets.
-func (s *Store) GetOrCreateKeySet(_ context.Context, candidate []byte) ([]byte, error) {
-	if _, err := s.begin(); err != nil {
-		return nil, err
-	}
-	defer s.mu.Unlock()
-	if !s.hasKeySet {
-		s.keySet, s.hasKeySet = bytes.Clone(candidate), true
-	}
-	return bytes.Clone(s.keySet), nil
+func (s *Store) GetOrCreateKeySet(_ context.Context, candidate []byte) (ks []byte, err error) {
+	err = s.tx(func(time.Time) error {
+		if !s.hasKeySet {
+			s.keySet, s.hasKeySet = bytes.Clone(candidate), true
+		}
+		ks = bytes.Clone(s.keySet)
+		return nil
+	})
+	return ks, err
 }
 
 // SwapKeySet implements store.KeySets; ErrNotFound when no key set exists.
-func (s *Store) SwapKeySet(_ context.Context, old, next []byte) ([]byte, bool, error) {
-	if _, err := s.begin(); err != nil {
-		return nil, false, err
-	}
-	defer s.mu.Unlock()
-	if !s.hasKeySet {
-		return nil, false, store.ErrNotFound
-	}
-	if !bytes.Equal(s.keySet, old) {
-		return bytes.Clone(s.keySet), false, nil
-	}
-	s.keySet = bytes.Clone(next)
-	return bytes.Clone(s.keySet), true, nil
+func (s *Store) SwapKeySet(_ context.Context, old, next []byte) (current []byte, swapped bool, err error) {
+	err = s.tx(func(time.Time) error {
+		if !s.hasKeySet {
+			return store.ErrNotFound
+		}
+		if bytes.Equal(s.keySet, old) {
+			s.keySet, swapped = bytes.Clone(next), true
+		}
+		current = bytes.Clone(s.keySet)
+		return nil
+	})
+	return current, swapped, err
 }
 
 // --- Cache ---
 
 // GetCache implements store.Cache.
 func (s *Store) GetCache(_ context.Context, key string) ([]byte, error) {
-	now, err := s.begin()
-	if err != nil {
-		return nil, err
-	}
-	defer s.mu.Unlock()
-	e, ok := lookup(s.cache, key, now)
-	if !ok {
-		return nil, store.ErrNotFound
-	}
-	return bytes.Clone(e.v), nil
+	return get(s, func() map[string]entry[[]byte] { return s.cache }, key, bytes.Clone)
 }
 
 // SetCache implements store.Cache.
@@ -425,55 +377,49 @@ func (s *Store) SetCache(_ context.Context, key string, value []byte, ttl time.D
 	if err := backend.PositiveTTL("set cache", ttl); err != nil {
 		return err
 	}
-	now, err := s.beginWrite()
-	if err != nil {
-		return err
-	}
-	defer s.mu.Unlock()
-	s.cache[key] = entry[[]byte]{bytes.Clone(value), expiry(now, ttl)}
-	return nil
+	return s.txWrite(func(now time.Time) error {
+		s.cache[key] = entry[[]byte]{bytes.Clone(value), expiry(now, ttl)}
+		return nil
+	})
 }
 
 // DeleteCache implements store.Cache.
 func (s *Store) DeleteCache(_ context.Context, key string) error {
-	if _, err := s.begin(); err != nil {
-		return err
-	}
-	defer s.mu.Unlock()
-	delete(s.cache, key)
-	return nil
+	return s.tx(func(time.Time) error {
+		delete(s.cache, key)
+		return nil
+	})
 }
 
 // --- Locks ---
 
 // TryLock implements store.Locker.
-func (s *Store) TryLock(_ context.Context, name string, ttl time.Duration) (func(context.Context) error, bool, error) {
+func (s *Store) TryLock(_ context.Context, name string, ttl time.Duration) (release func(context.Context) error, held bool, err error) {
 	if err := backend.PositiveTTL("try lock", ttl); err != nil {
 		return nil, false, err
 	}
-	now, err := s.beginWrite()
-	if err != nil {
-		return nil, false, err
-	}
-	defer s.mu.Unlock()
-	if _, ok := lookup(s.locks, name, now); ok {
-		return nil, false, nil
-	}
-	// Each lease gets its own token so a holder whose lease expired cannot
-	// release the lease someone else took since.
-	s.lockSeq++
-	token := s.lockSeq
-	s.locks[name] = entry[uint64]{token, expiry(now, ttl)}
-	release := func(context.Context) error {
-		now, err := s.begin()
-		if err != nil {
-			return err
+	err = s.txWrite(func(now time.Time) error {
+		if _, ok := lookup(s.locks, name, now); ok {
+			return nil
 		}
-		defer s.mu.Unlock()
-		if e, ok := lookup(s.locks, name, now); ok && e.v == token {
-			delete(s.locks, name)
+		// Each lease gets its own token so a holder whose lease expired
+		// cannot release the lease someone else took since.
+		s.lockSeq++
+		token := s.lockSeq
+		s.locks[name] = entry[uint64]{token, expiry(now, ttl)}
+		release = func(context.Context) error {
+			return s.tx(func(now time.Time) error {
+				if e, ok := lookup(s.locks, name, now); ok && e.v == token {
+					delete(s.locks, name)
+				}
+				return nil
+			})
 		}
+		held = true
 		return nil
+	})
+	if err != nil || !held {
+		return nil, false, err
 	}
 	return release, true, nil
 }
@@ -481,20 +427,19 @@ func (s *Store) TryLock(_ context.Context, name string, ttl time.Duration) (func
 // --- Counters ---
 
 // Hit implements store.Counters.
-func (s *Store) Hit(_ context.Context, name string, window time.Duration) (int64, time.Duration, error) {
+func (s *Store) Hit(_ context.Context, name string, window time.Duration) (n int64, resetIn time.Duration, err error) {
 	if err := backend.PositiveTTL("hit", window); err != nil {
 		return 0, 0, err
 	}
-	now, err := s.beginWrite()
-	if err != nil {
-		return 0, 0, err
-	}
-	defer s.mu.Unlock()
-	e, ok := lookup(s.counters, name, now)
-	if !ok {
-		e = entry[int64]{0, expiry(now, window)}
-	}
-	e.v++
-	s.counters[name] = e
-	return e.v, e.exp.Sub(now), nil
+	err = s.txWrite(func(now time.Time) error {
+		e, ok := lookup(s.counters, name, now)
+		if !ok {
+			e = entry[int64]{0, expiry(now, window)}
+		}
+		e.v++
+		s.counters[name] = e
+		n, resetIn = e.v, e.exp.Sub(now)
+		return nil
+	})
+	return n, resetIn, err
 }
