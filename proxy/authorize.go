@@ -138,7 +138,7 @@ func (s *Server) validateAuthorizeParams(c store.Client, p params) (authRequest,
 		if rt == "" {
 			return req, errInvalidRequest("response_type is required")
 		}
-		return req, &oauthError{Code: oautherr.UnsupportedResponseType, Description: "only response_type=code is supported", Status: http.StatusBadRequest}
+		return req, oautherr.New(http.StatusBadRequest, oautherr.UnsupportedResponseType, "only response_type=code is supported")
 	}
 	if len(p.get("state")) > 1024 {
 		return req, errInvalidRequest("state is longer than 1024 characters")
@@ -167,7 +167,7 @@ func (s *Server) validateAuthorizeParams(c store.Client, p params) (authRequest,
 	req.Scopes = scopes
 	if prompt := p.get("prompt"); slices.Contains(strings.Fields(prompt), "none") {
 		// Every authorization passes the consent page, so nothing is silent.
-		return req, &oauthError{Code: "consent_required", Description: "this server always asks for consent", Status: http.StatusBadRequest}
+		return req, oautherr.New(http.StatusBadRequest, oautherr.ConsentRequired, "this server always asks for consent")
 	}
 	return req, nil
 }

@@ -38,7 +38,7 @@ func readQuery(r *http.Request) (params, *oauthError) {
 // belong in the body (RFC 6749 §3.2).
 func readForm(w http.ResponseWriter, r *http.Request) (params, *oauthError) {
 	if r.Method != http.MethodPost {
-		return params{}, &oauthError{Code: oautherr.InvalidRequest, Description: "use POST", Status: http.StatusMethodNotAllowed}
+		return params{}, oautherr.New(http.StatusMethodNotAllowed, oautherr.InvalidRequest, "use POST")
 	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
@@ -46,7 +46,7 @@ func readForm(w http.ResponseWriter, r *http.Request) (params, *oauthError) {
 	}
 	body, berr := httpx.ReadBody(w, r, maxFormBytes)
 	if berr != nil {
-		return params{}, &oauthError{Code: oautherr.InvalidRequest, Description: berr.Description, Status: berr.Status}
+		return params{}, oautherr.New(berr.Status, oautherr.InvalidRequest, berr.Description)
 	}
 	v, err := url.ParseQuery(string(body))
 	if err != nil {

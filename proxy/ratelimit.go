@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
@@ -32,11 +31,10 @@ func (s *Server) rateLimit(endpoint string, perMinute int) func(http.Handler) ht
 				if secs < 1 {
 					secs = 1
 				}
-				w.Header().Set("Retry-After", strconv.Itoa(secs))
 				// temporarily_unavailable is RFC 6749's own code for "cannot
 				// handle the request now" (§4.1.2.1); slow_down belongs to the
 				// device grant (RFC 8628) and means something else to clients.
-				s.writeError(w, r, endpoint, &oauthError{Code: oautherr.TemporarilyUnavailable, Description: "too many requests from this address; retry later", Status: http.StatusTooManyRequests})
+				s.writeError(w, r, endpoint, tooManyRequests("too many requests from this address; retry later", secs))
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -55,11 +53,17 @@ func (s *Server) limitInFlight(next http.Handler) http.Handler {
 		release, ok := s.inFlight.Acquire(httpx.ClientIP(r, s.cfg.TrustedProxies))
 		if !ok {
 			s.metrics.RateLimited.WithLabelValues("in_flight").Inc()
-			w.Header().Set("Retry-After", "1")
-			s.writeError(w, r, "in_flight", &oauthError{Code: oautherr.TemporarilyUnavailable, Description: "too many requests in progress from this address; retry shortly", Status: http.StatusTooManyRequests})
+			s.writeError(w, r, "in_flight", tooManyRequests("too many requests in progress from this address; retry shortly", 1))
 			return
 		}
 		defer release()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// tooManyRequests is 429 temporarily_unavailable with Retry-After.
+func tooManyRequests(desc string, retryAfter int) *oauthError {
+	e := oautherr.New(http.StatusTooManyRequests, oautherr.TemporarilyUnavailable, desc)
+	e.RetryAfter = retryAfter
+	return e
 }

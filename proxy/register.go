@@ -105,7 +105,7 @@ func decodeRegistration(w http.ResponseWriter, r *http.Request) (registrationReq
 	}
 	body, berr := httpx.ReadBody(w, r, maxRegistrationBytes)
 	if berr != nil {
-		return req, &oauthError{Code: oautherr.InvalidClientMetadata, Description: berr.Description, Status: berr.Status}
+		return req, oautherr.New(berr.Status, oautherr.InvalidClientMetadata, berr.Description)
 	}
 	if !utf8.Valid(body) {
 		return req, errMetadata(oautherr.InvalidClientMetadata, "the registration body is not valid UTF-8")
@@ -238,8 +238,9 @@ func (s *Server) registrationClient(w http.ResponseWriter, r *http.Request) (sto
 			s.writeError(w, r, "register", errUnavailable("registration storage is unavailable, try again"))
 			return c, false
 		}
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		s.writeError(w, r, "register", &oauthError{Code: oautherr.InvalidToken, Description: "unknown client or wrong registration access token", Status: http.StatusUnauthorized})
+		e := oautherr.New(http.StatusUnauthorized, oautherr.InvalidToken, "unknown client or wrong registration access token")
+		e.Challenge = `Bearer error="invalid_token"`
+		s.writeError(w, r, "register", e)
 		return c, false
 	}
 	return c, true

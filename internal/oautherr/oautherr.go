@@ -39,6 +39,7 @@ const (
 	InvalidRedirectURI    Code = "invalid_redirect_uri"    // RFC 7591 §3.2.2
 	InvalidClientMetadata Code = "invalid_client_metadata" // RFC 7591 §3.2.2
 	InvalidTarget         Code = "invalid_target"          // RFC 8707 §2
+	ConsentRequired       Code = "consent_required"        // OpenID Connect Core §3.1.2.6
 	// NotFound and Unauthorized are no RFC's: the answers to a path no
 	// endpoint serves and to a request to /mcp with no token at all (whose
 	// challenge, RFC 6750 §3.1, carries no error code), in the same shape as
