@@ -71,6 +71,7 @@ type Server struct {
 	metrics  *metrics.Metrics
 	log      *slog.Logger
 	mcp      http.Handler
+	tools    *server.MCPServer
 	prmPath  string
 	origins  map[string]bool
 	hosts    map[string]bool
@@ -114,6 +115,7 @@ func New(cfg Config, d Deps) *Server {
 		server.WithInstructions("Tools that show who is signed in through Clerk: get-user-info, get-clerk-user-profile, get-user-greeting."),
 	)
 	s.addTools(mcpSrv)
+	s.tools = mcpSrv
 	s.mcp = server.NewStreamableHTTPServer(mcpSrv,
 		server.WithSessionIdManagerResolver(s.sessions),
 		server.WithStreamableHTTPLogger(slog.New(newLibraryLog(d.Logger.Handler(), d.Now))),
@@ -138,6 +140,11 @@ func (s *Server) Mount(r chi.Router) {
 	r.Options("/.well-known/oauth-protected-resource", prmPreflight)
 	r.Handle("/mcp", s.guard(s.authenticate(s.mcp)))
 }
+
+// MCPServer is the mcp-go server behind /mcp, for adding tools, resources
+// and prompts with mcp-go's own API. Its handlers see the verified identity
+// in their context (IdentityFrom).
+func (s *Server) MCPServer() *server.MCPServer { return s.tools }
 
 // PRMURL is the metadata URL named in WWW-Authenticate challenges.
 func (s *Server) PRMURL() string { return s.cfg.Issuer + s.prmPath }

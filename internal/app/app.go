@@ -51,6 +51,7 @@ type App struct {
 	Metrics  *metrics.Metrics
 	Clerk    *clerk.Client
 	Verifier *verifier.Verifier
+	MCP      *mcpserver.Server
 	Store    store.Store
 	Logger   *slog.Logger
 
@@ -130,7 +131,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		AllowedOrigins: cfg.AllowedOrigins, Version: Version,
 	}, mcpserver.Deps{Verifier: v, Profiles: cl, Sessions: o.Store, Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now})
 
-	a := &App{Config: cfg, Metrics: m, Clerk: cl, Verifier: v, Store: o.Store, Logger: o.Logger}
+	a := &App{Config: cfg, Metrics: m, Clerk: cl, Verifier: v, MCP: rs, Store: o.Store, Logger: o.Logger}
 	r := chi.NewRouter()
 	r.Use(httpx.Middleware(o.Logger, m), httpx.BodyDeadline(cfg.BodyIdleTimeout, cfg.BodyReadTimeout))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

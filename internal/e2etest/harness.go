@@ -395,3 +395,10 @@ func (e *Env) CallTool(token, session, name string) (MCPResponse, map[string]any
 	_ = json.Unmarshal(r.Result, &res)
 	return r, res.Structured
 }
+
+// Attach is an Env for a server started some other way (e.g. through the
+// public clerkmcp package): only its client helpers (Register, Login, MCP,
+// CallTool, ...) are usable.
+func Attach(t testing.TB, baseURL string) *Env {
+	return &Env{T: t, BaseURL: baseURL}
+}

@@ -1,0 +1,179 @@
+// Package clerkmcp is the public API of clerk-mcp-proxy: with it a Go program
+// outside this module builds the whole server — the OAuth 2.1 authorization
+// server in front of Clerk, the token verifier, the protected MCP endpoint at
+// /mcp and the operational endpoints — adds its own MCP tools with mcp-go's
+// API, and reads the signed-in user inside them:
+//
+//	cfg, err := clerkmcp.FromEnv() // the variables `clerk-mcp-proxy serve` reads
+//	srv, err := clerkmcp.New(ctx, cfg, clerkmcp.Options{})
+//	srv.MCPServer().AddTool(mcp.NewTool("whoami"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+//		id, _ := clerkmcp.IdentityFrom(ctx)
+//		return mcp.NewToolResultText("hello " + id.UserID), nil
+//	})
+//	err = srv.ListenAndServe(ctx)
+//
+// This package, the store interfaces (package store and its redisstore and
+// memstore backends) and mcp-go's types are the public surface. Everything
+// under internal/ — and the exported names of proxy, verifier and mcpserver,
+// whose signatures use internal types — may change without notice.
+package clerkmcp
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/app"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/config"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/redisstore"
+)
+
+// Config is the server's configuration: the fields `clerk-mcp-proxy serve`
+// fills from its environment variables (README: Configuration). Build one
+// with FromEnv or LoadEnv, then adjust fields as needed.
+type Config = config.Config
+
+// FromEnv reads the configuration from the process environment, exactly as
+// `clerk-mcp-proxy serve` does, and reports every problem at once.
+func FromEnv() (Config, error) { return LoadEnv(os.Getenv) }
+
+// LoadEnv reads the configuration from getenv (for tests, or another source
+// of variables).
+func LoadEnv(getenv func(string) string) (Config, error) {
+	return config.Load(getenv, config.ModeServe)
+}
+
+// Options are the parts a caller may supply instead of the defaults.
+type Options struct {
+	// Store holds all state. Nil connects to Config.RedisURL; a store the
+	// caller passes stays the caller's to close.
+	Store store.Store
+	// Logger receives structured logs; nil logs JSON to stderr at
+	// Config.LogLevel.
+	Logger *slog.Logger
+}
+
+// Server is one assembled clerk-mcp-proxy.
+type Server struct {
+	app     *app.App
+	ownedSt store.Store // closed by Close
+}
+
+// New assembles a server from cfg. It connects to Redis (unless Options
+// gives a store), loads the shared signing keys and discovers Clerk; it does
+// not listen yet.
+func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
+	if problems := cfg.Validate(); len(problems) > 0 {
+		return nil, problems
+	}
+	if o.Logger == nil {
+		o.Logger = app.NewLogger(cfg, os.Stderr, "json")
+	}
+	s := &Server{}
+	st := o.Store
+	if st == nil {
+		if cfg.RedisURL == "" {
+			return nil, errors.New("clerkmcp: no store: set REDIS_URL (Config.RedisURL) or Options.Store")
+		}
+		rs, err := redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix})
+		if err != nil {
+			return nil, err
+		}
+		st, s.ownedSt = rs, rs
+	}
+	a, err := app.New(ctx, cfg, app.Options{Store: st, Logger: o.Logger})
+	if err != nil {
+		if s.ownedSt != nil {
+			_ = s.ownedSt.Close()
+		}
+		return nil, err
+	}
+	s.app = a
+	return s, nil
+}
+
+// MCPServer is the mcp-go server behind /mcp. Add tools, resources and
+// prompts to it with mcp-go's API; their handlers run only for verified
+// requests and find the user with IdentityFrom. The built-in tools
+// (get-user-info, get-clerk-user-profile, get-user-greeting) are already
+// there.
+func (s *Server) MCPServer() *server.MCPServer { return s.app.MCP.MCPServer() }
+
+// Handler serves every endpoint (the OAuth endpoints, /mcp, /healthz,
+// /readyz, /metrics), for mounting in a server of the caller's.
+func (s *Server) Handler() http.Handler { return s.app.Handler }
+
+// Serve serves on l until ctx ends, then drains in-flight requests for
+// Config.ShutdownTimeout, with the product's connection timeouts.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	err := s.app.Serve(ctx, l, s.app.Config.ShutdownTimeout)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// ListenAndServe listens on Config.ListenAddr and serves until ctx ends.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	l, err := net.Listen("tcp", s.app.Config.ListenAddr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, l)
+}
+
+// Close releases the store New connected to.
+func (s *Server) Close() error {
+	if s.ownedSt != nil {
+		return s.ownedSt.Close()
+	}
+	return nil
+}
+
+// Identity is the signed-in user of a request, as verified: the proxy's own
+// token, the live grant behind it and Clerk's introspection of its token,
+// enriched with Clerk's userinfo when that answered.
+type Identity struct {
+	UserID   string   // Clerk user id (sub)
+	ClientID string   // the MCP client the user authorized
+	Scopes   []string // scopes granted to that client
+
+	Email         string
+	EmailVerified bool
+	Name          string
+	Picture       string
+	Username      string
+	OrgID         string
+	OrgName       string
+	OrgSlug       string
+	// Enriched says whether Clerk's userinfo answered for this request; when
+	// it did not, only the fields above that come from the token are set.
+	Enriched bool
+
+	// ClerkAccessToken is the user's live Clerk access token, for calling
+	// Clerk as the user. Never log it or return it to a client; it is never
+	// the token the MCP client holds.
+	ClerkAccessToken string
+}
+
+// IdentityFrom returns the verified identity of the request a tool, resource
+// or prompt handler is serving; false outside a verified request.
+func IdentityFrom(ctx context.Context) (Identity, bool) {
+	id, ok := mcpserver.IdentityFrom(ctx)
+	if !ok {
+		return Identity{}, false
+	}
+	return Identity{
+		UserID: id.UserID, ClientID: id.ClientID, Scopes: append([]string(nil), id.Scopes...),
+		Email: id.Email, EmailVerified: id.EmailVerified, Name: id.Name, Picture: id.Picture, Username: id.Username,
+		OrgID: id.OrgID, OrgName: id.OrgName, OrgSlug: id.OrgSlug, Enriched: id.Enriched,
+		ClerkAccessToken: id.ClerkToken,
+	}, true
+}
