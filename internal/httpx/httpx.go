@@ -23,6 +23,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/metrics"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 )
 
 type ctxKey int
@@ -80,10 +81,7 @@ func Middleware(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Ha
 					}
 					log.Error("panic serving request", "request_id", a.id, "path", r.URL.Path, "panic", p)
 					if !rw.wrote {
-						rw.Header().Set("Content-Type", "application/json")
-						rw.Header().Set("Cache-Control", "no-store")
-						rw.WriteHeader(http.StatusInternalServerError)
-						_, _ = rw.Write([]byte(`{"error":"server_error","error_description":"internal error"}`))
+						oautherr.Write(rw, oautherr.New(http.StatusInternalServerError, oautherr.ServerError, "internal error"))
 					}
 				}
 				route, method := routePattern(r), MethodLabel(r.Method)
