@@ -29,6 +29,16 @@ func (s *Server) metadata() map[string]any {
 		"client_id_metadata_document_supported":          s.cfg.CIMD.Enabled,
 		"service_documentation":                          "https://github.com/clerk-mcp-proxy/clerk-mcp-proxy#readme",
 	}
+	if s.cfg.CIMD.Enabled {
+		// private_key_jwt is for metadata-document clients (ChatGPT's); every
+		// client-authenticated endpoint takes it, and the algorithms are the
+		// ones authenticateAssertion accepts.
+		algs := assertionAlgNames()
+		for _, k := range []string{"token_endpoint", "revocation_endpoint", "introspection_endpoint"} {
+			m[k+"_auth_methods_supported"] = append(m[k+"_auth_methods_supported"].([]string), authJWTKey)
+			m[k+"_auth_signing_alg_values_supported"] = algs
+		}
+	}
 	return m
 }
 
