@@ -267,7 +267,7 @@ func (s *Server) tokenPair(g store.Grant, scopes []string, refresh string) (toke
 	scope := strings.Join(scopes, " ")
 	at, err := s.keys.Sign(tokens.AccessClaims{
 		Issuer: s.cfg.Issuer, Subject: g.UserID, Audience: s.cfg.Resource, ClientID: g.ClientID,
-		Scope: scope, ID: jti, GrantID: g.ID, IssuedAt: now.Unix(), NotBefore: now.Unix(),
+		Scope: scope, ID: jti, GrantID: g.ID, RefreshGen: g.Refresh.Generation, IssuedAt: now.Unix(), NotBefore: now.Unix(),
 		Expiry: now.Add(s.cfg.AccessTokenTTL).Unix(),
 	})
 	if err != nil {

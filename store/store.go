@@ -155,6 +155,10 @@ type RefreshChain struct {
 	Retired [][]byte `json:"retired,omitempty"`
 	// Generation counts rotations.
 	Generation int64 `json:"generation"`
+	// CurrentUsed records that the current token, or an access token issued
+	// together with it (same Generation), has been used: from then on the
+	// previous token is spent (the proxy's refresh rule, see SECURITY.md).
+	CurrentUsed bool `json:"current_used,omitempty"`
 }
 
 // Grants holds grants. Updates are compare-and-swap on Version so concurrent

@@ -58,7 +58,7 @@ func New() *Metrics {
 		Consents:          f.counterVec("consents_total", "Consent decisions.", "decision"),
 		TokensIssued:      f.counterVec("tokens_issued_total", "Token responses by grant type.", "grant_type"),
 		Refreshes:         f.counter("refreshes_total", "Successful refresh-token rotations."),
-		GraceHits:         f.counter("refresh_grace_hits_total", "Previous refresh tokens replayed within the grace window and answered."),
+		GraceHits:         f.counter("refresh_grace_hits_total", "Previous refresh tokens replayed while in grace (successor unused, or within REFRESH_GRACE) and answered."),
 		ReuseDetections:   f.counterVec("reuse_detections_total", "Replays that revoked a grant.", "kind"),
 		Revocations:       f.counterVec("revocations_total", "Grants revoked, by reason.", "reason"),
 		OAuthErrors:       f.counterVec("oauth_errors_total", "OAuth error responses by endpoint and error code.", "endpoint", "error"),
