@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 )
 
 // metadata is the RFC 8414 authorization server metadata document.
@@ -16,7 +17,7 @@ func (s *Server) metadata() map[string]any {
 		"revocation_endpoint":                           iss + "/revoke",
 		"introspection_endpoint":                        iss + "/introspect",
 		"jwks_uri":                                      iss + "/.well-known/jwks.json",
-		"scopes_supported":                              s.cfg.Scopes,
+		"scopes_supported":                              s.scopesSupported(),
 		"response_types_supported":                      []string{"code"},
 		"response_modes_supported":                      []string{"query"},
 		"grant_types_supported":                         []string{"authorization_code", "refresh_token"},
@@ -40,6 +41,17 @@ func (s *Server) metadata() map[string]any {
 		}
 	}
 	return m
+}
+
+// scopesSupported is every scope a client may request, plus offline_access:
+// every grant gets a refresh token, and the authorization server's metadata is
+// the one place that scope is advertised (MCP 2026-07-28, SEP-2207; the
+// protected-resource metadata and challenges leave it out).
+func (s *Server) scopesSupported() []string {
+	if s.hasScope("offline_access") {
+		return s.cfg.Scopes
+	}
+	return append(slices.Clone(s.cfg.Scopes), "offline_access")
 }
 
 // handleMetadata serves RFC 8414 §3 metadata.
