@@ -200,7 +200,11 @@ func (s *Server) authenticateAssertion(r *http.Request, p params) (store.Client,
 	}
 	client, oerr := s.findClient(r, id, false)
 	if oerr != nil {
-		s.metrics.ClientAssertionFailures.WithLabelValues(assertClient).Inc()
+		reason := assertClient
+		if oerr.Status != http.StatusUnauthorized {
+			reason = assertUnavailable
+		}
+		s.metrics.ClientAssertionFailures.WithLabelValues(reason).Inc()
 		return client, oerr
 	}
 	if client.TokenEndpointAuthMethod != authJWTKey {

@@ -31,6 +31,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/app"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/e2etest"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
 )
@@ -496,5 +497,30 @@ func TestSecPrivateKeyJWTWithTypeScriptSDK(t *testing.T) {
 	form.Set("refresh_token", out["refresh_token"].(string))
 	if status, out := e.Token(form); status != http.StatusOK {
 		t.Fatalf("refresh with the SDK's assertion: %d %v", status, out)
+	}
+}
+
+// TestSecPrivateKeyJWTReplayAcrossReplicas: an assertion accepted by replica
+// A is a replay at replica B (the jti record lives in Redis), and B fetched
+// no key set of its own (the cached one is shared).
+func TestSecPrivateKeyJWTReplayAcrossReplicas(t *testing.T) {
+	d := newDocServer(t)
+	key := newECKey(t, "k1")
+	id := d.URL + "/r/client.json"
+	jwksURI := d.serve("/r/jwks.json", docReply{body: jwksJSON(t, key)})
+	d.serve("/r/client.json", docReply{body: chatGPTDoc(id, jwksURI, nil)})
+	e := startCIMDEnv(t, d)
+	b := startReplicaWith(t, e, app.Options{CIMDClient: d.client()})
+
+	assertion := key.sign(t, claimsFor(e, id, nil))
+	form := assertForm(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x.y"}, "client_id": {id}}, assertion)
+	// Authenticated at A: the made-up refresh token is what fails there.
+	wantOAuthError(t, "at A", postForm(t, e.BaseURL+"/token", form, nil), http.StatusBadRequest, "invalid_grant")
+	status, body := b.do(http.MethodPost, "/token", "", "application/x-www-form-urlencoded", []byte(form.Encode()))
+	if status != http.StatusUnauthorized || !strings.Contains(string(body), "invalid_client") {
+		t.Fatalf("the same assertion at B: %d %s, want 401 invalid_client", status, body)
+	}
+	if n := d.hitsFor("/r/jwks.json"); n != 1 {
+		t.Errorf("the key set was fetched %d times by two replicas, want 1", n)
 	}
 }
