@@ -216,7 +216,9 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Identity, error) 
 	if !g.Active || g.ClientID != claims.ClientID || g.UserID != claims.Subject {
 		return nil, fmt.Errorf("%w: grant does not match the token", ErrInvalidToken)
 	}
-	if claims.RefreshGen != 0 && claims.RefreshGen >= g.Refresh.Generation && !g.Refresh.CurrentUsed {
+	// A token newer than the cached grant means the cached copy predates a
+	// rotation (its flag is about the previous generation): the store decides.
+	if rc := g.Refresh; claims.RefreshGen > rc.Generation || claims.RefreshGen == rc.Generation && !rc.CurrentUsed {
 		v.markRefreshUsed(ctx, g.ID, claims.RefreshGen)
 	}
 	ts, err := v.vault.Open(g.ID, g.Upstream)

@@ -392,6 +392,7 @@ func TestSecRefreshThiefAfterClientMovedOn(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		env        map[string]string
+		useFirst   bool // the first access token was used before the rotation (the grant cache then holds "used" for it)
 		useAccess  bool // the client used the successor's access token at /mcp
 		useRefresh bool // the client used the successor at /token
 		advance    time.Duration
@@ -399,6 +400,8 @@ func TestSecRefreshThiefAfterClientMovedOn(t *testing.T) {
 	}{
 		{name: "successor's access token used, thief hours later", useAccess: true, advance: 3 * time.Hour, revoked: true},
 		{name: "successor refreshed, thief hours later", useRefresh: true, advance: 3 * time.Hour, revoked: true},
+		{name: "successor's access token used while the grant cache predates the rotation, thief hours later", useFirst: true, useAccess: true,
+			advance: 3 * time.Hour, revoked: true},
 		{name: "successor's access token used, replay within REFRESH_GRACE", useAccess: true, advance: 30 * time.Second},
 		{name: "REFRESH_GRACE=0, successor unused", env: map[string]string{"REFRESH_GRACE": "0"}, revoked: true},
 	} {
@@ -408,6 +411,16 @@ func TestSecRefreshThiefAfterClientMovedOn(t *testing.T) {
 			c := e.Register()
 			e.Login(c, testflow.Choices{})
 			stolen := c.RefreshToken
+			if tc.useFirst {
+				// Used, and used again once the grant cache has lapsed: the
+				// replica's cached grant now says "generation 1, used".
+				for i := range 2 {
+					clock.Advance(time.Duration(i) * 2 * time.Second)
+					if s := mcpInit(e, c.AccessToken); s != http.StatusOK {
+						t.Fatalf("first access token: %d", s)
+					}
+				}
+			}
 			p := refreshOK(t, e, c, c.RefreshToken)
 			access, refresh := []string{c.AccessToken, p.access}, []string{p.refresh}
 			if tc.useAccess {
