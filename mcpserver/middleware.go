@@ -61,7 +61,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, present := bearer(r)
 		if !present {
-			s.challenge(w, http.StatusUnauthorized, "", "", s.cfg.Scopes)
+			s.challenge(w, http.StatusUnauthorized, "", "", s.scopesToAuthorize(w, r))
 			return
 		}
 		id, err := s.verifier.Verify(r.Context(), token)
@@ -71,7 +71,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		case err != nil:
 			s.log.InfoContext(r.Context(), "bearer token refused", "reason", err.Error(), "request_id", httpx.RequestID(r.Context()))
-			s.challenge(w, http.StatusUnauthorized, oautherr.InvalidToken, "the access token is invalid, expired or revoked", s.cfg.Scopes)
+			s.challenge(w, http.StatusUnauthorized, oautherr.InvalidToken, "the access token is invalid, expired or revoked", s.scopesToAuthorize(w, r))
 			return
 		}
 		httpx.SetClient(r.Context(), id.ClientID)
@@ -104,7 +104,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
-			if missing := s.missingToolScopes(body, id.Scopes); len(missing) > 0 {
+			if missing := without(s.toolScopes(body), id.Scopes); len(missing) > 0 {
 				need := append(slices.Clone(id.Scopes), missing...)
 				s.challenge(w, http.StatusForbidden, oautherr.InsufficientScope, "this tool needs the scope "+strings.Join(missing, " "), need)
 				return
@@ -129,6 +129,7 @@ func (s *Server) unavailable(w http.ResponseWriter) {
 // With no code (no token was sent), the challenge carries no error (RFC 6750
 // §3.1) and the body says what to do.
 func (s *Server) challenge(w http.ResponseWriter, status int, code oautherr.Code, desc string, scopes []string) {
+	scopes = without(scopes, []string{offlineAccess})
 	parts := []string{`resource_metadata="` + s.PRMURL() + `"`}
 	if len(scopes) > 0 {
 		parts = append(parts, `scope="`+strings.Join(scopes, " ")+`"`)
@@ -158,9 +159,44 @@ func bearer(r *http.Request) (token string, present bool) {
 	return strings.TrimSpace(tok), true
 }
 
-// missingToolScopes finds tools/call requests in a JSON-RPC body (single or
-// batch) for tools that need scopes the token lacks.
-func (s *Server) missingToolScopes(body []byte, have []string) []string {
+// offlineAccess asks the authorization server for a refresh token; it says
+// nothing about this resource, so it appears in the authorization server's
+// metadata only, never in the protected-resource metadata or a challenge
+// (MCP 2026-07-28, SEP-2207: a client would otherwise ask for it everywhere).
+const offlineAccess = "offline_access"
+
+// without returns the scopes of list not in drop, in order.
+func without(list, drop []string) []string {
+	var out []string
+	for _, sc := range list {
+		if !slices.Contains(drop, sc) {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
+// scopesToAuthorize is what a 401 challenge asks for: the baseline scopes
+// plus those of every tool the request calls, so a client that authorizes
+// with them gets a token for the whole call at once, not a 403 step-up right
+// after signing in (MCP 2026-07-28: a challenge names every scope the
+// operation needs). An unreadable body just gets the baseline: it is refused
+// for its missing token anyway.
+func (s *Server) scopesToAuthorize(w http.ResponseWriter, r *http.Request) []string {
+	if r.Method != http.MethodPost || len(s.cfg.ToolScopes) == 0 {
+		return s.cfg.Scopes
+	}
+	body, berr := httpx.ReadBody(w, r, maxMCPBody)
+	if berr != nil {
+		return s.cfg.Scopes
+	}
+	need := slices.Clone(s.cfg.Scopes)
+	return append(need, without(s.toolScopes(body), need)...)
+}
+
+// toolScopes finds tools/call requests in a JSON-RPC body (single or batch)
+// and returns the scopes those tools need, once each.
+func (s *Server) toolScopes(body []byte) []string {
 	if len(s.cfg.ToolScopes) == 0 {
 		return nil
 	}
@@ -180,18 +216,18 @@ func (s *Server) missingToolScopes(body []byte, have []string) []string {
 			calls = []call{c}
 		}
 	}
-	var missing []string
+	var need []string
 	for _, c := range calls {
 		if c.Method != "tools/call" {
 			continue
 		}
-		for _, need := range s.cfg.ToolScopes[c.Params.Name] {
-			if !slices.Contains(have, need) && !slices.Contains(missing, need) {
-				missing = append(missing, need)
+		for _, sc := range s.cfg.ToolScopes[c.Params.Name] {
+			if !slices.Contains(need, sc) {
+				need = append(need, sc)
 			}
 		}
 	}
-	return missing
+	return need
 }
 
 // handlePRM serves RFC 9728 protected-resource metadata. resource is the MCP
@@ -201,7 +237,7 @@ func (s *Server) handlePRM(w http.ResponseWriter, r *http.Request) {
 	body, _ := json.Marshal(map[string]any{
 		"resource":                 s.cfg.Resource,
 		"authorization_servers":    []string{s.cfg.Issuer},
-		"scopes_supported":         s.cfg.Scopes,
+		"scopes_supported":         without(s.cfg.Scopes, []string{offlineAccess}),
 		"bearer_methods_supported": []string{"header"},
 		"resource_name":            s.cfg.ServiceName,
 		"jwks_uri":                 s.cfg.Issuer + "/.well-known/jwks.json",

@@ -110,6 +110,10 @@ type cimdDocument struct {
 	ResponseTypes           []string `json:"response_types"`
 	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
 	Scope                   string   `json:"scope"`
+	// JWKSURI or JWKS publish a private_key_jwt client's public keys (RFC
+	// 7591 §2): one of them, never both.
+	JWKSURI string          `json:"jwks_uri"`
+	JWKS    json.RawMessage `json:"jwks"`
 }
 
 func (f *cimdFetcher) fetch(ctx context.Context, id string) (store.Client, time.Duration, error) {
@@ -157,8 +161,11 @@ func (f *cimdFetcher) fetch(ctx context.Context, id string) (store.Client, time.
 	switch doc.TokenEndpointAuthMethod {
 	case "", authNone:
 		doc.TokenEndpointAuthMethod = authNone
+		doc.JWKSURI, doc.JWKS = "", nil // a public client's keys are never used
 	case authJWTKey:
-		return c, 0, fmt.Errorf("%w: token_endpoint_auth_method private_key_jwt is not supported by this server yet; use none", errCIMD)
+		if err := checkClientKeys(&doc); err != nil {
+			return c, 0, err
+		}
 	default:
 		return c, 0, fmt.Errorf("%w: token_endpoint_auth_method must be none or private_key_jwt (shared secrets cannot be published)", errCIMD)
 	}
@@ -176,9 +183,33 @@ func (f *cimdFetcher) fetch(ctx context.Context, id string) (store.Client, time.
 	c = store.Client{
 		ID: id, Name: doc.ClientName, URI: doc.ClientURI, LogoURI: doc.LogoURI, RedirectURIs: doc.RedirectURIs,
 		GrantTypes: doc.GrantTypes, ResponseTypes: doc.ResponseTypes, TokenEndpointAuthMethod: doc.TokenEndpointAuthMethod,
-		Scope: doc.Scope, Metadata: true, CreatedAt: f.now().UTC(),
+		Scope: doc.Scope, Metadata: true, CreatedAt: f.now().UTC(), JWKSURI: doc.JWKSURI, JWKS: string(doc.JWKS),
 	}
 	return c, cacheTTL(resp.Header.Get("Cache-Control")), nil
+}
+
+// checkClientKeys requires a private_key_jwt document to publish its keys in
+// exactly one way: an https jwks_uri (fetched when an assertion arrives), or
+// an inline jwks, checked here so a document with unusable keys is refused
+// at once. A public client's document keeps neither.
+func checkClientKeys(doc *cimdDocument) error {
+	hasInline := len(doc.JWKS) > 0 && string(doc.JWKS) != "null"
+	switch {
+	case doc.JWKSURI != "" && hasInline:
+		return fmt.Errorf("%w: give jwks_uri or jwks, not both", errCIMD)
+	case doc.JWKSURI != "":
+		if !validJWKSURI(doc.JWKSURI) {
+			return fmt.Errorf("%w: jwks_uri must be an https URL with a path", errCIMD)
+		}
+		doc.JWKS = nil
+	case hasInline:
+		if _, err := parseJWKS(doc.JWKS); err != nil {
+			return fmt.Errorf("%w: %v", errCIMD, err)
+		}
+	default:
+		return fmt.Errorf("%w: token_endpoint_auth_method private_key_jwt needs jwks_uri or jwks", errCIMD)
+	}
+	return nil
 }
 
 // cacheTTL honours Cache-Control (no-store/no-cache: do not cache; max-age

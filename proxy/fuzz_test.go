@@ -514,7 +514,7 @@ func (d *fzDocTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // FuzzCIMDDocument: client metadata documents. An accepted document names
 // itself, lists 1-20 redirect URIs that satisfy the redirect rules, uses no
-// shared secret, and is cached for 0 or 1 min-24 h; a refused one is errCIMD
+// shared secret (none, or private_key_jwt with its keys published once), and is cached for 0 or 1 min-24 h; a refused one is errCIMD
 // with a short message that never reflects the document.
 func FuzzCIMDDocument(f *testing.F) {
 	const id = "https://client.example/oauth/metadata.json"
@@ -523,6 +523,8 @@ func FuzzCIMDDocument(f *testing.F) {
 		`{"client_id":"` + id + `","redirect_uris":["https://c.example/cb"],"grant_types":["authorization_code","refresh_token"],"logo_uri":"http://x"}`,
 		`{"client_id":"` + id + `","redirect_uris":["https://c.example/cb"],"token_endpoint_auth_method":"client_secret_basic"}`,
 		`{"client_id":"` + id + `","redirect_uris":["https://c.example/cb"],"token_endpoint_auth_method":"private_key_jwt"}`,
+		`{"client_id":"` + id + `","redirect_uris":["https://c.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks_uri":"https://c.example/jwks.json"}`,
+		`{"client_id":"` + id + `","redirect_uris":["https://c.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}}`,
 		`{"client_id":"https://evil.example/x","redirect_uris":["https://c.example/cb"]}`,
 		`{"client_id":"` + id + `","redirect_uris":[]}`,
 		`{"client_id":"` + id + `","redirect_uris":["javascript:alert(1)"]}`,
@@ -551,8 +553,25 @@ func FuzzCIMDDocument(f *testing.F) {
 		if len(body) > cimdMaxBytes {
 			t.Fatalf("accepted a %d-byte document", len(body))
 		}
-		if c.ID != id || !c.Metadata || c.TokenEndpointAuthMethod != authNone || len(c.SecretHash) != 0 {
+		if c.ID != id || !c.Metadata || len(c.SecretHash) != 0 {
 			t.Fatalf("accepted client %+v", c)
+		}
+		// A public client keeps no keys; a signing one publishes them in
+		// exactly one way, an https jwks_uri or an inline set with a usable key.
+		switch c.TokenEndpointAuthMethod {
+		case authNone:
+			if c.JWKSURI != "" || c.JWKS != "" {
+				t.Fatalf("public client kept keys: %q %q", c.JWKSURI, c.JWKS)
+			}
+		case authJWTKey:
+			if (c.JWKSURI == "") == (c.JWKS == "") || (c.JWKSURI != "" && !strings.HasPrefix(c.JWKSURI, "https://")) {
+				t.Fatalf("private_key_jwt client with keys %q / %q", c.JWKSURI, c.JWKS)
+			}
+			if _, err := parseJWKS([]byte(c.JWKS)); c.JWKS != "" && err != nil {
+				t.Fatalf("accepted an unusable inline key set: %v", err)
+			}
+		default:
+			t.Fatalf("accepted auth method %q", c.TokenEndpointAuthMethod)
 		}
 		if len(c.RedirectURIs) == 0 || len(c.RedirectURIs) > maxRedirectURIs {
 			t.Fatalf("%d redirect URIs", len(c.RedirectURIs))

@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 )
 
 // metadata is the RFC 8414 authorization server metadata document.
@@ -16,7 +17,7 @@ func (s *Server) metadata() map[string]any {
 		"revocation_endpoint":                           iss + "/revoke",
 		"introspection_endpoint":                        iss + "/introspect",
 		"jwks_uri":                                      iss + "/.well-known/jwks.json",
-		"scopes_supported":                              s.cfg.Scopes,
+		"scopes_supported":                              s.scopesSupported(),
 		"response_types_supported":                      []string{"code"},
 		"response_modes_supported":                      []string{"query"},
 		"grant_types_supported":                         []string{"authorization_code", "refresh_token"},
@@ -29,7 +30,28 @@ func (s *Server) metadata() map[string]any {
 		"client_id_metadata_document_supported":          s.cfg.CIMD.Enabled,
 		"service_documentation":                          "https://github.com/clerk-mcp-proxy/clerk-mcp-proxy#readme",
 	}
+	if s.cfg.CIMD.Enabled {
+		// private_key_jwt is for metadata-document clients (ChatGPT's); every
+		// client-authenticated endpoint takes it, and the algorithms are the
+		// ones authenticateAssertion accepts.
+		algs := assertionAlgNames()
+		for _, k := range []string{"token_endpoint", "revocation_endpoint", "introspection_endpoint"} {
+			m[k+"_auth_methods_supported"] = append(m[k+"_auth_methods_supported"].([]string), authJWTKey)
+			m[k+"_auth_signing_alg_values_supported"] = algs
+		}
+	}
 	return m
+}
+
+// scopesSupported is every scope a client may request, plus offline_access:
+// every grant gets a refresh token, and the authorization server's metadata is
+// the one place that scope is advertised (MCP 2026-07-28, SEP-2207; the
+// protected-resource metadata and challenges leave it out).
+func (s *Server) scopesSupported() []string {
+	if s.hasScope("offline_access") {
+		return s.cfg.Scopes
+	}
+	return append(slices.Clone(s.cfg.Scopes), "offline_access")
 }
 
 // handleMetadata serves RFC 8414 §3 metadata.

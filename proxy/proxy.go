@@ -121,6 +121,10 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
 	}
+	for _, reason := range AssertionFailureReasons {
+		// Pre-created at 0 so the first refusal shows in rate() (see metrics).
+		d.Metrics.ClientAssertionFailures.WithLabelValues(reason)
+	}
 	if len(cfg.DefaultScopes) == 0 {
 		cfg.DefaultScopes = cfg.Scopes
 	}

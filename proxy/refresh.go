@@ -20,7 +20,7 @@ import (
 var (
 	errRefreshUnknown = errors.New("refresh token not recognised")
 	errRefreshReuse   = errors.New("refresh token reuse")
-	errRefreshGrace   = errors.New("refresh token replay within the grace window")
+	errRefreshGrace   = errors.New("previous refresh token replayed while in grace")
 	errRefreshParams  = errors.New("refresh asks for scopes beyond the grant or another resource")
 )
 
@@ -29,13 +29,19 @@ var (
 //
 //   - the current token rotates: a new refresh token, the old one becomes
 //     "previous";
-//   - the previous token, replayed within the grace window, gets the same new
-//     refresh token back (it was sealed under a key only the previous token
-//     derives) and a fresh access token, and nothing is revoked: clients that
-//     retry or refresh from two places keep their session;
-//   - the previous token after the window, or any older generation, is a
-//     replay by someone holding a stolen token: the whole grant is revoked;
+//   - the previous token stays usable until its successor is first used (at
+//     /token, or at /mcp through an access token issued with it), and for
+//     REFRESH_GRACE after the rotation in any case: it gets the same new
+//     refresh token back (sealed under a key only the previous token
+//     derives) and a fresh access token, and nothing is revoked. A client
+//     that lost the answer to a refresh and retries hours later, or that
+//     refreshes from two places, keeps its session;
+//   - the previous token once its successor is in use and the window has
+//     passed, or any older generation, is a replay by someone holding a
+//     stolen token: the whole grant is revoked;
 //   - anything else is simply invalid (a forged token cannot revoke a grant).
+//
+// REFRESH_GRACE=0 turns the leniency off altogether (strict rotation).
 func (s *Server) refreshGrant(r *http.Request, client store.Client, p params) (tokenResponse, *oauthError) {
 	presented := p.get("refresh_token")
 	if presented == "" {
@@ -90,6 +96,7 @@ func (s *Server) refreshGrant(r *http.Request, client store.Client, p params) (t
 			rc.CurrentSealedForPrevious = sealed
 			rc.RotatedAt = now
 			rc.Generation++
+			rc.CurrentUsed = false
 			g.ExpiresAt = now.Add(s.cfg.RefreshTokenTTL)
 			return nil
 		case inGrace:
@@ -143,10 +150,12 @@ func (s *Server) refreshGrant(r *http.Request, client store.Client, p params) (t
 }
 
 // previousInGrace reports whether h is the hash of the refresh token rotated
-// out last, presented within the grace window: answered (refreshGrant) and
-// still live (identifyToken), not yet reuse.
+// out last, presented while it is still in grace: its successor not yet used,
+// or within REFRESH_GRACE of the rotation (a retry racing the successor's
+// first use). Answered (refreshGrant) and live (identifyToken), not reuse.
 func (s *Server) previousInGrace(rc store.RefreshChain, h []byte, now time.Time) bool {
-	return seal.Equal(h, rc.Previous) && s.cfg.RefreshGrace > 0 && now.Sub(rc.RotatedAt) <= s.cfg.RefreshGrace
+	return seal.Equal(h, rc.Previous) && s.cfg.RefreshGrace > 0 &&
+		(!rc.CurrentUsed || now.Sub(rc.RotatedAt) <= s.cfg.RefreshGrace)
 }
 
 // spent reports whether h is the hash of a refresh token of this grant that

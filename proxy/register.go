@@ -150,7 +150,7 @@ func (s *Server) clientFromRegistration(req registrationRequest) (store.Client, 
 		case authNone, authBasic, authPost:
 			c.TokenEndpointAuthMethod = m
 		default:
-			return c, errMetadata(oautherr.InvalidClientMetadata, "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post")
+			return c, errMetadata(oautherr.InvalidClientMetadata, "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post (private_key_jwt is for clients identified by a metadata document, whose keys it publishes)")
 		}
 	}
 	c.GrantTypes = req.GrantTypes

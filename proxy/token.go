@@ -100,6 +100,12 @@ func (s *Server) authenticateClient(r *http.Request, p params) (store.Client, *o
 		return store.Client{}, errInvalidClient("unsupported or malformed Authorization header; use HTTP Basic or form parameters", true)
 	}
 	bodyID, bodySecret := p.get("client_id"), p.get("client_secret")
+	if p.has("client_assertion") || p.has("client_assertion_type") {
+		if hasBasic || p.has("client_secret") {
+			return store.Client{}, errInvalidRequest("use one client authentication method, not both")
+		}
+		return s.authenticateAssertion(r, p)
+	}
 	if hasBasic && p.has("client_secret") {
 		return store.Client{}, errInvalidRequest("use one client authentication method, not both")
 	}
@@ -113,14 +119,9 @@ func (s *Server) authenticateClient(r *http.Request, p params) (store.Client, *o
 	if id == "" {
 		return store.Client{}, errInvalidClient("client authentication is required (client_id)", false)
 	}
-	client, err := s.lookupClient(r.Context(), id)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) || errors.Is(err, errCIMD) {
-			// 401 invalid_client is the signal MCP clients use to register again.
-			return client, errInvalidClient("unknown client; register again", hasBasic)
-		}
-		s.storeError(r, "get_client", err)
-		return client, errUnavailable("the authorization server is temporarily unavailable")
+	client, oerr := s.findClient(r, id, hasBasic)
+	if oerr != nil {
+		return client, oerr
 	}
 	switch client.TokenEndpointAuthMethod {
 	case authNone:
@@ -129,6 +130,8 @@ func (s *Server) authenticateClient(r *http.Request, p params) (store.Client, *o
 		if bodySecret != "" || basicSecret != "" {
 			return client, errInvalidClient("this client is public (token_endpoint_auth_method none) and must not send a secret", hasBasic)
 		}
+	case authJWTKey:
+		return client, errInvalidClient("this client must authenticate with private_key_jwt (client_assertion, RFC 7523)", hasBasic)
 	case authBasic, authPost:
 		secret, method := bodySecret, authPost
 		if hasBasic {
@@ -142,6 +145,21 @@ func (s *Server) authenticateClient(r *http.Request, p params) (store.Client, *o
 		}
 	default:
 		return client, errInvalidClient("this client's authentication method is not supported at the token endpoint", hasBasic)
+	}
+	return client, nil
+}
+
+// findClient looks up the client a request authenticates as; basic says
+// whether it tried HTTP Basic (for the challenge).
+func (s *Server) findClient(r *http.Request, id string, basic bool) (store.Client, *oauthError) {
+	client, err := s.lookupClient(r.Context(), id)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, errCIMD) {
+			// 401 invalid_client is the signal MCP clients use to register again.
+			return client, errInvalidClient("unknown client; register again", basic)
+		}
+		s.storeError(r, "get_client", err)
+		return client, errUnavailable("the authorization server is temporarily unavailable")
 	}
 	return client, nil
 }
@@ -249,7 +267,7 @@ func (s *Server) tokenPair(g store.Grant, scopes []string, refresh string) (toke
 	scope := strings.Join(scopes, " ")
 	at, err := s.keys.Sign(tokens.AccessClaims{
 		Issuer: s.cfg.Issuer, Subject: g.UserID, Audience: s.cfg.Resource, ClientID: g.ClientID,
-		Scope: scope, ID: jti, GrantID: g.ID, IssuedAt: now.Unix(), NotBefore: now.Unix(),
+		Scope: scope, ID: jti, GrantID: g.ID, RefreshGen: g.Refresh.Generation, IssuedAt: now.Unix(), NotBefore: now.Unix(),
 		Expiry: now.Add(s.cfg.AccessTokenTTL).Unix(),
 	})
 	if err != nil {

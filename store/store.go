@@ -53,20 +53,24 @@ type Store interface {
 // Client is a registered OAuth client (RFC 7591 or a Client ID Metadata
 // Document). Secrets are stored only as SHA-256 hashes.
 type Client struct {
-	ID                      string    `json:"id"`
-	SecretHash              []byte    `json:"secret_hash,omitempty"`
-	RegistrationTokenHash   []byte    `json:"registration_token_hash,omitempty"` // RFC 7592
-	Name                    string    `json:"name,omitempty"`
-	URI                     string    `json:"uri,omitempty"`
-	LogoURI                 string    `json:"logo_uri,omitempty"`
-	RedirectURIs            []string  `json:"redirect_uris"`
-	GrantTypes              []string  `json:"grant_types,omitempty"`
-	ResponseTypes           []string  `json:"response_types,omitempty"`
-	TokenEndpointAuthMethod string    `json:"token_endpoint_auth_method"`
-	Scope                   string    `json:"scope,omitempty"`
-	ApplicationType         string    `json:"application_type,omitempty"`
-	Metadata                bool      `json:"metadata_document,omitempty"` // fetched from a CIMD URL
-	CreatedAt               time.Time `json:"created_at"`
+	ID                      string   `json:"id"`
+	SecretHash              []byte   `json:"secret_hash,omitempty"`
+	RegistrationTokenHash   []byte   `json:"registration_token_hash,omitempty"` // RFC 7592
+	Name                    string   `json:"name,omitempty"`
+	URI                     string   `json:"uri,omitempty"`
+	LogoURI                 string   `json:"logo_uri,omitempty"`
+	RedirectURIs            []string `json:"redirect_uris"`
+	GrantTypes              []string `json:"grant_types,omitempty"`
+	ResponseTypes           []string `json:"response_types,omitempty"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	Scope                   string   `json:"scope,omitempty"`
+	ApplicationType         string   `json:"application_type,omitempty"`
+	Metadata                bool     `json:"metadata_document,omitempty"` // fetched from a CIMD URL
+	// JWKSURI and JWKS are where a private_key_jwt client (CIMD only)
+	// publishes its public keys: a URL, or the JSON Web Key Set inline.
+	JWKSURI   string    `json:"jwks_uri,omitempty"`
+	JWKS      string    `json:"jwks,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Clients holds registered clients. A ttl of 0 means no expiry.
@@ -92,6 +96,7 @@ const (
 	KindTransaction   Kind = "txn"   // an authorization request waiting for consent
 	KindUpstreamState Kind = "state" // a consented request waiting for Clerk's callback
 	KindCode          Kind = "code"  // a proxy authorization code waiting for /token
+	KindAssertion     Kind = "jti"   // a client assertion's jti, kept until the assertion expires (replay guard)
 )
 
 // Tickets are short-lived, single-use records. ids are opaque; callers hash
@@ -150,6 +155,10 @@ type RefreshChain struct {
 	Retired [][]byte `json:"retired,omitempty"`
 	// Generation counts rotations.
 	Generation int64 `json:"generation"`
+	// CurrentUsed records that the current token, or an access token issued
+	// together with it (same Generation), has been used: from then on the
+	// previous token is spent (the proxy's refresh rule, see SECURITY.md).
+	CurrentUsed bool `json:"current_used,omitempty"`
 }
 
 // Grants holds grants. Updates are compare-and-swap on Version so concurrent

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -128,6 +129,10 @@ type Verifier struct {
 	grants *ttlcache.Cache[string, store.Grant]
 	intro  *ttlcache.Cache[string, clerk.Introspection]
 	info   *ttlcache.Cache[string, clerk.UserInfo]
+	// marked remembers "grant id/refresh generation" pairs this replica has
+	// recorded as in use, so the hot path writes to the store once per
+	// rotation, not once per request.
+	marked *ttlcache.Cache[string, struct{}]
 	flight singleflight.Group
 }
 
@@ -178,6 +183,7 @@ func New(cfg Config, d Deps) (*Verifier, error) {
 		grants: ttlcache.New[string, store.Grant](100_000, d.Now),
 		intro:  ttlcache.New[string, clerk.Introspection](100_000, d.Now),
 		info:   ttlcache.New[string, clerk.UserInfo](100_000, d.Now),
+		marked: ttlcache.New[string, struct{}](100_000, d.Now),
 	}, nil
 }
 
@@ -209,6 +215,11 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Identity, error) 
 	}
 	if !g.Active || g.ClientID != claims.ClientID || g.UserID != claims.Subject {
 		return nil, fmt.Errorf("%w: grant does not match the token", ErrInvalidToken)
+	}
+	// A token newer than the cached grant means the cached copy predates a
+	// rotation (its flag is about the previous generation): the store decides.
+	if rc := g.Refresh; claims.RefreshGen > rc.Generation || claims.RefreshGen == rc.Generation && !rc.CurrentUsed {
+		v.markRefreshUsed(ctx, g.ID, claims.RefreshGen)
 	}
 	ts, err := v.vault.Open(g.ID, g.Upstream)
 	if err != nil {
@@ -306,6 +317,44 @@ func (v *Verifier) grant(ctx context.Context, gid string) (store.Grant, error) {
 	}
 	return res.(store.Grant), nil
 }
+
+// markRefreshUsed records in the grant that the refresh token of generation
+// gen reached its client: an access token issued together with it is in use.
+// That ends the previous refresh token's grace (proxy/refresh.go), so a thief
+// replaying it from now on revokes the grant. Once per grant and generation
+// on this replica (the write is a compare-and-swap, so replicas racing each
+// other agree). Best effort: on a store failure the previous token stays in
+// grace a little longer and the next request tries again.
+func (v *Verifier) markRefreshUsed(ctx context.Context, gid string, gen int64) {
+	key := gid + "/" + strconv.FormatInt(gen, 10)
+	if _, ok := v.marked.Get(key); ok {
+		return
+	}
+	_, _, _ = v.flight.Do("used:"+key, func() (any, error) {
+		_, err := v.store.UpdateGrant(context.WithoutCancel(ctx), gid, 0, func(g *store.Grant) error {
+			if g.Refresh.Generation != gen || g.Refresh.CurrentUsed {
+				return errNothingToMark // rotated again since, or already recorded
+			}
+			g.Refresh.CurrentUsed = true
+			return nil
+		})
+		switch {
+		case err == nil, errors.Is(err, errNothingToMark), errors.Is(err, store.ErrNotFound):
+			// The grant's cached copy may still say unused; marked keeps
+			// this replica from writing again until it expires.
+			v.marked.Set(key, struct{}{}, v.now().Add(markedTTL))
+		default:
+			v.metrics.StoreError(ctx, v.log, "mark_refresh_used", err)
+		}
+		return nil, nil
+	})
+}
+
+// markedTTL outlives the grant cache's copy, which is what could still say
+// "unused" after the write.
+const markedTTL = time.Minute
+
+var errNothingToMark = errors.New("nothing to mark")
 
 // errClientGone: the grant outlived its client's registration.
 var errClientGone = errors.New("client registration gone")

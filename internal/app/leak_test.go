@@ -819,6 +819,11 @@ func TestNothingLeakedInLogsOrErrors(t *testing.T) {
 	expect("token of a replayed code", st, http.StatusUnauthorized)
 	old := conf.refresh
 	spy.refreshTokens(t, conf)
+	// The client moves on: its successor's access token is used, which ends
+	// the old token's grace once REFRESH_GRACE has passed.
+	if st := spy.mcp(t, conf, "ping", nil); st != http.StatusOK {
+		t.Fatalf("the successor's access token: %d", st)
+	}
 	advance(2 * time.Minute) // past REFRESH_GRACE
 	st, _ = spy.token(t, conf, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {old}})
 	expect("refresh replay", st, http.StatusBadRequest)

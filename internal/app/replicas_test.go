@@ -31,13 +31,21 @@ type replica struct {
 
 func startReplica(t *testing.T, e *e2etest.Env, now func() time.Time) *replica {
 	t.Helper()
+	return startReplicaWith(t, e, app.Options{Now: now})
+}
+
+// startReplicaWith is startReplica with more options (its store and logger
+// are set here).
+func startReplicaWith(t *testing.T, e *e2etest.Env, o app.Options) *replica {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg := e.App.Config
 	st, err := redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.New(ctx, cfg, app.Options{Store: st, Now: now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	o.Store, o.Logger = st, slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := app.New(ctx, cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,4 +213,27 @@ func refreshAt(t *testing.T, r *replica, cl *e2etest.Client) (access, refresh st
 		t.Fatalf("refresh at %s: %d %s", r.addr, status, raw)
 	}
 	return pair.AccessToken, pair.RefreshToken
+}
+
+// TestRefreshSuccessorUseSeenByAllReplicas: the client refreshes at replica
+// A and uses the new access token at replica B only; hours later a thief
+// presents the old refresh token at A. B recorded the successor's use in
+// Redis, so A treats the replay as theft and the grant dies everywhere.
+func TestRefreshSuccessorUseSeenByAllReplicas(t *testing.T) {
+	clock := newTestClock()
+	e := e2etest.Start(t, e2etest.Options{Now: clock.Now})
+	b := startReplica(t, e, clock.Now)
+	c := e.Register()
+	e.Login(c, testflow.Choices{})
+	stolen := c.RefreshToken
+	p := refreshOK(t, e, c, c.RefreshToken) // at A
+	if status := b.initialize(p.access); status != http.StatusOK {
+		t.Fatalf("the successor's access token at B: %d", status)
+	}
+	clock.Advance(2 * time.Hour)
+	revocations := clerkRevocations(e)
+	if status, out := e.Refresh(c, stolen); status != http.StatusBadRequest || out["error"] != "invalid_grant" {
+		t.Fatalf("the thief's refresh at A: %d %v, want 400 invalid_grant", status, out)
+	}
+	wantGrantRevoked(t, e, c, revocations, []string{p.access}, []string{p.refresh})
 }

@@ -231,13 +231,7 @@ func TestSecRegistrationManagement(t *testing.T) {
 // the access token is refused at /mcp, and the refresh token gets
 // invalid_client.
 func TestSecTokensDieWithTheirClient(t *testing.T) {
-	clock := newTestClock()
-	e := e2etest.Start(t, e2etest.Options{Now: clock.Now})
-	c := e.Register()
-	e.Login(c, testflow.Choices{})
-	if s := mcpInit(e, c.AccessToken); s != http.StatusOK {
-		t.Fatalf("before the delete: %d", s)
-	}
+	clock, e, c := signedInOnClock(t)
 	req, _ := http.NewRequest(http.MethodDelete, c.RegistrationURI, nil)
 	req.Header.Set("Authorization", "Bearer "+c.RegistrationToken)
 	if r := secDo(t, req); r.Status != http.StatusNoContent {

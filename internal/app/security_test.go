@@ -225,6 +225,20 @@ func redisFor(t *testing.T, e *e2etest.Env) *redis.Client {
 	return c
 }
 
+// signedInOnClock starts the product on a test clock and signs a registered
+// client in; its access token works at /mcp.
+func signedInOnClock(t *testing.T) (*testClock, *e2etest.Env, *e2etest.Client) {
+	t.Helper()
+	clock := newTestClock()
+	e := e2etest.Start(t, e2etest.Options{Now: clock.Now})
+	c := e.Register()
+	e.Login(c, testflow.Choices{})
+	if s := mcpInit(e, c.AccessToken); s != http.StatusOK {
+		t.Fatalf("access token after sign-in: /mcp answered %d", s)
+	}
+	return clock, e, c
+}
+
 // pair is one token response.
 type pair struct{ access, refresh string }
 
@@ -336,6 +350,101 @@ func TestSecRefreshReuseRevokesGrant(t *testing.T) {
 			}
 			wantGrantRevoked(t, e, c, revocations, access, refresh)
 			clerk.wantDeadAtClerk(t, e)
+		})
+	}
+}
+
+// TestSecRefreshLostAnswerKeepsSession is the Claude pattern
+// (anthropics/claude-code#65036): the client refreshes, loses the answer, and
+// hours later retries with the refresh token it still holds. Its successor
+// was never used, so this is no theft: the retry gets that same successor and
+// a working access token, nothing is revoked, and the chain goes on.
+func TestSecRefreshLostAnswerKeepsSession(t *testing.T) {
+	clock, e, c := signedInOnClock(t)
+	revocations := clerkRevocations(e)
+
+	lost := refreshOK(t, e, c, c.RefreshToken) // the answer never reaches the client
+	clock.Advance(5 * time.Hour)               // far beyond REFRESH_GRACE
+	retry := refreshOK(t, e, c, c.RefreshToken)
+	if retry.refresh != lost.refresh {
+		t.Fatalf("the retry must get the successor that was lost, got another token")
+	}
+	if s := mcpInit(e, retry.access); s != http.StatusOK {
+		t.Fatalf("access token from the retry: /mcp answered %d", s)
+	}
+	// Once the successor's access token is in use, the chain moves on from it.
+	next := refreshOK(t, e, c, retry.refresh)
+	if s := mcpInit(e, next.access); s != http.StatusOK {
+		t.Fatalf("access token after the next rotation: %d", s)
+	}
+	if got := clerkRevocations(e); got != revocations {
+		t.Errorf("the lost answer cost the user their session (Clerk revocations %d -> %d)", revocations, got)
+	}
+}
+
+// TestSecRefreshThiefAfterClientMovedOn: once the legitimate client has used
+// the successor (its access token at /mcp, or the successor itself at
+// /token), the previous refresh token is spent: a thief presenting it
+// revokes the whole family. Within REFRESH_GRACE of the rotation the previous
+// token is still answered (a retry racing the first use), and with
+// REFRESH_GRACE=0 there is no leniency at all.
+func TestSecRefreshThiefAfterClientMovedOn(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		env        map[string]string
+		useFirst   bool // the first access token was used before the rotation (the grant cache then holds "used" for it)
+		useAccess  bool // the client used the successor's access token at /mcp
+		useRefresh bool // the client used the successor at /token
+		advance    time.Duration
+		revoked    bool
+	}{
+		{name: "successor's access token used, thief hours later", useAccess: true, advance: 3 * time.Hour, revoked: true},
+		{name: "successor refreshed, thief hours later", useRefresh: true, advance: 3 * time.Hour, revoked: true},
+		{name: "successor's access token used while the grant cache predates the rotation, thief hours later", useFirst: true, useAccess: true,
+			advance: 3 * time.Hour, revoked: true},
+		{name: "successor's access token used, replay within REFRESH_GRACE", useAccess: true, advance: 30 * time.Second},
+		{name: "REFRESH_GRACE=0, successor unused", env: map[string]string{"REFRESH_GRACE": "0"}, revoked: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := newTestClock()
+			e := e2etest.Start(t, e2etest.Options{Now: clock.Now, Env: tc.env})
+			c := e.Register()
+			e.Login(c, testflow.Choices{})
+			stolen := c.RefreshToken
+			if tc.useFirst {
+				// Used, and used again once the grant cache has lapsed: the
+				// replica's cached grant now says "generation 1, used".
+				for i := range 2 {
+					clock.Advance(time.Duration(i) * 2 * time.Second)
+					if s := mcpInit(e, c.AccessToken); s != http.StatusOK {
+						t.Fatalf("first access token: %d", s)
+					}
+				}
+			}
+			p := refreshOK(t, e, c, c.RefreshToken)
+			access, refresh := []string{c.AccessToken, p.access}, []string{p.refresh}
+			if tc.useAccess {
+				if s := mcpInit(e, p.access); s != http.StatusOK {
+					t.Fatalf("successor's access token: %d", s)
+				}
+			}
+			if tc.useRefresh {
+				p = refreshOK(t, e, c, p.refresh)
+				access, refresh = append(access, p.access), append(refresh, p.refresh)
+			}
+			clock.Advance(tc.advance)
+			revocations := clerkRevocations(e)
+			status, out := e.Refresh(c, stolen)
+			if !tc.revoked {
+				if status != http.StatusOK {
+					t.Fatalf("replay within REFRESH_GRACE: %d %v, want 200", status, out)
+				}
+				return
+			}
+			if status != http.StatusBadRequest || out["error"] != "invalid_grant" {
+				t.Fatalf("the thief's refresh: %d %v, want 400 invalid_grant", status, out)
+			}
+			wantGrantRevoked(t, e, c, revocations, access, refresh)
 		})
 	}
 }

@@ -37,6 +37,9 @@ type Metrics struct {
 	UpstreamRefreshes *prometheus.CounterVec // outcome
 	storeErrors       *prometheus.CounterVec // op; only StoreError adds to it
 	RateLimited       *prometheus.CounterVec // endpoint
+	// ClientAssertionFailures counts refused RFC 7523 client assertions by
+	// reason (proxy.AssertionFailureReasons).
+	ClientAssertionFailures *prometheus.CounterVec
 }
 
 // New creates the collectors on a fresh registry (with Go and process
@@ -55,7 +58,7 @@ func New() *Metrics {
 		Consents:          f.counterVec("consents_total", "Consent decisions.", "decision"),
 		TokensIssued:      f.counterVec("tokens_issued_total", "Token responses by grant type.", "grant_type"),
 		Refreshes:         f.counter("refreshes_total", "Successful refresh-token rotations."),
-		GraceHits:         f.counter("refresh_grace_hits_total", "Previous refresh tokens replayed within the grace window and answered."),
+		GraceHits:         f.counter("refresh_grace_hits_total", "Previous refresh tokens replayed while in grace (successor unused, or within REFRESH_GRACE) and answered."),
 		ReuseDetections:   f.counterVec("reuse_detections_total", "Replays that revoked a grant.", "kind"),
 		Revocations:       f.counterVec("revocations_total", "Grants revoked, by reason.", "reason"),
 		OAuthErrors:       f.counterVec("oauth_errors_total", "OAuth error responses by endpoint and error code.", "endpoint", "error"),
@@ -66,6 +69,8 @@ func New() *Metrics {
 		UpstreamRefreshes: f.counterVec("clerk_token_refreshes_total", "Refreshes of expired Clerk access tokens by outcome.", "outcome"),
 		storeErrors:       f.counterVec("store_errors_total", "Storage (Redis) errors by operation.", "op"),
 		RateLimited:       f.counterVec("rate_limited_total", "Requests refused by a rate limit, by endpoint.", "endpoint"),
+		ClientAssertionFailures: f.counterVec("client_assertion_failures_total",
+			"Refused private_key_jwt client assertions (RFC 7523) by reason.", "reason"),
 	}
 	m.initKnownLabels()
 	return m

@@ -286,16 +286,20 @@ func (ks *KeySet) JWKS() jose.JSONWebKeySet { return ks.state().public }
 
 // AccessClaims are the claims of a proxy access token.
 type AccessClaims struct {
-	Issuer    string `json:"iss"`
-	Subject   string `json:"sub"`       // Clerk user id
-	Audience  string `json:"aud"`       // the MCP resource
-	ClientID  string `json:"client_id"` // the MCP client
-	Scope     string `json:"scope"`
-	ID        string `json:"jti"`
-	GrantID   string `json:"gid"` // the grant behind the token; revoking it kills the token
-	IssuedAt  int64  `json:"iat"`
-	NotBefore int64  `json:"nbf"`
-	Expiry    int64  `json:"exp"`
+	Issuer   string `json:"iss"`
+	Subject  string `json:"sub"`       // Clerk user id
+	Audience string `json:"aud"`       // the MCP resource
+	ClientID string `json:"client_id"` // the MCP client
+	Scope    string `json:"scope"`
+	ID       string `json:"jti"`
+	GrantID  string `json:"gid"` // the grant behind the token; revoking it kills the token
+	// RefreshGen is the generation of the refresh token issued together with
+	// this access token: its first use at /mcp tells the grant that refresh
+	// token reached the client, which ends the previous one's grace.
+	RefreshGen int64 `json:"rgen,omitempty"`
+	IssuedAt   int64 `json:"iat"`
+	NotBefore  int64 `json:"nbf"`
+	Expiry     int64 `json:"exp"`
 }
 
 // Scopes splits Scope.
