@@ -17,6 +17,7 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/app"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/e2etest"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mockclerk"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testclock"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/redisstore"
 )
@@ -165,7 +166,7 @@ func TestUpstreamRefreshOnceAcrossReplicas(t *testing.T) {
 // signing, at most every few seconds), tokens signed by either replica, even
 // those A signed before it noticed, verify on both.
 func TestSigningKeysSurviveRedisDataLoss(t *testing.T) {
-	clock := &testClock{now: time.Now()}
+	clock := testclock.New(time.Now())
 	e := e2etest.Start(t, e2etest.Options{Now: clock.Now})
 	if err := e.Redis.Client(t).FlushAll(context.Background()).Err(); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/e2etest"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testclock"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testredis"
 )
@@ -231,7 +232,7 @@ func TestSecRegistrationManagement(t *testing.T) {
 // the access token is refused at /mcp, and the refresh token gets
 // invalid_client.
 func TestSecTokensDieWithTheirClient(t *testing.T) {
-	clock := newTestClock()
+	clock := testclock.New(time.Now())
 	e := e2etest.Start(t, e2etest.Options{Now: clock.Now})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})

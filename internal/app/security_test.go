@@ -24,30 +24,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/e2etest"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testclock"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
 )
 
 // --- helpers shared by the security tests ---
-
-// testClock is a settable clock handed to the proxy through Options.Now.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newTestClock() *testClock { return &testClock{now: time.Now()} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // secHTTP never follows redirects, so tests see exactly what the proxy answers.
 var secHTTP = &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
@@ -267,7 +248,7 @@ func wantGrantRevoked(t *testing.T, e *e2etest.Env, c *e2etest.Client, revocatio
 // revoked: not the earlier access token, not the rotated refresh token, not
 // Clerk's tokens.
 func TestSecRefreshGraceWindowRevokesNothing(t *testing.T) {
-	clock := newTestClock()
+	clock := testclock.New(time.Now())
 	e := e2etest.Start(t, e2etest.Options{Now: clock.Now}) // REFRESH_GRACE defaults to 60s
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
@@ -310,7 +291,7 @@ func TestSecRefreshReuseRevokesGrant(t *testing.T) {
 		{name: "previous token with grace disabled", env: map[string]string{"REFRESH_GRACE": "0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := newTestClock()
+			clock := testclock.New(time.Now())
 			clerk := &clerkTokens{}
 			e := e2etest.Start(t, clerk.options(e2etest.Options{Now: clock.Now, Env: tc.env}))
 			c := e.Register()
@@ -425,7 +406,7 @@ func postFormNoFatal(u string, form url.Values) secResponse {
 // (also after a rotation), and Clerk's tokens at Clerk (OIDF
 // oidcc-codereuse-30seconds).
 func TestSecCodeReplayRevokesEverything(t *testing.T) {
-	clock := newTestClock()
+	clock := testclock.New(time.Now())
 	clerk := &clerkTokens{}
 	e := e2etest.Start(t, clerk.options(e2etest.Options{Now: clock.Now}))
 	c := e.Register()
