@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"slices"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,106 +20,6 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 )
-
-const rvChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-
-// rvAuthorize sends a valid authorization request for clientID (redirect_uri
-// only when given) and returns the answer.
-func (e *fzEnv) rvAuthorize(clientID, redirectURI string) *httptest.ResponseRecorder {
-	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "code_challenge": {rvChallenge},
-		"code_challenge_method": {"S256"}, "state": {"st"}}
-	if redirectURI != "" {
-		q.Set("redirect_uri", redirectURI)
-	}
-	return e.serve(http.MethodGet, "/authorize", q.Encode(), nil, nil)
-}
-
-// rvTransaction reads the authorization request a /consent redirect carries.
-func (e *fzEnv) rvTransaction(t *testing.T, loc string) authRequest {
-	t.Helper()
-	txn, ok := strings.CutPrefix(loc, "/consent?txn=")
-	if !ok {
-		t.Fatalf("not a consent redirect: %q", loc)
-	}
-	raw, err := e.st.PeekTicket(context.Background(), store.KindTransaction, seal.HashHex(txn))
-	var req authRequest
-	if err != nil || json.Unmarshal(raw, &req) != nil {
-		t.Fatalf("transaction: %v", err)
-	}
-	return req
-}
-
-// TestAuthorizeAllowlistWithoutRedirectURI: ALLOWED_REDIRECT_URIS holds at
-// /authorize also when the request leaves redirect_uri out and the client's
-// only registered URI is used (a client registered before the list was
-// tightened, or a metadata document, which /register never saw).
-func TestAuthorizeAllowlistWithoutRedirectURI(t *testing.T) {
-	e := newFzEnv(t)
-	e.s.cfg.AllowedRedirects = []string{"https://good.example/cb"}
-	for _, c := range []store.Client{
-		{ID: "mcp_rvOutside", RedirectURIs: []string{"https://evil.example/cb"}, TokenEndpointAuthMethod: authNone},
-		{ID: "mcp_rvInside", RedirectURIs: []string{"https://good.example/cb"}, TokenEndpointAuthMethod: authNone},
-	} {
-		if err := e.st.CreateClient(context.Background(), c, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, tc := range []struct {
-		name, client, redirect string
-		consent                bool
-	}{
-		{"outside, redirect_uri named", "mcp_rvOutside", "https://evil.example/cb", false},
-		{"outside, redirect_uri omitted", "mcp_rvOutside", "", false},
-		{"inside, redirect_uri named", "mcp_rvInside", "https://good.example/cb", true},
-		{"inside, redirect_uri omitted", "mcp_rvInside", "", true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			rec := e.rvAuthorize(tc.client, tc.redirect)
-			loc := rec.Header().Get("Location")
-			if tc.consent {
-				if rec.Code != http.StatusFound || !strings.HasPrefix(loc, "/consent?") {
-					t.Fatalf("allowed URI: %d %q", rec.Code, loc)
-				}
-				return
-			}
-			if rec.Code != http.StatusBadRequest || loc != "" {
-				t.Fatalf("URI outside the allowlist: %d %q, want a local 400 page", rec.Code, loc)
-			}
-		})
-	}
-}
-
-// TestRegisteredScopeOnlyOffered: with no scope in the request the client's
-// registered scope is used, but only the scopes this server offers: a
-// metadata document (or a registration older than the SCOPES setting) must
-// not put other scopes into the grant and its access tokens.
-func TestRegisteredScopeOnlyOffered(t *testing.T) {
-	e := newFzEnv(t)
-	for _, tc := range []struct {
-		scope string
-		want  []string
-	}{
-		{"openid admin", []string{"openid"}},
-		{"admin superuser", []string{"openid", "profile", "email"}}, // nothing offered: the default
-		{"email email profile", []string{"email", "profile"}},
-		{"", []string{"openid", "profile", "email"}},
-	} {
-		t.Run(tc.scope, func(t *testing.T) {
-			id := "mcp_rvScope" + strings.ReplaceAll(tc.scope, " ", "_")
-			c := store.Client{ID: id, RedirectURIs: []string{"https://app.example/cb"}, TokenEndpointAuthMethod: authNone, Scope: tc.scope, Metadata: true}
-			if err := e.st.CreateClient(context.Background(), c, 0); err != nil {
-				t.Fatal(err)
-			}
-			rec := e.rvAuthorize(id, "")
-			if rec.Code != http.StatusFound {
-				t.Fatalf("authorize: %d", rec.Code)
-			}
-			if got := e.rvTransaction(t, rec.Header().Get("Location")).Scopes; !slices.Equal(got, tc.want) {
-				t.Fatalf("granted scopes %q, want %q", got, tc.want)
-			}
-		})
-	}
-}
 
 // TestRedirectKeepsRegisteredQuery: the query of a registered redirect URI
 // is retained as registered (RFC 6749 §3.1.2) and code, state and iss appear
