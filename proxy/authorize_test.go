@@ -173,7 +173,7 @@ func (e *asEnv) transaction(t *testing.T, loc string) authRequest {
 // tightened, or a metadata document, which /register never saw).
 func TestAuthorizeAllowlistWithoutRedirectURI(t *testing.T) {
 	t.Parallel()
-	e := newAS(t, func(c *Config) { c.AllowedRedirects = []string{"https://good.example/cb"} })
+	e := newAS(t, func(c *Config, _ *Deps) { c.AllowedRedirects = []string{"https://good.example/cb"} })
 	for _, c := range []store.Client{
 		{ID: "mcp_outside", RedirectURIs: []string{"https://evil.example/cb"}, TokenEndpointAuthMethod: authNone},
 		{ID: "mcp_inside", RedirectURIs: []string{"https://good.example/cb"}, TokenEndpointAuthMethod: authNone},

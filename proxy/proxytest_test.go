@@ -55,8 +55,9 @@ type asEnv struct {
 	clerkAuthorize string
 }
 
-// newAS starts an authorization server; opts adjust its Config before New.
-func newAS(t *testing.T, opts ...func(*Config)) *asEnv {
+// newAS starts an authorization server; opts adjust its Config and Deps
+// before New.
+func newAS(t *testing.T, opts ...func(*Config, *Deps)) *asEnv {
 	t.Helper()
 	ckSrv := httptest.NewUnstartedServer(nil)
 	asSrv := httptest.NewUnstartedServer(nil)
@@ -81,10 +82,11 @@ func newAS(t *testing.T, opts ...func(*Config)) *asEnv {
 		RedirectURL: base + "/oauth/callback", Scopes: []string{"openid", "profile", "email", "offline_access"}})
 	cfg := Config{Issuer: base, Resource: base + "/mcp", Scopes: []string{"openid", "profile", "email"},
 		AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, RefreshGrace: time.Minute, ClientIdleTTL: time.Hour}
+	deps := Deps{Store: st, Clerk: ck, Keys: keys, Secret: []byte(asSecret), Now: clock.Now}
 	for _, o := range opts {
-		o(&cfg)
+		o(&cfg, &deps)
 	}
-	s, err := New(cfg, Deps{Store: st, Clerk: ck, Keys: keys, Secret: []byte(asSecret), Now: clock.Now})
+	s, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,8 +235,7 @@ func (e *asEnv) post(t *testing.T, path string, c asClient, form url.Values) (*h
 	form = cloneValues(form)
 	switch c.Method {
 	case authBasic:
-		// RFC 6749 §2.3.1: id and secret form-urlencoded before Basic.
-		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(c.ID)+":"+url.QueryEscape(c.Secret))))
+		h.Set("Authorization", basicAuth(c.ID, c.Secret))
 	case authPost:
 		form.Set("client_id", c.ID)
 		form.Set("client_secret", c.Secret)
@@ -243,6 +244,12 @@ func (e *asEnv) post(t *testing.T, path string, c asClient, form url.Values) (*h
 	}
 	resp := e.do(t, http.MethodPost, path, h, []byte(form.Encode()))
 	return resp, decode(t, resp)
+}
+
+// basicAuth is an HTTP Basic header as RFC 6749 §2.3.1 builds it: id and
+// secret form-urlencoded first.
+func basicAuth(id, secret string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
 }
 
 func cloneValues(v url.Values) url.Values {

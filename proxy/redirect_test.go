@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -216,6 +218,39 @@ func TestIsCIMDClientID(t *testing.T) {
 		if got := isCIMDClientID(tc.id); got != tc.ok {
 			t.Errorf("isCIMDClientID(%q) = %v", tc.id, got)
 		}
+	}
+}
+
+// TestRedirectKeepsRegisteredQuery: the query of a registered redirect URI
+// is retained as registered (RFC 6749 §3.1.2) and code, state and iss appear
+// exactly once, correctly encoded.
+func TestRedirectKeepsRegisteredQuery(t *testing.T) {
+	e := newFzEnv(t)
+	const state = "st ate&x=1"
+	tail := "code=C&iss=" + url.QueryEscape(fzIssuer) + "&state=" + url.QueryEscape(state)
+	for _, tc := range []struct{ registered, want string }{
+		{"https://app.example/cb", "https://app.example/cb?" + tail},
+		{"https://app.example/cb?b=2&a=1", "https://app.example/cb?b=2&a=1&" + tail},
+		{"https://app.example/cb?flag", "https://app.example/cb?flag&" + tail},
+		{"https://app.example/cb?a=1;b=2", "https://app.example/cb?a=1;b=2&" + tail},
+		{"https://app.example/cb?x=%41&y=a+b", "https://app.example/cb?x=%41&y=a+b&" + tail},
+		{"https://app.example/cb?state=fixed&code=zz&keep=1&iss=me&st%61te=2", "https://app.example/cb?keep=1&" + tail},
+		{"http://127.0.0.1:7777/callback?", "http://127.0.0.1:7777/callback?" + tail},
+		{"cursor://oauth/callback?tenant=a", "cursor://oauth/callback?tenant=a&" + tail},
+	} {
+		t.Run(tc.registered, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			e.s.redirectToClient(rec, httptest.NewRequest(http.MethodGet, "/", nil), tc.registered, state, url.Values{"code": {"C"}})
+			loc := rec.Header().Get("Location")
+			if rec.Code != http.StatusFound || loc != tc.want {
+				t.Fatalf("Location %q\n            want %q", loc, tc.want)
+			}
+			u, _ := url.Parse(loc)
+			q := u.Query()
+			if len(q["code"]) != 1 || len(q["state"]) != 1 || q.Get("state") != state || len(q["iss"]) != 1 || q.Get("iss") != fzIssuer {
+				t.Fatalf("code, state and iss must appear once each: %q", loc)
+			}
+		})
 	}
 }
 
