@@ -242,12 +242,12 @@ func wantGrantRevoked(t *testing.T, e *e2etest.Env, c *e2etest.Client, revocatio
 
 // --- 1. refresh tokens ---
 
-// TestSecRefreshGraceWindowRevokesNothing extends TestRefreshGraceWindow: the
+// TestRefreshGraceWindowRevokesNothing extends TestRefreshGraceWindow: the
 // previous refresh token replayed later in the window (clock moved, not just
 // an immediate retry) still gets a working pair, and nothing at all is
 // revoked: not the earlier access token, not the rotated refresh token, not
 // Clerk's tokens.
-func TestSecRefreshGraceWindowRevokesNothing(t *testing.T) {
+func TestRefreshGraceWindowRevokesNothing(t *testing.T) {
 	clock := testclock.New(time.Now())
 	e := e2etest.Start(t, e2etest.Options{Now: clock.Now}) // REFRESH_GRACE defaults to 60s
 	c := e.Register()
@@ -275,11 +275,11 @@ func TestSecRefreshGraceWindowRevokesNothing(t *testing.T) {
 	}
 }
 
-// TestSecRefreshReuseRevokesGrant: outside the grace window, or for an older
+// TestRefreshReuseRevokesGrant: outside the grace window, or for an older
 // generation, or with the window disabled (REFRESH_GRACE=0), presenting a
 // rotated refresh token is reuse: the whole grant dies (every access token at
 // /mcp, every refresh token at /token) and Clerk's tokens are revoked at Clerk.
-func TestSecRefreshReuseRevokesGrant(t *testing.T) {
+func TestRefreshReuseRevokesGrant(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		env     map[string]string
@@ -321,12 +321,12 @@ func TestSecRefreshReuseRevokesGrant(t *testing.T) {
 	}
 }
 
-// TestSecConcurrentRefresh: 20 refreshes racing with the same token against
+// TestConcurrentRefresh: 20 refreshes racing with the same token against
 // real Redis. Every answer is a working pair or a clean 400 invalid_grant in
 // JSON (never a 5xx), the race revokes nothing, and afterwards the grant is
 // intact: the refresh token handed out still rotates and the access tokens
 // work at /mcp.
-func TestSecConcurrentRefresh(t *testing.T) {
+func TestConcurrentRefresh(t *testing.T) {
 	e := e2etest.Start(t, e2etest.Options{})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
@@ -400,12 +400,12 @@ func postFormNoFatal(u string, form url.Values) secResponse {
 
 // --- 2. authorization code replay ---
 
-// TestSecCodeReplayRevokesEverything extends TestTokenFailures: a second
+// TestCodeReplayRevokesEverything extends TestTokenFailures: a second
 // redemption of a code gets invalid_grant AND kills everything the first
 // redemption issued: the access token at /mcp, the refresh token at /token
 // (also after a rotation), and Clerk's tokens at Clerk (OIDF
 // oidcc-codereuse-30seconds).
-func TestSecCodeReplayRevokesEverything(t *testing.T) {
+func TestCodeReplayRevokesEverything(t *testing.T) {
 	clock := testclock.New(time.Now())
 	clerk := &clerkTokens{}
 	e := e2etest.Start(t, clerk.options(e2etest.Options{Now: clock.Now}))
@@ -433,13 +433,13 @@ func TestSecCodeReplayRevokesEverything(t *testing.T) {
 	clerk.wantDeadAtClerk(t, e)
 }
 
-// TestSecNoOpenRedirectBeforeSignIn: RFC 9700 §4.11.2. Registration is open
+// TestNoOpenRedirectBeforeSignIn: RFC 9700 §4.11.2. Registration is open
 // to anyone, so an error found before the user signed in (a bad request at
 // /authorize, or a denial on the consent page) goes back by itself only to a
 // redirect URI that reaches an app on the user's machine (loopback) or one
 // the operator's allowlist names. To an https URI a client registered for
 // itself, the user gets a page with the way back as a link.
-func TestSecNoOpenRedirectBeforeSignIn(t *testing.T) {
+func TestNoOpenRedirectBeforeSignIn(t *testing.T) {
 	const web = "https://app.example/cb"
 	href := regexp.MustCompile(`href="([^"]+)"`)
 	// wantError checks an error response URL: the error, state and iss, once each.
