@@ -315,6 +315,7 @@ func badBasic(user, pass string) string {
 // The cases of a group run in parallel against the one proxy: every one is
 // refused, so none changes what another sees.
 func TestMalformedRequests(t *testing.T) {
+	t.Parallel()
 	f := newBadFixture(t)
 	e := f.e
 	r := &badRunner{e: e, redirects: []string{"http://127.0.0.1:7777/callback", badHTTPSRedirect}, byStatus: map[int]int{},
@@ -805,6 +806,7 @@ func badCountKeys(t *testing.T, e *e2etest.Env, family string) int {
 // after the grace window is a normal refresh, not a replay that would read
 // as reuse and revoke the grant.
 func TestRefusedRefreshChangesNothing(t *testing.T) {
+	t.Parallel()
 	clock := testclock.New(time.Now())
 	e := e2etest.Start(t, e2etest.Options{Now: clock.Now})
 	c := e.Register()

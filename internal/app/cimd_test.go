@@ -125,6 +125,7 @@ func startCIMDEnv(t *testing.T, d *docServer) *e2etest.Env {
 // client_id. The document is fetched once and cached in Redis for the
 // max-age it was served with.
 func TestCIMDFullFlow(t *testing.T) {
+	t.Parallel()
 	d := newDocServer(t)
 	id := d.URL + "/oauth/client.json"
 	d.serve("/oauth/client.json", docReply{body: cimdDoc(id, nil), cc: "public, max-age=300"})
@@ -182,6 +183,7 @@ func TestCIMDFullFlow(t *testing.T) {
 // TestCIMDNoStoreIsNotCached: Cache-Control: no-store means every use
 // fetches the document again and nothing is kept in Redis.
 func TestCIMDNoStoreIsNotCached(t *testing.T) {
+	t.Parallel()
 	d := newDocServer(t)
 	id := d.URL + "/nostore.json"
 	d.serve("/nostore.json", docReply{body: cimdDoc(id, nil), cc: "no-store"})
@@ -205,6 +207,7 @@ func TestCIMDNoStoreIsNotCached(t *testing.T) {
 // with a local page at /authorize (no redirect anywhere) and 401
 // invalid_client at /token.
 func TestCIMDDocumentValidation(t *testing.T) {
+	t.Parallel()
 	d := newDocServer(t)
 	e := startCIMDEnv(t, d)
 	d.serve("/elsewhere.json", docReply{body: `{"client_id":"x"}`})
@@ -260,6 +263,7 @@ func TestCIMDDocumentValidation(t *testing.T) {
 // address is never fetched: /authorize answers a local page naming the
 // reason, /token answers invalid_client, and the server saw no request.
 func TestCIMDSSRFGuardOnByDefault(t *testing.T) {
+	t.Parallel()
 	d := newDocServer(t)
 	id := d.serve("/client.json", docReply{body: cimdDoc(d.URL+"/client.json", nil)})
 	e := e2etest.Start(t, e2etest.Options{})
@@ -281,6 +285,7 @@ func TestCIMDSSRFGuardOnByDefault(t *testing.T) {
 // announced at start-up with a WARN line that says never to use it in
 // production.
 func TestCIMDTestSettingWarnsLoudly(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{Env: map[string]string{"CIMD_ALLOW_LOOPBACK_FOR_TESTS": "true"}})
 	for _, line := range strings.Split(e.Logs.String(), "\n") {
 		var m map[string]any

@@ -54,6 +54,7 @@ func want429(t *testing.T, what string, r secResponse) {
 // same prefix share each endpoint's per-IP budget; every endpoint has its own
 // budget; the request over it gets 429 on both replicas.
 func TestRateLimitsSharedAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	rs := testredis.Start(t)
 	prefix := fmt.Sprintf("rl%d:", time.Now().UnixNano())
 	env := map[string]string{"RATE_LIMIT_REGISTER": "3", "RATE_LIMIT_TOKEN": "3", "RATE_LIMIT_AUTHORIZE": "3"}
@@ -77,6 +78,7 @@ func TestRateLimitsSharedAcrossReplicas(t *testing.T) {
 // untrusted peer the header is ignored, so rotating it does not escape the
 // limit.
 func TestRateLimitClientIP(t *testing.T) {
+	t.Parallel()
 	xff := func(v string) map[string]string { return map[string]string{"X-Forwarded-For": v} }
 	redirects := []string{"http://127.0.0.1:7777/callback"}
 
@@ -108,6 +110,7 @@ func TestRateLimitClientIP(t *testing.T) {
 // it at /authorize or /token starts the period again; once it expires the
 // client is unknown (401 invalid_client at /token, a local page at /authorize).
 func TestClientIdleExpiry(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{Env: map[string]string{"CLIENT_IDLE_TTL": "1h"}})
 	rdb := redisFor(t, e)
 	ctx := context.Background()
@@ -169,6 +172,7 @@ func TestClientIdleExpiry(t *testing.T) {
 // client's configuration URL and an access token for it; the token reads and
 // deletes that client only; after a delete the client is gone everywhere.
 func TestRegistrationManagement(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	reg := func() (id, uri, token string) {
 		t.Helper()
@@ -232,6 +236,7 @@ func TestRegistrationManagement(t *testing.T) {
 // the access token is refused at /mcp, and the refresh token gets
 // invalid_client.
 func TestTokensDieWithTheirClient(t *testing.T) {
+	t.Parallel()
 	clock := testclock.New(time.Now())
 	e := e2etest.Start(t, e2etest.Options{Now: clock.Now})
 	c := e.Register()
@@ -257,6 +262,7 @@ func TestTokensDieWithTheirClient(t *testing.T) {
 // tightened the list (here: by a replica without it, on the same Redis) can
 // no longer send codes to a URI outside it.
 func TestRedirectAllowlist(t *testing.T) {
+	t.Parallel()
 	rs := testredis.Start(t)
 	prefix := fmt.Sprintf("al%d:", time.Now().UnixNano())
 	open := e2etest.Start(t, e2etest.Options{Redis: rs, Prefix: prefix})
@@ -297,7 +303,8 @@ func TestRedirectAllowlist(t *testing.T) {
 // register again), /authorize a local page (no redirect) saying the app is not
 // registered and should be added again; registering again works.
 func TestLostRegistration(t *testing.T) {
-	e := e2etest.Start(t, e2etest.Options{})
+	t.Parallel()
+	e := e2etest.Start(t, e2etest.Options{Redis: testredis.Start(t)})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
 	if err := redisFor(t, e).FlushDB(context.Background()).Err(); err != nil {

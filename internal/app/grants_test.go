@@ -248,6 +248,7 @@ func wantGrantRevoked(t *testing.T, e *e2etest.Env, c *e2etest.Client, revocatio
 // revoked: not the earlier access token, not the rotated refresh token, not
 // Clerk's tokens.
 func TestRefreshGraceWindowRevokesNothing(t *testing.T) {
+	t.Parallel()
 	clock := testclock.New(time.Now())
 	e := e2etest.Start(t, e2etest.Options{Now: clock.Now}) // REFRESH_GRACE defaults to 60s
 	c := e.Register()
@@ -280,6 +281,7 @@ func TestRefreshGraceWindowRevokesNothing(t *testing.T) {
 // rotated refresh token is reuse: the whole grant dies (every access token at
 // /mcp, every refresh token at /token) and Clerk's tokens are revoked at Clerk.
 func TestRefreshReuseRevokesGrant(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		env     map[string]string
@@ -327,6 +329,7 @@ func TestRefreshReuseRevokesGrant(t *testing.T) {
 // intact: the refresh token handed out still rotates and the access tokens
 // work at /mcp.
 func TestConcurrentRefresh(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
@@ -406,6 +409,7 @@ func postFormNoFatal(u string, form url.Values) secResponse {
 // (also after a rotation), and Clerk's tokens at Clerk (OIDF
 // oidcc-codereuse-30seconds).
 func TestCodeReplayRevokesEverything(t *testing.T) {
+	t.Parallel()
 	clock := testclock.New(time.Now())
 	clerk := &clerkTokens{}
 	e := e2etest.Start(t, clerk.options(e2etest.Options{Now: clock.Now}))
@@ -440,6 +444,7 @@ func TestCodeReplayRevokesEverything(t *testing.T) {
 // the operator's allowlist names. To an https URI a client registered for
 // itself, the user gets a page with the way back as a link.
 func TestNoOpenRedirectBeforeSignIn(t *testing.T) {
+	t.Parallel()
 	const web = "https://app.example/cb"
 	href := regexp.MustCompile(`href="([^"]+)"`)
 	// wantError checks an error response URL: the error, state and iss, once each.

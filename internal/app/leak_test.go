@@ -42,7 +42,9 @@ import (
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/e2etest"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mockclerk"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testclock"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testredis"
 )
 
 // leakSecrets is every secret a flow produced, with what it is.
@@ -574,18 +576,17 @@ func (s *leakSpy) useTools(t *testing.T, c *leakClient) {
 }
 
 // leakEnv starts the product with the Clerk transport recorder and a clock
-// the test can move (to make the proxy refresh Clerk's token).
+// the test can move (to make the proxy refresh Clerk's token), on a Redis of
+// its own (TestNothingLeakedInLogsOrErrors stops it).
 func leakEnv(t *testing.T, sec *leakSecrets) (*e2etest.Env, func(time.Duration)) {
-	var mu sync.Mutex
-	var offset time.Duration
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(offset) }
-	advance := func(d time.Duration) { mu.Lock(); offset += d; mu.Unlock() }
+	clock := testclock.New(time.Now())
 	e := e2etest.Start(t, e2etest.Options{
-		Now:             clock,
+		Redis:           testredis.Start(t),
+		Now:             clock.Now,
 		ClerkHTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: &leakClerkTransport{sec: sec, base: http.DefaultTransport}},
 		Clerk:           func(c *mockclerk.Config) { c.AccessTokenTTL = time.Minute },
 	})
-	return e, advance
+	return e, clock.Advance
 }
 
 // leakFullFlow is the happy path for both kinds of client; it returns them.
@@ -637,6 +638,7 @@ func leakFullFlow(t *testing.T, e *e2etest.Env, spy *leakSpy, advance func(time.
 }
 
 func TestNothingReadableAtRest(t *testing.T) {
+	t.Parallel()
 	sec := newLeakSecrets()
 	e, advance := leakEnv(t, sec)
 	spy := newLeakSpy(e, sec)
@@ -774,6 +776,7 @@ func leakCheckAnswers(t *testing.T, spy *leakSpy, needles map[string]string) (er
 }
 
 func TestNothingLeakedInLogsOrErrors(t *testing.T) {
+	t.Parallel()
 	sec := newLeakSecrets()
 	e, advance := leakEnv(t, sec)
 	spy := newLeakSpy(e, sec)

@@ -59,6 +59,7 @@ func mcpWith(t *testing.T, e *e2etest.Env, httpMethod, host string, header map[s
 // a Host that is not BASE_URL's (a rebound DNS name pointing at the proxy);
 // the proxy's own origin and an allowed origin work.
 func TestMCPOriginAndHost(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{Env: map[string]string{"ALLOWED_ORIGINS": "https://inspector.example.com"}})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
@@ -92,6 +93,7 @@ func TestMCPOriginAndHost(t *testing.T) {
 // user B's valid token (POST, GET stream and DELETE are all refused), and B's
 // attempts leave A's session working.
 func TestMCPSessionBoundToUser(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	users := e.Clerk.Users()
 	if len(users) < 2 {

@@ -21,6 +21,7 @@ import (
 // and a refresh naming another resource is invalid_target (RFC 8707) without
 // rotating the refresh token.
 func TestRegisteredQueryAndRefreshResource(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	const redirect = "http://127.0.0.1:7777/callback?tenant=a;b&flag"
 	c := e.Register(redirect)

@@ -77,6 +77,7 @@ func answerThenClose(t *testing.T, conn net.Conn) int {
 // is closed, and the goroutines it held are returned. Before BodyDeadline
 // such connections stayed open for ever (200 of them: 200 goroutines).
 func TestWithheldBodyEndsTheConnection(t *testing.T) {
+	t.Parallel()
 	e := slowEnv(t)
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
@@ -140,6 +141,7 @@ func TestWithheldBodyEndsTheConnection(t *testing.T) {
 
 // TestWithheldHeadersEndTheConnection: the request head has its own bound.
 func TestWithheldHeadersEndTheConnection(t *testing.T) {
+	t.Parallel()
 	e := slowEnv(t)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(e.BaseURL, "http://"))
 	if err != nil {
@@ -157,6 +159,7 @@ func TestWithheldHeadersEndTheConnection(t *testing.T) {
 // shorter than BODY_IDLE_TIMEOUT, is served even though it takes longer than
 // that in total.
 func TestSlowButSteadyBodyIsServed(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{Env: map[string]string{"BODY_IDLE_TIMEOUT": "2s", "BODY_READ_TIMEOUT": "30s"}})
 	body := "grant_type=refresh_token&refresh_token=nope&client_id=nobody"
 	conn := rawRequest(t, e.BaseURL, "POST", "/token", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, len(body), "")
@@ -187,6 +190,7 @@ func TestSlowButSteadyBodyIsServed(t *testing.T) {
 // TestEventStreamOutlivesTheBodyTimeouts: the standing GET event stream and
 // a POST whose answer streams are not cut by the body bounds.
 func TestEventStreamOutlivesTheBodyTimeouts(t *testing.T) {
+	t.Parallel()
 	e := slowEnv(t)
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
@@ -234,6 +238,7 @@ func chunks(s string, n int) func(func(string) bool) {
 // and however often a client does it, the log gets no ERROR line, no session
 // id, and at most a bounded number of lines about it.
 func TestClientMistakesLogNoErrorAndNoSessionID(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
@@ -262,6 +267,7 @@ func TestClientMistakesLogNoErrorAndNoSessionID(t *testing.T) {
 // gets 429 with Retry-After, /mcp and the health endpoints are not counted,
 // and the slots come back when the held requests end.
 func TestInFlightCapPerAddress(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{Env: map[string]string{
 		"MAX_INFLIGHT_PER_IP": "3", "BODY_IDLE_TIMEOUT": "5m", "BODY_READ_TIMEOUT": "5m",
 	}})

@@ -42,11 +42,15 @@ const (
 
 // Options adjust one environment.
 type Options struct {
-	Env        map[string]string // extra proxy environment
-	Clerk      func(*mockclerk.Config)
-	Now        func() time.Time
-	Redis      *testredis.Server // share one server between environments (replicas)
-	Prefix     string            // share a store prefix between environments (replicas)
+	Env   map[string]string // extra proxy environment
+	Clerk func(*mockclerk.Config)
+	Now   func() time.Time
+	// Redis is the server to use; nil means the test binary's shared one
+	// (testredis.Shared: the package's TestMain runs testredis.RunMain). A
+	// test that stops or flushes Redis passes one of its own
+	// (testredis.Start); replicas pass the same one.
+	Redis      *testredis.Server
+	Prefix     string // share a store prefix between environments (replicas)
 	CIMDClient *http.Client
 	// ClerkHTTPClient, when set, is the proxy's client for calls to Clerk
 	// (tests wrap its transport to see what Clerk really returned, e.g. to
@@ -77,7 +81,7 @@ func Start(t testing.TB, o Options) *Env {
 	ctx, cancel := context.WithCancel(context.Background())
 	rs := o.Redis
 	if rs == nil {
-		rs = testredis.Start(t)
+		rs = testredis.Shared(t)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
