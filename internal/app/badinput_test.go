@@ -242,13 +242,9 @@ const badHTTPSRedirect = "https://client.example/cb"
 // signed-in public client and a confidential client, and the well-formed
 // requests that cases change one thing of.
 type badFixture struct {
-	e    *e2etest.Env
-	pub  *e2etest.Client
-	conf struct {
-		ID       string `json:"client_id"`
-		Secret   string `json:"client_secret"`
-		RegToken string `json:"registration_access_token"`
-	}
+	e         *e2etest.Env
+	pub       *e2etest.Client
+	conf      *e2etest.Client // client_secret_basic, for the Basic-authentication cases
 	pkce      e2etest.PKCE
 	tokenForm url.Values // a well-formed authorization_code token request
 }
@@ -258,17 +254,7 @@ func newBadFixture(t *testing.T) *badFixture {
 	f := &badFixture{e: e2etest.Start(t, e2etest.Options{}), pkce: e2etest.NewPKCE()}
 	f.pub = f.e.Register("http://127.0.0.1:7777/callback", badHTTPSRedirect)
 	f.e.Login(f.pub, testflow.Choices{})
-	// A confidential client for the Basic-authentication cases.
-	regBody := `{"client_name":"bad input","redirect_uris":["https://conf.example/cb"],"token_endpoint_auth_method":"client_secret_basic"}`
-	resp, err := http.Post(f.e.BaseURL+"/register", "application/json", strings.NewReader(regBody))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&f.conf)
-	resp.Body.Close()
-	if f.conf.Secret == "" {
-		t.Fatalf("confidential registration: %d", resp.StatusCode)
-	}
+	f.conf = f.e.RegisterClient(e2etest.ClientOptions{Name: "bad input", RedirectURIs: []string{"https://conf.example/cb"}, AuthMethod: "client_secret_basic"})
 	f.tokenForm = url.Values{"grant_type": {"authorization_code"}, "code": {"abc"}, "code_verifier": {f.pkce.Verifier},
 		"client_id": {f.pub.ID}, "redirect_uri": {badHTTPSRedirect}, "resource": {f.e.BaseURL + "/mcp"}}
 	return f
@@ -718,7 +704,7 @@ func (f *badFixture) mcpBearer(add func(badCase)) {
 		"tampered signature": "Bearer " + parts[0] + "." + parts[1] + "." + flip(parts[2]), "alg none": "Bearer " + noneHeader + "." + parts[1] + ".",
 		"alg HS256": "Bearer " + hsHeader + "." + parts[1] + "." + parts[2], "no signature": "Bearer " + parts[0] + "." + parts[1],
 		"Basic": badBasic(f.pub.ID, "x"), "two words": "Bearer a b", "huge": "Bearer " + strings.Repeat("a", 20000),
-		"Clerk-shaped token": "Bearer oat_" + strings.Repeat("A", 40), "registration token": "Bearer " + f.conf.RegToken,
+		"Clerk-shaped token": "Bearer oat_" + strings.Repeat("A", 40), "registration token": "Bearer " + f.conf.RegistrationToken,
 		"client secret": "Bearer " + f.conf.Secret, "tab separator": "Bearer\t" + f.pub.AccessToken, "DPoP scheme": "DPoP " + f.pub.AccessToken,
 		"token68 padding": "Bearer " + f.pub.AccessToken + "==", "unicode": "Bearer ééé",
 	} {
@@ -773,8 +759,8 @@ func (f *badFixture) consentCallbackRegistration(add func(badCase)) {
 	for what, c := range map[string]struct{ path, auth string }{
 		"no token": {"/register/" + f.conf.ID, ""}, "wrong token": {"/register/" + f.conf.ID, "Bearer " + strings.Repeat("w", 43)},
 		"Basic": {"/register/" + f.conf.ID, badBasic(f.conf.ID, f.conf.Secret)}, "client secret as token": {"/register/" + f.conf.ID, "Bearer " + f.conf.Secret},
-		"unknown client": {"/register/mcp_nobody", "Bearer " + f.conf.RegToken}, "other client": {"/register/" + f.pub.ID, "Bearer " + f.conf.RegToken},
-		"NUL id": {"/register/%00", "Bearer " + f.conf.RegToken}, "long id": {"/register/" + strings.Repeat("i", 3000), "Bearer " + f.conf.RegToken},
+		"unknown client": {"/register/mcp_nobody", "Bearer " + f.conf.RegistrationToken}, "other client": {"/register/" + f.pub.ID, "Bearer " + f.conf.RegistrationToken},
+		"NUL id": {"/register/%00", "Bearer " + f.conf.RegistrationToken}, "long id": {"/register/" + strings.Repeat("i", 3000), "Bearer " + f.conf.RegistrationToken},
 	} {
 		for _, m := range []string{"GET", "DELETE"} {
 			h := http.Header{}

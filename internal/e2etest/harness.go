@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -67,9 +68,13 @@ type Env struct {
 	App     *app.App
 	Logs    *SyncBuffer
 	Prefix  string
-	cancel  context.CancelFunc
-	done    chan struct{}
-	served  error // what App.Serve returned, once done is closed
+	// HTTP, when set, is the client every request of the Env's helpers goes
+	// through, the browser's included (its Transport); tests set one to see
+	// or check every exchange. It must not follow redirects.
+	HTTP   *http.Client
+	cancel context.CancelFunc
+	done   chan struct{}
+	served error // what App.Serve returned, once done is closed
 }
 
 // SyncBuffer collects log output from concurrent writers.
@@ -151,6 +156,7 @@ func (e *Env) Stop() error {
 // Client is an MCP client's OAuth state.
 type Client struct {
 	ID, Secret  string
+	AuthMethod  string // token_endpoint_auth_method
 	RedirectURI string
 	// RFC 7592 management of the registration.
 	RegistrationURI, RegistrationToken string
@@ -159,33 +165,65 @@ type Client struct {
 	Scope                              string
 }
 
-// HTTP is a plain client that never follows redirects.
+// noRedirect is the default client: it never follows redirects.
 var noRedirect = &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+func (e *Env) client() *http.Client {
+	if e.HTTP != nil {
+		return e.HTTP
+	}
+	return noRedirect
+}
+
+// ClientOptions shape a registration; the zero value is a public client
+// redirecting to http://127.0.0.1:7777/callback.
+type ClientOptions struct {
+	Name         string
+	RedirectURIs []string
+	AuthMethod   string // token_endpoint_auth_method; default none
+}
 
 // Register runs RFC 7591 DCR for a public client.
 func (e *Env) Register(redirectURIs ...string) *Client {
 	e.T.Helper()
-	if len(redirectURIs) == 0 {
-		redirectURIs = []string{"http://127.0.0.1:7777/callback"}
+	return e.RegisterClient(ClientOptions{RedirectURIs: redirectURIs})
+}
+
+// RegisterClient runs RFC 7591 DCR with o.
+func (e *Env) RegisterClient(o ClientOptions) *Client {
+	e.T.Helper()
+	if len(o.RedirectURIs) == 0 {
+		o.RedirectURIs = []string{"http://127.0.0.1:7777/callback"}
+	}
+	if o.AuthMethod == "" {
+		o.AuthMethod = "none"
+	}
+	if o.Name == "" {
+		o.Name = "e2e client"
 	}
 	body, _ := json.Marshal(map[string]any{
-		"client_name": "e2e client", "redirect_uris": redirectURIs, "token_endpoint_auth_method": "none",
+		"client_name": o.Name, "redirect_uris": o.RedirectURIs, "token_endpoint_auth_method": o.AuthMethod,
 		"grant_types": []string{"authorization_code", "refresh_token"}, "response_types": []string{"code"},
 	})
-	resp, err := http.Post(e.BaseURL+"/register", "application/json", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, e.BaseURL+"/register", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.client().Do(req)
 	if err != nil {
 		e.T.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var out struct {
 		ClientID          string `json:"client_id"`
+		Secret            string `json:"client_secret"`
 		RegistrationURI   string `json:"registration_client_uri"`
 		RegistrationToken string `json:"registration_access_token"`
 	}
-	if resp.StatusCode != http.StatusCreated || json.NewDecoder(resp.Body).Decode(&out) != nil {
+	if resp.StatusCode != http.StatusCreated || json.NewDecoder(resp.Body).Decode(&out) != nil ||
+		out.RegistrationToken == "" || (o.AuthMethod != "none") != (out.Secret != "") {
 		e.T.Fatalf("register: status %d", resp.StatusCode)
 	}
-	return &Client{ID: out.ClientID, RedirectURI: redirectURIs[0], RegistrationURI: out.RegistrationURI, RegistrationToken: out.RegistrationToken}
+	return &Client{ID: out.ClientID, Secret: out.Secret, AuthMethod: o.AuthMethod, RedirectURI: o.RedirectURIs[0],
+		RegistrationURI: out.RegistrationURI, RegistrationToken: out.RegistrationToken}
 }
 
 // PKCE is a verifier and its S256 challenge.
@@ -215,26 +253,69 @@ func (e *Env) AuthorizeURL(c *Client, p PKCE, state string, extra url.Values) st
 // returns the code.
 func (e *Env) SignIn(c *Client, p PKCE, choices testflow.Choices) string {
 	e.T.Helper()
+	q := e.Authorize(c, p, choices)
+	if q.Get("state") != "state-12345678" || q.Get("iss") != e.BaseURL || q.Get("code") == "" {
+		e.T.Fatalf("bad authorization response %v", q)
+	}
+	return q.Get("code")
+}
+
+// Authorize walks a browser from /authorize to the client's redirect and
+// returns the authorization response, a code or an error.
+func (e *Env) Authorize(c *Client, p PKCE, choices testflow.Choices) url.Values {
+	e.T.Helper()
 	b := testflow.NewBrowser()
+	if e.HTTP != nil && e.HTTP.Transport != nil {
+		b.HTTP.Transport = e.HTTP.Transport
+	}
 	final, err := b.Authorize(context.Background(), e.AuthorizeURL(c, p, "state-12345678", nil), redirectPrefix(c.RedirectURI), choices)
 	if err != nil {
 		e.T.Fatalf("sign-in: %v", err)
 	}
-	q := final.Query()
-	if q.Get("state") != "state-12345678" || q.Get("iss") != e.BaseURL || q.Get("code") == "" {
-		e.T.Fatalf("bad authorization response %s", final)
-	}
-	return q.Get("code")
+	return final.Query()
 }
 
 // redirectPrefix is the part of a redirect URI that identifies it whatever the
 // query string appended.
 func redirectPrefix(u string) string { return strings.SplitN(u, "?", 2)[0] }
 
-// Token posts a token request and decodes the JSON answer.
+// Token posts a token request as it is and decodes the JSON answer.
 func (e *Env) Token(form url.Values) (int, map[string]any) {
 	e.T.Helper()
-	resp, err := http.PostForm(e.BaseURL+"/token", form)
+	return e.PostForm("/token", form, nil)
+}
+
+// TokenAs posts a token request authenticated as c by its registered method.
+func (e *Env) TokenAs(c *Client, form url.Values) (int, map[string]any) {
+	e.T.Helper()
+	return e.PostForm("/token", form, c)
+}
+
+// PostForm posts form to path, authenticated as c by its registered method
+// (HTTP Basic, client_secret_post, or client_id alone; nil: form as it is),
+// and decodes the JSON answer.
+func (e *Env) PostForm(path string, form url.Values, c *Client) (int, map[string]any) {
+	e.T.Helper()
+	form = maps.Clone(form)
+	if form == nil {
+		form = url.Values{}
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.BaseURL+path, nil)
+	switch {
+	case c == nil:
+	case c.AuthMethod == "client_secret_basic":
+		// RFC 6749 §2.3.1: id and secret form-urlencoded first.
+		req.SetBasicAuth(url.QueryEscape(c.ID), url.QueryEscape(c.Secret))
+	case c.AuthMethod == "client_secret_post":
+		form.Set("client_id", c.ID)
+		form.Set("client_secret", c.Secret)
+	default:
+		form.Set("client_id", c.ID)
+	}
+	body := form.Encode()
+	req.Body, req.ContentLength = io.NopCloser(strings.NewReader(body)), int64(len(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := e.client().Do(req)
 	if err != nil {
 		e.T.Fatal(err)
 	}
@@ -249,8 +330,8 @@ func (e *Env) Login(c *Client, choices testflow.Choices) {
 	e.T.Helper()
 	p := NewPKCE()
 	code := e.SignIn(c, p, choices)
-	status, out := e.Token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.RedirectURI},
-		"code_verifier": {p.Verifier}, "client_id": {c.ID}, "resource": {e.BaseURL + "/mcp"}})
+	status, out := e.TokenAs(c, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.RedirectURI},
+		"code_verifier": {p.Verifier}, "resource": {e.BaseURL + "/mcp"}})
 	if status != http.StatusOK {
 		e.T.Fatalf("token: %d %v", status, out)
 	}
@@ -262,7 +343,7 @@ func (e *Env) Login(c *Client, choices testflow.Choices) {
 // Refresh runs the refresh grant with the given refresh token.
 func (e *Env) Refresh(c *Client, refreshToken string) (int, map[string]any) {
 	e.T.Helper()
-	return e.Token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}, "client_id": {c.ID}})
+	return e.TokenAs(c, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}})
 }
 
 // MCPResponse is one answer from /mcp.
@@ -290,7 +371,7 @@ func (e *Env) MCP(token, session, method string, params any) MCPResponse {
 	if session != "" {
 		req.Header.Set("Mcp-Session-Id", session)
 	}
-	resp, err := noRedirect.Do(req)
+	resp, err := e.client().Do(req)
 	if err != nil {
 		e.T.Fatal(err)
 	}
