@@ -266,8 +266,11 @@ func TestClientMistakesLogNoErrorAndNoSessionID(t *testing.T) {
 // MAX_INFLIGHT_PER_IP requests of the authorization server at once; the next
 // gets 429 with Retry-After, /mcp and the health endpoints are not counted,
 // and the slots come back when the held requests end.
+//
+// Not parallel: in one full parallel run of the suite the held requests
+// never filled the cap within the liveness deadline (every probe got 401);
+// the cause is not understood yet, so this test runs on its own.
 func TestInFlightCapPerAddress(t *testing.T) {
-	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{Env: map[string]string{
 		"MAX_INFLIGHT_PER_IP": "3", "BODY_IDLE_TIMEOUT": "5m", "BODY_READ_TIMEOUT": "5m",
 	}})
