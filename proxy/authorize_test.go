@@ -243,3 +243,25 @@ func TestRegisteredScopeOnlyOffered(t *testing.T) {
 		})
 	}
 }
+
+func TestSameResource(t *testing.T) {
+	ours := "https://mcp.example.com/mcp"
+	for _, tc := range []struct {
+		req string
+		ok  bool
+	}{
+		{ours, true},
+		{"https://mcp.example.com/mcp/", true},
+		{"HTTPS://MCP.example.com/mcp", true},
+		{"https://mcp.example.com/mcp?kb_name=x", true},
+		{"https://mcp.example.com/mcp#x", false},
+		{"https://mcp.example.com/", false},
+		{"https://mcp.example.com/mcp-other", false},
+		{"https://evil.example.com/mcp", false},
+		{"https://u@mcp.example.com/mcp", false},
+	} {
+		if got := sameResource(tc.req, ours); got != tc.ok {
+			t.Errorf("sameResource(%q) = %v, want %v", tc.req, got, tc.ok)
+		}
+	}
+}

@@ -270,3 +270,34 @@ func TestCIMDCacheHonoursCacheControl(t *testing.T) {
 		t.Error("a no-store document is in the cache")
 	}
 }
+
+func TestCacheTTL(t *testing.T) {
+	for _, tc := range []struct {
+		cc   string
+		want string
+	}{
+		{"", "1h0m0s"}, {"max-age=600", "10m0s"}, {"no-store", "0s"}, {"public, max-age=5", "1m0s"}, {"max-age=999999", "24h0m0s"}, {"max-age=abc", "1h0m0s"},
+	} {
+		if got := cacheTTL(tc.cc).String(); got != tc.want {
+			t.Errorf("cacheTTL(%q) = %s, want %s", tc.cc, got, tc.want)
+		}
+	}
+}
+
+func TestIsCIMDClientID(t *testing.T) {
+	for _, tc := range []struct {
+		id string
+		ok bool
+	}{
+		{"https://claude.ai/oauth/claude-code-client-metadata", true},
+		{"https://example.com/", false},
+		{"https://example.com", false},
+		{"http://example.com/client", false},
+		{"mcp_abc", false},
+		{"https://u@example.com/client", false},
+	} {
+		if got := isCIMDClientID(tc.id); got != tc.ok {
+			t.Errorf("isCIMDClientID(%q) = %v", tc.id, got)
+		}
+	}
+}

@@ -149,3 +149,16 @@ func TestRefreshResource(t *testing.T) {
 		t.Fatal("the refresh token did not rotate")
 	}
 }
+
+func TestNarrowScopes(t *testing.T) {
+	granted := []string{"openid", "profile", "email"}
+	if got, oe := narrowScopes(granted, "profile"); oe != nil || strings.Join(got, " ") != "profile" {
+		t.Errorf("narrow: %v %v", got, oe)
+	}
+	if _, oe := narrowScopes(granted, "profile admin"); oe == nil || oe.Code != "invalid_scope" {
+		t.Errorf("widening must fail: %v", oe)
+	}
+	if got, _ := narrowScopes(granted, ""); len(got) != 3 {
+		t.Errorf("empty keeps all: %v", got)
+	}
+}

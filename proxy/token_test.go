@@ -213,3 +213,20 @@ func TestGrantTypes(t *testing.T) {
 		})
 	}
 }
+
+func TestVerifyPKCE(t *testing.T) {
+	// RFC 7636 Appendix B.
+	verifier := "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+	challenge := "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+	if !verifyPKCE(verifier, challenge) {
+		t.Fatal("RFC 7636 example must verify")
+	}
+	for _, bad := range []string{"", "short", verifier + "x", strings.Repeat("a", 129), verifier[:42] + "!"} {
+		if verifyPKCE(bad, challenge) {
+			t.Errorf("verifier %q accepted", bad)
+		}
+	}
+	if !validChallenge(challenge) || validChallenge(challenge+"=") || validChallenge("plain") {
+		t.Error("validChallenge")
+	}
+}
