@@ -245,6 +245,7 @@ func TestRegisteredScopeOnlyOffered(t *testing.T) {
 }
 
 func TestSameResource(t *testing.T) {
+	t.Parallel()
 	ours := "https://mcp.example.com/mcp"
 	for _, tc := range []struct {
 		req string

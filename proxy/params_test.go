@@ -7,6 +7,7 @@ import (
 )
 
 func TestCheckParams(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		raw string
 		ok  bool

@@ -9,6 +9,7 @@ import (
 )
 
 func TestValidateRedirectURI(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		uri string
 		ok  bool
@@ -52,6 +53,7 @@ func TestValidateRedirectURI(t *testing.T) {
 }
 
 func TestMatchRedirectURI(t *testing.T) {
+	t.Parallel()
 	registered := []string{
 		"https://claude.ai/api/mcp/auth_callback",
 		"http://127.0.0.1:33418/",
@@ -90,6 +92,7 @@ func TestMatchRedirectURI(t *testing.T) {
 }
 
 func TestRedirectAllowed(t *testing.T) {
+	t.Parallel()
 	patterns := []string{"https://claude.ai/api/mcp/auth_callback", "http://127.0.0.1:*", "http://localhost", "https://*.example.com/oauth/*"}
 	tests := []struct {
 		uri string
@@ -119,6 +122,7 @@ func TestRedirectAllowed(t *testing.T) {
 // is retained as registered (RFC 6749 §3.1.2) and code, state and iss appear
 // exactly once, correctly encoded.
 func TestRedirectKeepsRegisteredQuery(t *testing.T) {
+	t.Parallel()
 	e := newFzEnv(t)
 	const state = "st ate&x=1"
 	tail := "code=C&iss=" + url.QueryEscape(fzIssuer) + "&state=" + url.QueryEscape(state)

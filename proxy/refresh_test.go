@@ -151,6 +151,7 @@ func TestRefreshResource(t *testing.T) {
 }
 
 func TestNarrowScopes(t *testing.T) {
+	t.Parallel()
 	granted := []string{"openid", "profile", "email"}
 	if got, oe := narrowScopes(granted, "profile"); oe != nil || strings.Join(got, " ") != "profile" {
 		t.Errorf("narrow: %v %v", got, oe)

@@ -215,6 +215,7 @@ func TestGrantTypes(t *testing.T) {
 }
 
 func TestVerifyPKCE(t *testing.T) {
+	t.Parallel()
 	// RFC 7636 Appendix B.
 	verifier := "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 	challenge := "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
