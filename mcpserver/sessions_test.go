@@ -4,23 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testclock"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/memstore"
 )
-
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 // TestTerminationReachesOtherReplicasOnTheInjectedClock proves the session
 // check trusts "not terminated" for liveFor on Deps.Now's clock: a session
@@ -28,7 +19,7 @@ func (c *fakeClock) advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d)
 // liveFor. Deps.Now used to be ignored (time.Now), so a fake clock moved
 // nothing and B kept serving the ended session.
 func TestTerminationReachesOtherReplicasOnTheInjectedClock(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	st := memstore.New(memstore.Options{Now: clock.Now})
 	t.Cleanup(func() { _ = st.Close() })
 	a, b := newSessionServer(t, st, clock.Now), newSessionServer(t, st, clock.Now)
@@ -43,7 +34,7 @@ func TestTerminationReachesOtherReplicasOnTheInjectedClock(t *testing.T) {
 	if status, _ := send(t, a.URL, http.MethodDelete, "token-alice", session, ""); status != http.StatusOK {
 		t.Fatalf("ending the session at A: %d", status)
 	}
-	clock.advance(liveFor + time.Millisecond)
+	clock.Advance(liveFor + time.Millisecond)
 	if status, _ := send(t, b.URL, http.MethodPost, "token-alice", session, rpcList); status != http.StatusNotFound {
 		t.Fatalf("the ended session at B past liveFor: %d, want 404", status)
 	}
@@ -89,7 +80,7 @@ func TestSessionCheckFailsClosed(t *testing.T) {
 		{"DELETE, write fails", http.MethodDelete, "", true, http.StatusInternalServerError},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+			clock := testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 			mem := memstore.New(memstore.Options{Now: clock.Now})
 			t.Cleanup(func() { _ = mem.Close() })
 			st := &flakyCache{Cache: mem}

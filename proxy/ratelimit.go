@@ -57,6 +57,8 @@ func (s *Server) limitInFlight(next http.Handler) http.Handler {
 			return
 		}
 		defer release()
+		s.metrics.OAuthInFlight.Inc()
+		defer s.metrics.OAuthInFlight.Dec()
 		next.ServeHTTP(w, r)
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clerk"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testclock"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/vault"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
@@ -47,14 +48,6 @@ func (c *cacheClerk) Refresh(ctx context.Context, _ string) (clerk.TokenSet, err
 	return clerk.TokenSet{}, errors.New("no refresh in this test")
 }
 
-type cacheClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *cacheClock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *cacheClock) advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
-
 // The grant and master secret of cacheEnv.
 const (
 	cacheGrantID = "grant0123456789abcdef"
@@ -63,16 +56,16 @@ const (
 
 // cacheEnv is a verifier over an in-memory store on a fake clock, with one
 // live grant and a proxy access token for it.
-func cacheEnv(t *testing.T) (*verifier.Verifier, *cacheClerk, *cacheClock, *memstore.Store, string) {
+func cacheEnv(t *testing.T) (*verifier.Verifier, *cacheClerk, *testclock.Clock, *memstore.Store, string) {
 	t.Helper()
 	return cacheEnvWith(t, nil, verifier.Config{})
 }
 
 // cacheEnvWith is cacheEnv with the verifier's view of the store wrapped
 // (nil: the store itself) and cfg's refresh settings applied.
-func cacheEnvWith(t *testing.T, wrap func(verifier.Store) verifier.Store, cfg verifier.Config) (*verifier.Verifier, *cacheClerk, *cacheClock, *memstore.Store, string) {
+func cacheEnvWith(t *testing.T, wrap func(verifier.Store) verifier.Store, cfg verifier.Config) (*verifier.Verifier, *cacheClerk, *testclock.Clock, *memstore.Store, string) {
 	t.Helper()
-	clock := &cacheClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	st := memstore.New(memstore.Options{Now: clock.Now})
 	keys, err := tokens.NewEphemeralKeySet(nil)
 	if err != nil {
@@ -138,11 +131,11 @@ func TestIntrospectionCacheBoundedByExpiry(t *testing.T) {
 			if _, err := v.Verify(context.Background(), at); err != nil || ck.n() != 1 {
 				t.Fatalf("first: %v, %d calls", err, ck.n())
 			}
-			clock.advance(start.Add(tc.stillHit).Sub(clock.Now()))
+			clock.Advance(start.Add(tc.stillHit).Sub(clock.Now()))
 			if _, err := v.Verify(context.Background(), at); err != nil || ck.n() != 1 {
 				t.Fatalf("within the bound: %v, %d calls", err, ck.n())
 			}
-			clock.advance(start.Add(tc.refetched).Sub(clock.Now()))
+			clock.Advance(start.Add(tc.refetched).Sub(clock.Now()))
 			if _, err := v.Verify(context.Background(), at); err != nil || ck.n() != 2 {
 				t.Fatalf("past the bound: %v, %d calls (want Clerk asked again)", err, ck.n())
 			}
@@ -212,7 +205,7 @@ func TestRefreshRefusalEndsOnlyEndedSessions(t *testing.T) {
 
 // expireUpstream makes the Clerk access token behind cacheEnv's grant expired
 // (with a refresh token), so the next Verify refreshes it.
-func expireUpstream(t *testing.T, st *memstore.Store, clock *cacheClock) {
+func expireUpstream(t *testing.T, st *memstore.Store, clock *testclock.Clock) {
 	t.Helper()
 	vlt, err := vault.New([]byte(cacheSecret), nil)
 	if err != nil {

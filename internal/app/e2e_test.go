@@ -22,6 +22,7 @@ import (
 // callback, the code exchange, MCP calls as the signed-in user, refresh, and
 // revocation.
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	user := e.Clerk.Users()[0]
 
@@ -83,6 +84,7 @@ func TestEndToEnd(t *testing.T) {
 // TestRefreshReplayRevokesGrant: with no grace window, presenting a rotated
 // refresh token is a replay; the whole grant dies.
 func TestRefreshReplayRevokesGrant(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{Env: map[string]string{"REFRESH_GRACE": "0"}})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
@@ -106,6 +108,7 @@ func TestRefreshReplayRevokesGrant(t *testing.T) {
 // TestRefreshGraceWindow: the previous token within the window gets the same
 // new refresh token back, and nothing is revoked.
 func TestRefreshGraceWindow(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
@@ -126,6 +129,7 @@ func TestRefreshGraceWindow(t *testing.T) {
 }
 
 func TestAuthorizeFailures(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	c := e.Register("http://127.0.0.1:7777/callback")
 	p := e2etest.NewPKCE()
@@ -177,6 +181,7 @@ func TestAuthorizeFailures(t *testing.T) {
 }
 
 func TestTokenFailures(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	c := e.Register()
 	p := e2etest.NewPKCE()
@@ -221,6 +226,7 @@ func TestTokenFailures(t *testing.T) {
 // TestWrongAudienceToken: a token signed by the proxy's own key but for
 // another resource is refused.
 func TestWrongAudienceToken(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
@@ -249,6 +255,7 @@ func TestWrongAudienceToken(t *testing.T) {
 
 // TestClerkSideFailures covers the upstream's failure modes on the hot path.
 func TestClerkSideFailures(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
@@ -284,6 +291,7 @@ func TestClerkSideFailures(t *testing.T) {
 // temporarily_unavailable with state and iss. Clerk slow within the timeout
 // only makes the request slower.
 func TestClerkSlow(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{Env: map[string]string{"CLERK_TIMEOUT": "1s"}})
 	status := func(c *e2etest.Client) int {
 		return e.MCP(c.AccessToken, "", "initialize", map[string]any{}).Status
@@ -321,6 +329,7 @@ func TestClerkSlow(t *testing.T) {
 // TestIntrospectionSingleflight: 200 concurrent requests with one fresh token
 // make exactly one introspection call; later ones within the TTL make none.
 func TestIntrospectionSingleflight(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
@@ -358,6 +367,7 @@ func TestIntrospectionSingleflight(t *testing.T) {
 // TestUpstreamRefresh: when Clerk's token expires the proxy refreshes it once
 // and the request goes on.
 func TestUpstreamRefresh(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -384,6 +394,7 @@ func TestUpstreamRefresh(t *testing.T) {
 }
 
 func TestMetadataDocuments(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	for path, check := range map[string]func(map[string]any) bool{
 		"/.well-known/oauth-authorization-server": func(m map[string]any) bool {

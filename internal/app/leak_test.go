@@ -42,7 +42,9 @@ import (
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/e2etest"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mockclerk"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testclock"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testredis"
 )
 
 // leakSecrets is every secret a flow produced, with what it is.
@@ -347,10 +349,12 @@ func (s *leakSpy) checkAnswer(r *http.Request, resp *http.Response) {
 	}
 }
 
+// newLeakSpy puts a spy between e's helpers (and its browser) and the proxy.
 func newLeakSpy(e *e2etest.Env, sec *leakSecrets) *leakSpy {
 	s := &leakSpy{e: e, sec: sec, base: http.DefaultTransport}
 	s.client = &http.Client{Transport: s, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	e.HTTP = s.client
 	return s
 }
 
@@ -443,34 +447,20 @@ func (s *leakSpy) form(t *testing.T, path string, v url.Values, basicID, basicSe
 	return s.do(t, http.MethodPost, path, h, v.Encode())
 }
 
-// leakClient is one registered MCP client and what it holds.
+// leakClient is one registered MCP client and its MCP session.
 type leakClient struct {
-	id, secret, regToken, redirect string
-	basic                          bool
-	access, refresh                string
-	session                        string
+	*e2etest.Client
+	session string
 }
 
+// register runs DCR through the spy (e.HTTP), which records the secrets.
 func (s *leakSpy) register(t *testing.T, confidential bool, redirect string) *leakClient {
 	t.Helper()
 	method := "none"
 	if confidential {
 		method = "client_secret_basic"
 	}
-	body, _ := json.Marshal(map[string]any{"client_name": "leak test " + method, "redirect_uris": []string{redirect},
-		"token_endpoint_auth_method": method, "grant_types": []string{"authorization_code", "refresh_token"}})
-	status, out := s.do(t, http.MethodPost, "/register", http.Header{"Content-Type": {"application/json"}}, string(body))
-	if status != http.StatusCreated {
-		t.Fatalf("register: %d %v", status, out)
-	}
-	c := &leakClient{redirect: redirect, basic: confidential}
-	c.id, _ = out["client_id"].(string)
-	c.secret, _ = out["client_secret"].(string)
-	c.regToken, _ = out["registration_access_token"].(string)
-	if confidential && c.secret == "" || c.regToken == "" {
-		t.Fatalf("register: %v", out)
-	}
-	return c
+	return &leakClient{Client: s.e.RegisterClient(e2etest.ClientOptions{Name: "leak test " + method, RedirectURIs: []string{redirect}, AuthMethod: method})}
 }
 
 // signIn walks the browser through consent and Clerk; it returns the code
@@ -478,24 +468,12 @@ func (s *leakSpy) register(t *testing.T, confidential bool, redirect string) *le
 func (s *leakSpy) signIn(t *testing.T, c *leakClient, p e2etest.PKCE) url.Values {
 	t.Helper()
 	s.sec.add("client PKCE verifier", p.Verifier)
-	b := testflow.NewBrowser()
-	b.HTTP.Transport = s
-	q := url.Values{"response_type": {"code"}, "client_id": {c.id}, "redirect_uri": {c.redirect}, "code_challenge": {p.Challenge},
-		"code_challenge_method": {"S256"}, "state": {"client-state-1"}, "resource": {s.e.BaseURL + "/mcp"}}
-	final, err := b.Authorize(context.Background(), s.e.BaseURL+"/authorize?"+q.Encode(), c.redirect, testflow.Choices{})
-	if err != nil {
-		t.Fatalf("sign-in: %v", err)
-	}
-	return final.Query()
+	return s.e.Authorize(c.Client, p, testflow.Choices{})
 }
 
 func (s *leakSpy) token(t *testing.T, c *leakClient, v url.Values) (int, map[string]any) {
 	t.Helper()
-	if c.basic {
-		return s.form(t, "/token", v, c.id, c.secret)
-	}
-	v.Set("client_id", c.id)
-	return s.form(t, "/token", v, "", "")
+	return s.e.TokenAs(c.Client, v)
 }
 
 func (s *leakSpy) login(t *testing.T, c *leakClient) { s.loginHook(t, c, nil) }
@@ -512,11 +490,11 @@ func (s *leakSpy) loginHook(t *testing.T, c *leakClient, afterSignIn func()) {
 		afterSignIn()
 	}
 	status, out := s.token(t, c, url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")},
-		"redirect_uri": {c.redirect}, "code_verifier": {p.Verifier}})
+		"redirect_uri": {c.RedirectURI}, "code_verifier": {p.Verifier}})
 	if status != http.StatusOK {
 		t.Fatalf("code exchange: %d %v", status, out)
 	}
-	c.access, c.refresh = out["access_token"].(string), out["refresh_token"].(string)
+	c.AccessToken, c.RefreshToken = out["access_token"].(string), out["refresh_token"].(string)
 	if exp, _ := out["expires_in"].(float64); out["token_type"] != "Bearer" || exp <= 0 {
 		t.Errorf("token response (RFC 6749 §5.1): %v", out)
 	}
@@ -524,11 +502,11 @@ func (s *leakSpy) loginHook(t *testing.T, c *leakClient, afterSignIn func()) {
 
 func (s *leakSpy) refreshTokens(t *testing.T, c *leakClient) {
 	t.Helper()
-	status, out := s.token(t, c, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {c.refresh}})
+	status, out := s.token(t, c, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {c.RefreshToken}})
 	if status != http.StatusOK {
 		t.Fatalf("refresh: %d %v", status, out)
 	}
-	c.access, c.refresh = out["access_token"].(string), out["refresh_token"].(string)
+	c.AccessToken, c.RefreshToken = out["access_token"].(string), out["refresh_token"].(string)
 }
 
 // mcp posts one JSON-RPC message to /mcp and returns the status.
@@ -536,7 +514,7 @@ func (s *leakSpy) mcp(t *testing.T, c *leakClient, method string, params any) in
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
 	h := http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json, text/event-stream"},
-		"Mcp-Protocol-Version": {"2025-11-25"}, "Authorization": {"Bearer " + c.access}}
+		"Mcp-Protocol-Version": {"2025-11-25"}, "Authorization": {"Bearer " + c.AccessToken}}
 	if c.session != "" {
 		h.Set("Mcp-Session-Id", c.session)
 	}
@@ -574,18 +552,17 @@ func (s *leakSpy) useTools(t *testing.T, c *leakClient) {
 }
 
 // leakEnv starts the product with the Clerk transport recorder and a clock
-// the test can move (to make the proxy refresh Clerk's token).
+// the test can move (to make the proxy refresh Clerk's token), on a Redis of
+// its own (TestNothingLeakedInLogsOrErrors stops it).
 func leakEnv(t *testing.T, sec *leakSecrets) (*e2etest.Env, func(time.Duration)) {
-	var mu sync.Mutex
-	var offset time.Duration
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(offset) }
-	advance := func(d time.Duration) { mu.Lock(); offset += d; mu.Unlock() }
+	clock := testclock.New(time.Now())
 	e := e2etest.Start(t, e2etest.Options{
-		Now:             clock,
+		Redis:           testredis.Start(t),
+		Now:             clock.Now,
 		ClerkHTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: &leakClerkTransport{sec: sec, base: http.DefaultTransport}},
 		Clerk:           func(c *mockclerk.Config) { c.AccessTokenTTL = time.Minute },
 	})
-	return e, advance
+	return e, clock.Advance
 }
 
 // leakFullFlow is the happy path for both kinds of client; it returns them.
@@ -613,15 +590,15 @@ func leakFullFlow(t *testing.T, e *e2etest.Env, spy *leakSpy, advance func(time.
 		spy.useTools(t, c)
 		spy.refreshTokens(t, c)
 		spy.useTools(t, c)
-		st, out := spy.do(t, http.MethodGet, "/register/"+url.PathEscape(c.id), http.Header{"Authorization": {"Bearer " + c.regToken}}, "")
-		if st != http.StatusOK || out["client_id"] != c.id {
+		st, out := spy.do(t, http.MethodGet, "/register/"+url.PathEscape(c.ID), http.Header{"Authorization": {"Bearer " + c.RegistrationToken}}, "")
+		if st != http.StatusOK || out["client_id"] != c.ID {
 			t.Fatalf("RFC 7592 read: %d %v", st, out)
 		}
 		if _, ok := out["client_secret"]; ok {
 			t.Error("RFC 7592 read returns the client secret again: it is returned once, at registration")
 		}
 	}
-	if st, out := spy.form(t, "/introspect", url.Values{"token": {conf.access}}, conf.id, conf.secret); st != http.StatusOK || out["active"] != true {
+	if st, out := spy.form(t, "/introspect", url.Values{"token": {conf.AccessToken}}, conf.ID, conf.Secret); st != http.StatusOK || out["active"] != true {
 		t.Fatalf("introspect: %d %v", st, out)
 	}
 	// Clerk's access token expires for the proxy: it refreshes it at Clerk.
@@ -637,6 +614,7 @@ func leakFullFlow(t *testing.T, e *e2etest.Env, spy *leakSpy, advance func(time.
 }
 
 func TestNothingReadableAtRest(t *testing.T) {
+	t.Parallel()
 	sec := newLeakSecrets()
 	e, advance := leakEnv(t, sec)
 	spy := newLeakSpy(e, sec)
@@ -689,14 +667,14 @@ func TestNothingReadableAtRest(t *testing.T) {
 		}
 	}
 	// RFC 7009 §2.2: an unknown token is answered 200 like any other.
-	if st, _ := spy.form(t, "/revoke", url.Values{"token": {"unknown-token-0123456789abcdef"}}, conf.id, conf.secret); st != http.StatusOK {
+	if st, _ := spy.form(t, "/revoke", url.Values{"token": {"unknown-token-0123456789abcdef"}}, conf.ID, conf.Secret); st != http.StatusOK {
 		t.Fatalf("revoke of an unknown token: %d", st)
 	}
 	// Revocation (which revokes Clerk's tokens too) leaves nothing either.
-	if st, _ := spy.form(t, "/revoke", url.Values{"token": {pub.refresh}, "client_id": {pub.id}}, "", ""); st != http.StatusOK {
+	if st, _ := spy.form(t, "/revoke", url.Values{"token": {pub.RefreshToken}, "client_id": {pub.ID}}, "", ""); st != http.StatusOK {
 		t.Fatalf("revoke: %d", st)
 	}
-	if st, _ := spy.form(t, "/revoke", url.Values{"token": {conf.access}}, conf.id, conf.secret); st != http.StatusOK {
+	if st, _ := spy.form(t, "/revoke", url.Values{"token": {conf.AccessToken}}, conf.ID, conf.Secret); st != http.StatusOK {
 		t.Fatalf("revoke: %d", st)
 	}
 	leakCheckRedis(t, e, sec, "after revocation")
@@ -707,15 +685,15 @@ func TestNothingReadableAtRest(t *testing.T) {
 	// an odd alignment), as hex, or in a hash field is found.
 	rdb := e.Redis.Client(t)
 	ctx := context.Background()
-	blob, _ := json.Marshal(map[string][]byte{"x": []byte("a" + conf.refresh)})
+	blob, _ := json.Marshal(map[string][]byte{"x": []byte("a" + conf.RefreshToken)})
 	must := func(err error) {
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
 	must(rdb.Set(ctx, e.Prefix+"leak-canary:json", blob, time.Minute).Err())
-	must(rdb.Set(ctx, e.Prefix+"leak-canary:hex", hex.EncodeToString([]byte("<"+conf.secret+">")), time.Minute).Err())
-	must(rdb.HSet(ctx, e.Prefix+"leak-canary:hash", "d", `{"t":"`+pub.access+`"}`).Err())
+	must(rdb.Set(ctx, e.Prefix+"leak-canary:hex", hex.EncodeToString([]byte("<"+conf.Secret+">")), time.Minute).Err())
+	must(rdb.HSet(ctx, e.Prefix+"leak-canary:hash", "d", `{"t":"`+pub.AccessToken+`"}`).Err())
 	canaries := leakDump(t, e)
 	for _, k := range []string{"json", "hex", "hash"} {
 		if leakScanQuiet(canaries[e.Prefix+"leak-canary:"+k], sec.needles()) == 0 {
@@ -774,6 +752,7 @@ func leakCheckAnswers(t *testing.T, spy *leakSpy, needles map[string]string) (er
 }
 
 func TestNothingLeakedInLogsOrErrors(t *testing.T) {
+	t.Parallel()
 	sec := newLeakSecrets()
 	e, advance := leakEnv(t, sec)
 	spy := newLeakSpy(e, sec)
@@ -786,30 +765,30 @@ func TestNothingLeakedInLogsOrErrors(t *testing.T) {
 		}
 	}
 	// Bad client credentials, each carrying a real secret somewhere wrong.
-	st, _ := spy.form(t, "/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {conf.refresh}}, conf.id, conf.secret+"x")
+	st, _ := spy.form(t, "/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {conf.RefreshToken}}, conf.ID, conf.Secret+"x")
 	expect("wrong Basic secret", st, http.StatusUnauthorized)
-	st, _ = spy.form(t, "/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {conf.refresh}, "client_id": {conf.id}, "client_secret": {conf.secret}}, "", "")
+	st, _ = spy.form(t, "/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {conf.RefreshToken}, "client_id": {conf.ID}, "client_secret": {conf.Secret}}, "", "")
 	expect("secret sent by the wrong method", st, http.StatusUnauthorized)
-	st, _ = spy.form(t, "/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {conf.refresh}}, pub.id, conf.secret)
+	st, _ = spy.form(t, "/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {conf.RefreshToken}}, pub.ID, conf.Secret)
 	expect("a public client sending a secret", st, http.StatusUnauthorized)
-	st, _ = spy.form(t, "/introspect", url.Values{"token": {pub.access}}, conf.id, pub.regToken)
+	st, _ = spy.form(t, "/introspect", url.Values{"token": {pub.AccessToken}}, conf.ID, pub.RegistrationToken)
 	expect("introspection with a wrong secret", st, http.StatusUnauthorized)
-	st, _ = spy.do(t, http.MethodGet, "/register/"+conf.id, http.Header{"Authorization": {"Bearer " + pub.regToken}}, "")
+	st, _ = spy.do(t, http.MethodGet, "/register/"+conf.ID, http.Header{"Authorization": {"Bearer " + pub.RegistrationToken}}, "")
 	expect("RFC 7592 with another client's token", st, http.StatusUnauthorized)
 	// Bad codes and a bad verifier.
-	st, _ = spy.token(t, pub, url.Values{"grant_type": {"authorization_code"}, "code": {conf.refresh}, "code_verifier": {e2etest.NewPKCE().Verifier}, "redirect_uri": {pub.redirect}})
+	st, _ = spy.token(t, pub, url.Values{"grant_type": {"authorization_code"}, "code": {conf.RefreshToken}, "code_verifier": {e2etest.NewPKCE().Verifier}, "redirect_uri": {pub.RedirectURI}})
 	expect("a refresh token as a code", st, http.StatusBadRequest)
 	p := e2etest.NewPKCE()
 	q := spy.signIn(t, pub, p)
 	code := q.Get("code")
-	st, _ = spy.token(t, pub, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {e2etest.NewPKCE().Verifier}, "redirect_uri": {pub.redirect}})
+	st, _ = spy.token(t, pub, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {e2etest.NewPKCE().Verifier}, "redirect_uri": {pub.RedirectURI}})
 	expect("wrong PKCE verifier", st, http.StatusBadRequest)
-	st, _ = spy.token(t, pub, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {p.Verifier}, "redirect_uri": {pub.redirect}})
+	st, _ = spy.token(t, pub, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {p.Verifier}, "redirect_uri": {pub.RedirectURI}})
 	expect("a code after a failed redemption", st, http.StatusBadRequest)
 	// Code replay and refresh replay (reuse detection revokes, and revokes at Clerk).
 	p = e2etest.NewPKCE()
 	code = spy.signIn(t, pub, p).Get("code")
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {p.Verifier}, "redirect_uri": {pub.redirect}}
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {p.Verifier}, "redirect_uri": {pub.RedirectURI}}
 	st, out := spy.token(t, pub, form)
 	expect("redemption", st, http.StatusOK)
 	replayed, _ := out["access_token"].(string)
@@ -817,7 +796,7 @@ func TestNothingLeakedInLogsOrErrors(t *testing.T) {
 	expect("code replay", st, http.StatusBadRequest)
 	st, _ = spy.do(t, http.MethodPost, "/mcp", http.Header{"Authorization": {"Bearer " + replayed}, "Content-Type": {"application/json"}}, `{"jsonrpc":"2.0","id":1,"method":"ping"}`)
 	expect("token of a replayed code", st, http.StatusUnauthorized)
-	old := conf.refresh
+	old := conf.RefreshToken
 	spy.refreshTokens(t, conf)
 	// The client moves on: its successor's access token is used, which ends
 	// the old token's grace once REFRESH_GRACE has passed.
@@ -840,7 +819,7 @@ func TestNothingLeakedInLogsOrErrors(t *testing.T) {
 	} {
 		p := e2etest.NewPKCE()
 		code := spy.signIn(t, pub, p).Get("code")
-		f := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {p.Verifier}, "redirect_uri": {pub.redirect}}
+		f := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {p.Verifier}, "redirect_uri": {pub.RedirectURI}}
 		for k, v := range c.form {
 			f[k] = v
 		}
@@ -853,11 +832,11 @@ func TestNothingLeakedInLogsOrErrors(t *testing.T) {
 			t.Errorf("%s: %d %v", what, st, out)
 		}
 	}
-	st, out = spy.token(t, pub, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {pub.refresh}, "scope": {"openid admin:all"}})
+	st, out = spy.token(t, pub, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {pub.RefreshToken}, "scope": {"openid admin:all"}})
 	if st != http.StatusBadRequest || out["error"] != "invalid_scope" {
 		t.Errorf("refresh widening the scope: %d %v", st, out)
 	}
-	st, out = spy.token(t, conf, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {pub.refresh}})
+	st, out = spy.token(t, conf, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {pub.RefreshToken}})
 	if st != http.StatusBadRequest || out["error"] != "invalid_grant" {
 		t.Errorf("another client's refresh token: %d %v", st, out)
 	}
@@ -868,12 +847,12 @@ func TestNothingLeakedInLogsOrErrors(t *testing.T) {
 	st, _ = spy.do(t, http.MethodGet, strings.TrimPrefix(callback, e.BaseURL), nil, "")
 	expect("Clerk callback replay", st, http.StatusBadRequest)
 	// Forged consent and callback.
-	st, _ = spy.do(t, http.MethodPost, "/consent", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Cookie": {"cmp_csrf=" + conf.secret}},
-		url.Values{"txn": {pub.regToken}, "csrf_token": {conf.secret}, "action": {"approve"}}.Encode())
+	st, _ = spy.do(t, http.MethodPost, "/consent", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Cookie": {"cmp_csrf=" + conf.Secret}},
+		url.Values{"txn": {pub.RegistrationToken}, "csrf_token": {conf.Secret}, "action": {"approve"}}.Encode())
 	expect("forged consent", st, http.StatusForbidden)
-	st, _ = spy.do(t, http.MethodGet, "/oauth/callback?"+url.Values{"state": {pub.refresh}, "code": {conf.secret}}.Encode(), nil, "")
+	st, _ = spy.do(t, http.MethodGet, "/oauth/callback?"+url.Values{"state": {pub.RefreshToken}, "code": {conf.Secret}}.Encode(), nil, "")
 	expect("forged callback", st, http.StatusBadRequest)
-	st, _ = spy.do(t, http.MethodPost, "/mcp", http.Header{"Authorization": {"Bearer " + pub.refresh}, "Content-Type": {"application/json"}}, `{}`)
+	st, _ = spy.do(t, http.MethodPost, "/mcp", http.Header{"Authorization": {"Bearer " + pub.RefreshToken}, "Content-Type": {"application/json"}}, `{}`)
 	expect("a refresh token as a bearer", st, http.StatusUnauthorized)
 
 	// Clerk faults on every endpoint the proxy calls.
@@ -901,7 +880,7 @@ func TestNothingLeakedInLogsOrErrors(t *testing.T) {
 	expect("Clerk refresh down", initialize(), http.StatusServiceUnavailable)
 	e.Clerk.ClearFaults()
 	e.Clerk.SetFault(mockclerk.Fault{Endpoint: "/oauth/token/revoke", Status: http.StatusInternalServerError})
-	st, _ = spy.form(t, "/revoke", url.Values{"token": {fresh.refresh}, "client_id": {fresh.id}}, "", "")
+	st, _ = spy.form(t, "/revoke", url.Values{"token": {fresh.RefreshToken}, "client_id": {fresh.ID}}, "", "")
 	expect("revoke with Clerk's revocation down", st, http.StatusOK)
 	e.Clerk.ClearFaults()
 
@@ -909,11 +888,11 @@ func TestNothingLeakedInLogsOrErrors(t *testing.T) {
 	e.Redis.Stop(t)
 	st, _ = spy.do(t, http.MethodPost, "/register", http.Header{"Content-Type": {"application/json"}}, `{"redirect_uris":["http://127.0.0.1:7784/cb"]}`)
 	expect("register with Redis down", st, http.StatusServiceUnavailable)
-	st, _ = spy.token(t, conf, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {conf.refresh}})
+	st, _ = spy.token(t, conf, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {conf.RefreshToken}})
 	expect("refresh with Redis down", st, http.StatusServiceUnavailable)
-	st, _ = spy.do(t, http.MethodGet, "/authorize?"+url.Values{"client_id": {pub.id}, "response_type": {"code"}}.Encode(), nil, "")
+	st, _ = spy.do(t, http.MethodGet, "/authorize?"+url.Values{"client_id": {pub.ID}, "response_type": {"code"}}.Encode(), nil, "")
 	expect("authorize with Redis down", st, http.StatusServiceUnavailable)
-	st, _ = spy.do(t, http.MethodPost, "/mcp", http.Header{"Authorization": {"Bearer " + pub.access}, "Content-Type": {"application/json"}}, `{"jsonrpc":"2.0","id":1,"method":"ping"}`)
+	st, _ = spy.do(t, http.MethodPost, "/mcp", http.Header{"Authorization": {"Bearer " + pub.AccessToken}, "Content-Type": {"application/json"}}, `{"jsonrpc":"2.0","id":1,"method":"ping"}`)
 	if st != http.StatusServiceUnavailable && st != http.StatusUnauthorized {
 		t.Errorf("MCP with Redis down: %d", st)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/e2etest"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mockclerk"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testredis"
 )
 
 // waitStatus polls url until it answers want (readiness is cached for two
@@ -35,7 +36,8 @@ func waitStatus(t *testing.T, url string, want int) {
 // TestReadiness: /readyz fails while Redis or Clerk's discovery is
 // unreachable and recovers when they are back; /healthz stays up.
 func TestReadiness(t *testing.T) {
-	e := e2etest.Start(t, e2etest.Options{})
+	t.Parallel()
+	e := e2etest.Start(t, e2etest.Options{Redis: testredis.Start(t)})
 	waitStatus(t, e.BaseURL+"/readyz", http.StatusOK)
 
 	e.Redis.Stop(t)
@@ -54,6 +56,7 @@ func TestReadiness(t *testing.T) {
 // route, status, duration, client and user when known; an audit event for
 // each security-relevant action.
 func TestAccessAndAuditLogs(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
@@ -122,7 +125,8 @@ func TestAccessAndAuditLogs(t *testing.T) {
 // (no persistence), so clients get the standard signals: 401 at /mcp
 // (sign in again) and 401 invalid_client at /token (register again).
 func TestRedisOutage(t *testing.T) {
-	e := e2etest.Start(t, e2etest.Options{})
+	t.Parallel()
+	e := e2etest.Start(t, e2etest.Options{Redis: testredis.Start(t)})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
 	session := e.Initialize(c.AccessToken)

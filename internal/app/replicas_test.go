@@ -17,7 +17,9 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/app"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/e2etest"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mockclerk"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testclock"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testredis"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/redisstore"
 )
 
@@ -93,6 +95,7 @@ func (r *replica) initialize(token string) int {
 // and a revocation on one ends the grant on the other within the grant
 // cache's second.
 func TestReplicasShareState(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	b := startReplica(t, e, nil)
 	c := e.Register()
@@ -129,6 +132,7 @@ func TestReplicasShareState(t *testing.T) {
 // concurrent requests spread over two replicas refresh it at Clerk exactly
 // once (a Redis lock), and all of them succeed.
 func TestUpstreamRefreshOnceAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -173,8 +177,9 @@ func TestUpstreamRefreshOnceAcrossReplicas(t *testing.T) {
 // signing, at most every few seconds), tokens signed by either replica, even
 // those A signed before it noticed, verify on both.
 func TestSigningKeysSurviveRedisDataLoss(t *testing.T) {
-	clock := &testClock{now: time.Now()}
-	e := e2etest.Start(t, e2etest.Options{Now: clock.Now})
+	t.Parallel()
+	clock := testclock.New(time.Now())
+	e := e2etest.Start(t, e2etest.Options{Redis: testredis.Start(t), Now: clock.Now})
 	if err := e.Redis.Client(t).FlushAll(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +225,7 @@ func refreshAt(t *testing.T, r *replica, cl *e2etest.Client) (access, refresh st
 // presents the old refresh token at A. B recorded the successor's use in
 // Redis, so A treats the replay as theft and the grant dies everywhere.
 func TestRefreshSuccessorUseSeenByAllReplicas(t *testing.T) {
-	clock := newTestClock()
+	clock := testclock.New(time.Now())
 	e := e2etest.Start(t, e2etest.Options{Now: clock.Now})
 	b := startReplica(t, e, clock.Now)
 	c := e.Register()

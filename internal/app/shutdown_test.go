@@ -15,6 +15,7 @@ import (
 // Only cmd/clerk-mcp-proxy used to add this, so the harness tested a server
 // whose drain ran out (context deadline exceeded) while the stream stayed up.
 func TestShutdownEndsEventStreams(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})

@@ -76,6 +76,9 @@ func answerThenClose(t *testing.T, conn net.Conn) int {
 // stops sending gets 408 at every endpoint that reads a body, its connection
 // is closed, and the goroutines it held are returned. Before BodyDeadline
 // such connections stayed open for ever (200 of them: 200 goroutines).
+//
+// Not parallel: it counts the process's goroutines, which tests running
+// beside it would change.
 func TestWithheldBodyEndsTheConnection(t *testing.T) {
 	e := slowEnv(t)
 	c := e.Register()
@@ -140,6 +143,7 @@ func TestWithheldBodyEndsTheConnection(t *testing.T) {
 
 // TestWithheldHeadersEndTheConnection: the request head has its own bound.
 func TestWithheldHeadersEndTheConnection(t *testing.T) {
+	t.Parallel()
 	e := slowEnv(t)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(e.BaseURL, "http://"))
 	if err != nil {
@@ -157,6 +161,7 @@ func TestWithheldHeadersEndTheConnection(t *testing.T) {
 // shorter than BODY_IDLE_TIMEOUT, is served even though it takes longer than
 // that in total.
 func TestSlowButSteadyBodyIsServed(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{Env: map[string]string{"BODY_IDLE_TIMEOUT": "2s", "BODY_READ_TIMEOUT": "30s"}})
 	body := "grant_type=refresh_token&refresh_token=nope&client_id=nobody"
 	conn := rawRequest(t, e.BaseURL, "POST", "/token", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, len(body), "")
@@ -187,6 +192,7 @@ func TestSlowButSteadyBodyIsServed(t *testing.T) {
 // TestEventStreamOutlivesTheBodyTimeouts: the standing GET event stream and
 // a POST whose answer streams are not cut by the body bounds.
 func TestEventStreamOutlivesTheBodyTimeouts(t *testing.T) {
+	t.Parallel()
 	e := slowEnv(t)
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
@@ -234,6 +240,7 @@ func chunks(s string, n int) func(func(string) bool) {
 // and however often a client does it, the log gets no ERROR line, no session
 // id, and at most a bounded number of lines about it.
 func TestClientMistakesLogNoErrorAndNoSessionID(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
@@ -261,7 +268,13 @@ func TestClientMistakesLogNoErrorAndNoSessionID(t *testing.T) {
 // MAX_INFLIGHT_PER_IP requests of the authorization server at once; the next
 // gets 429 with Retry-After, /mcp and the health endpoints are not counted,
 // and the slots come back when the held requests end.
+//
+// The probe waits for the server to report the three held requests in
+// progress (oauth_requests_in_flight) before it asks: probing while they were
+// still arriving let a probe take the last slot, the third held request was
+// refused instead, and every later probe got in (seen once under load).
 func TestInFlightCapPerAddress(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{Env: map[string]string{
 		"MAX_INFLIGHT_PER_IP": "3", "BODY_IDLE_TIMEOUT": "5m", "BODY_READ_TIMEOUT": "5m",
 	}})
@@ -278,16 +291,14 @@ func TestInFlightCapPerAddress(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
-	// The held requests reach the handler asynchronously: wait until the
-	// cap is full.
-	var resp *http.Response
-	for deadline := time.Now().Add(liveness); ; time.Sleep(20 * time.Millisecond) {
-		if resp = post(); resp.StatusCode == http.StatusTooManyRequests {
-			break
-		}
+	for deadline := time.Now().Add(liveness); inFlight(t, e) != 3; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("status %d with 3 requests held, want 429", resp.StatusCode)
+			t.Fatalf("%v requests in progress, want the 3 held", inFlight(t, e))
 		}
+	}
+	resp := post()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("status %d with 3 requests held, want 429", resp.StatusCode)
 	}
 	if resp.Header.Get("Retry-After") == "" {
 		t.Error("429 without Retry-After")
@@ -327,4 +338,20 @@ func sessionRequest(t *testing.T, e *e2etest.Env, method, token, session, body s
 		t.Fatal(err)
 	}
 	return resp
+}
+
+// inFlight is the server's oauth_requests_in_flight gauge.
+func inFlight(t *testing.T, e *e2etest.Env) float64 {
+	t.Helper()
+	families, err := e.App.Metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "clerk_mcp_proxy_oauth_requests_in_flight" {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("no oauth_requests_in_flight gauge")
+	return 0
 }

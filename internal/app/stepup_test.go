@@ -18,6 +18,7 @@ import (
 // after the client re-authorizes with the scope the challenge named, the tool
 // answers.
 func TestInsufficientScopeStepUp(t *testing.T) {
+	t.Parallel()
 	const tool, extra = "get-clerk-user-profile", "profile:read"
 	e := e2etest.Start(t, e2etest.Options{Env: map[string]string{"TOOL_SCOPES": tool + "=" + extra}})
 	c := e.Register()

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -45,7 +46,11 @@ type Options struct {
 	Env   map[string]string // extra proxy environment
 	Clerk func(*mockclerk.Config)
 	Now   func() time.Time
-	Redis *testredis.Server // share one server between environments (replicas)
+	// Redis is the server to use; nil means the test binary's shared one
+	// (testredis.Shared: the package's TestMain runs testredis.RunMain). A
+	// test that stops or flushes Redis passes one of its own
+	// (testredis.Start); replicas pass the same one.
+	Redis *testredis.Server
 	// RedisURL, when set, is used instead of Redis (e.g. a Cluster or a
 	// Sentinel setup); Env.Redis is then nil.
 	RedisURL   string
@@ -66,9 +71,13 @@ type Env struct {
 	App     *app.App
 	Logs    *SyncBuffer
 	Prefix  string
-	cancel  context.CancelFunc
-	done    chan struct{}
-	served  error // what App.Serve returned, once done is closed
+	// HTTP, when set, is the client every request of the Env's helpers goes
+	// through, the browser's included (its Transport); tests set one to see
+	// or check every exchange. It must not follow redirects.
+	HTTP   *http.Client
+	cancel context.CancelFunc
+	done   chan struct{}
+	served error // what App.Serve returned, once done is closed
 }
 
 // SyncBuffer collects log output from concurrent writers.
@@ -81,7 +90,7 @@ func Start(t testing.TB, o Options) *Env {
 	rs, redisURL := o.Redis, o.RedisURL
 	if redisURL == "" {
 		if rs == nil {
-			rs = testredis.Start(t)
+			rs = testredis.Shared(t)
 		}
 		redisURL = rs.URL
 	}
@@ -153,6 +162,7 @@ func (e *Env) Stop() error {
 // Client is an MCP client's OAuth state.
 type Client struct {
 	ID, Secret  string
+	AuthMethod  string // token_endpoint_auth_method
 	RedirectURI string
 	// RFC 7592 management of the registration.
 	RegistrationURI, RegistrationToken string
@@ -161,13 +171,34 @@ type Client struct {
 	Scope                              string
 }
 
-// HTTP is a plain client that never follows redirects.
+// noRedirect is the default client: it never follows redirects.
 var noRedirect = &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+func (e *Env) client() *http.Client {
+	if e.HTTP != nil {
+		return e.HTTP
+	}
+	return noRedirect
+}
+
+// ClientOptions shape a registration; the zero value is a public client
+// redirecting to http://127.0.0.1:7777/callback.
+type ClientOptions struct {
+	Name         string
+	RedirectURIs []string
+	AuthMethod   string // token_endpoint_auth_method; default none
+}
 
 // Register runs RFC 7591 DCR for a public client.
 func (e *Env) Register(redirectURIs ...string) *Client {
 	e.T.Helper()
-	c, err := e.TryRegister(redirectURIs...)
+	return e.RegisterClient(ClientOptions{RedirectURIs: redirectURIs})
+}
+
+// RegisterClient runs RFC 7591 DCR with o.
+func (e *Env) RegisterClient(o ClientOptions) *Client {
+	e.T.Helper()
+	c, err := e.TryRegisterClient(o)
 	if err != nil {
 		e.T.Fatal(err)
 	}
@@ -177,27 +208,43 @@ func (e *Env) Register(redirectURIs ...string) *Client {
 // TryRegister is Register returning its failure (for retries, and for
 // goroutines other than the test's).
 func (e *Env) TryRegister(redirectURIs ...string) (*Client, error) {
-	if len(redirectURIs) == 0 {
-		redirectURIs = []string{"http://127.0.0.1:7777/callback"}
+	return e.TryRegisterClient(ClientOptions{RedirectURIs: redirectURIs})
+}
+
+// TryRegisterClient is RegisterClient returning its failure.
+func (e *Env) TryRegisterClient(o ClientOptions) (*Client, error) {
+	if len(o.RedirectURIs) == 0 {
+		o.RedirectURIs = []string{"http://127.0.0.1:7777/callback"}
+	}
+	if o.AuthMethod == "" {
+		o.AuthMethod = "none"
+	}
+	if o.Name == "" {
+		o.Name = "e2e client"
 	}
 	body, _ := json.Marshal(map[string]any{
-		"client_name": "e2e client", "redirect_uris": redirectURIs, "token_endpoint_auth_method": "none",
+		"client_name": o.Name, "redirect_uris": o.RedirectURIs, "token_endpoint_auth_method": o.AuthMethod,
 		"grant_types": []string{"authorization_code", "refresh_token"}, "response_types": []string{"code"},
 	})
-	resp, err := http.Post(e.BaseURL+"/register", "application/json", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, e.BaseURL+"/register", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.client().Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	var out struct {
 		ClientID          string `json:"client_id"`
+		Secret            string `json:"client_secret"`
 		RegistrationURI   string `json:"registration_client_uri"`
 		RegistrationToken string `json:"registration_access_token"`
 	}
-	if resp.StatusCode != http.StatusCreated || json.NewDecoder(resp.Body).Decode(&out) != nil {
+	if resp.StatusCode != http.StatusCreated || json.NewDecoder(resp.Body).Decode(&out) != nil ||
+		out.RegistrationToken == "" || (o.AuthMethod != "none") != (out.Secret != "") {
 		return nil, fmt.Errorf("register: status %d", resp.StatusCode)
 	}
-	return &Client{ID: out.ClientID, RedirectURI: redirectURIs[0], RegistrationURI: out.RegistrationURI, RegistrationToken: out.RegistrationToken}, nil
+	return &Client{ID: out.ClientID, Secret: out.Secret, AuthMethod: o.AuthMethod, RedirectURI: o.RedirectURIs[0],
+		RegistrationURI: out.RegistrationURI, RegistrationToken: out.RegistrationToken}, nil
 }
 
 // PKCE is a verifier and its S256 challenge.
@@ -236,35 +283,95 @@ func (e *Env) SignIn(c *Client, p PKCE, choices testflow.Choices) string {
 
 // TrySignIn is SignIn returning its failure.
 func (e *Env) TrySignIn(c *Client, p PKCE, choices testflow.Choices) (string, error) {
-	b := testflow.NewBrowser()
-	final, err := b.Authorize(context.Background(), e.AuthorizeURL(c, p, "state-12345678", nil), redirectPrefix(c.RedirectURI), choices)
+	q, err := e.TryAuthorize(c, p, choices)
 	if err != nil {
-		return "", fmt.Errorf("sign-in: %w", err)
+		return "", err
 	}
-	q := final.Query()
 	if q.Get("state") != "state-12345678" || q.Get("iss") != e.BaseURL || q.Get("code") == "" {
-		return "", fmt.Errorf("bad authorization response %s", final)
+		return "", fmt.Errorf("bad authorization response %v", q)
 	}
 	return q.Get("code"), nil
+}
+
+// Authorize walks a browser from /authorize to the client's redirect and
+// returns the authorization response, a code or an error.
+func (e *Env) Authorize(c *Client, p PKCE, choices testflow.Choices) url.Values {
+	e.T.Helper()
+	q, err := e.TryAuthorize(c, p, choices)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return q
+}
+
+// TryAuthorize is Authorize returning its failure.
+func (e *Env) TryAuthorize(c *Client, p PKCE, choices testflow.Choices) (url.Values, error) {
+	b := testflow.NewBrowser()
+	if e.HTTP != nil && e.HTTP.Transport != nil {
+		b.HTTP.Transport = e.HTTP.Transport
+	}
+	final, err := b.Authorize(context.Background(), e.AuthorizeURL(c, p, "state-12345678", nil), redirectPrefix(c.RedirectURI), choices)
+	if err != nil {
+		return nil, fmt.Errorf("sign-in: %w", err)
+	}
+	return final.Query(), nil
 }
 
 // redirectPrefix is the part of a redirect URI that identifies it whatever the
 // query string appended.
 func redirectPrefix(u string) string { return strings.SplitN(u, "?", 2)[0] }
 
-// Token posts a token request and decodes the JSON answer.
+// Token posts a token request as it is and decodes the JSON answer.
 func (e *Env) Token(form url.Values) (int, map[string]any) {
 	e.T.Helper()
-	status, out, err := e.TryToken(form)
+	return e.PostForm("/token", form, nil)
+}
+
+// TryToken is Token returning a transport failure.
+func (e *Env) TryToken(form url.Values) (int, map[string]any, error) {
+	return e.TryPostForm("/token", form, nil)
+}
+
+// TokenAs posts a token request authenticated as c by its registered method.
+func (e *Env) TokenAs(c *Client, form url.Values) (int, map[string]any) {
+	e.T.Helper()
+	return e.PostForm("/token", form, c)
+}
+
+// PostForm posts form to path, authenticated as c by its registered method
+// (HTTP Basic, client_secret_post, or client_id alone; nil: form as it is),
+// and decodes the JSON answer.
+func (e *Env) PostForm(path string, form url.Values, c *Client) (int, map[string]any) {
+	e.T.Helper()
+	status, out, err := e.TryPostForm(path, form, c)
 	if err != nil {
 		e.T.Fatal(err)
 	}
 	return status, out
 }
 
-// TryToken is Token returning a transport failure.
-func (e *Env) TryToken(form url.Values) (int, map[string]any, error) {
-	resp, err := http.PostForm(e.BaseURL+"/token", form)
+// TryPostForm is PostForm returning a transport failure.
+func (e *Env) TryPostForm(path string, form url.Values, c *Client) (int, map[string]any, error) {
+	form = maps.Clone(form)
+	if form == nil {
+		form = url.Values{}
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.BaseURL+path, nil)
+	switch {
+	case c == nil:
+	case c.AuthMethod == "client_secret_basic":
+		// RFC 6749 §2.3.1: id and secret form-urlencoded first.
+		req.SetBasicAuth(url.QueryEscape(c.ID), url.QueryEscape(c.Secret))
+	case c.AuthMethod == "client_secret_post":
+		form.Set("client_id", c.ID)
+		form.Set("client_secret", c.Secret)
+	default:
+		form.Set("client_id", c.ID)
+	}
+	body := form.Encode()
+	req.Body, req.ContentLength = io.NopCloser(strings.NewReader(body)), int64(len(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := e.client().Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -289,8 +396,8 @@ func (e *Env) TryLogin(c *Client, choices testflow.Choices) error {
 	if err != nil {
 		return err
 	}
-	status, out, err := e.TryToken(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.RedirectURI},
-		"code_verifier": {p.Verifier}, "client_id": {c.ID}, "resource": {e.BaseURL + "/mcp"}})
+	status, out, err := e.TryPostForm("/token", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.RedirectURI},
+		"code_verifier": {p.Verifier}, "resource": {e.BaseURL + "/mcp"}}, c)
 	if err != nil {
 		return err
 	}
@@ -306,7 +413,7 @@ func (e *Env) TryLogin(c *Client, choices testflow.Choices) error {
 // Refresh runs the refresh grant with the given refresh token.
 func (e *Env) Refresh(c *Client, refreshToken string) (int, map[string]any) {
 	e.T.Helper()
-	return e.Token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}, "client_id": {c.ID}})
+	return e.TokenAs(c, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}})
 }
 
 // MCPResponse is one answer from /mcp.
@@ -343,7 +450,7 @@ func (e *Env) TryMCP(token, session, method string, params any) (MCPResponse, er
 	if session != "" {
 		req.Header.Set("Mcp-Session-Id", session)
 	}
-	resp, err := noRedirect.Do(req)
+	resp, err := e.client().Do(req)
 	if err != nil {
 		return MCPResponse{}, err
 	}

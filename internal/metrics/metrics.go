@@ -37,6 +37,9 @@ type Metrics struct {
 	UpstreamRefreshes *prometheus.CounterVec // outcome
 	storeErrors       *prometheus.CounterVec // op; only StoreError adds to it
 	RateLimited       *prometheus.CounterVec // endpoint
+	// OAuthInFlight is the authorization server's requests in progress on
+	// this replica (what MAX_INFLIGHT_PER_IP caps per address).
+	OAuthInFlight prometheus.Gauge
 	// ClientAssertionFailures counts refused RFC 7523 client assertions by
 	// reason (proxy.AssertionFailureReasons).
 	ClientAssertionFailures *prometheus.CounterVec
@@ -69,6 +72,7 @@ func New() *Metrics {
 		UpstreamRefreshes: f.counterVec("clerk_token_refreshes_total", "Refreshes of expired Clerk access tokens by outcome.", "outcome"),
 		storeErrors:       f.counterVec("store_errors_total", "Storage (Redis) errors by operation.", "op"),
 		RateLimited:       f.counterVec("rate_limited_total", "Requests refused by a rate limit, by endpoint.", "endpoint"),
+		OAuthInFlight:     f.gauge("oauth_requests_in_flight", "Authorization-server requests in progress on this replica."),
 		ClientAssertionFailures: f.counterVec("client_assertion_failures_total",
 			"Refused private_key_jwt client assertions (RFC 7523) by reason.", "reason"),
 	}
@@ -137,6 +141,12 @@ func (f factory) counter(name, help string) prometheus.Counter {
 	c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help})
 	f.reg.MustRegister(c)
 	return c
+}
+
+func (f factory) gauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help})
+	f.reg.MustRegister(g)
+	return g
 }
 
 func (f factory) counterVec(name, help string, labels ...string) *prometheus.CounterVec {

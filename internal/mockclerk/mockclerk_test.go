@@ -18,9 +18,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"golang.org/x/oauth2"
 
@@ -36,18 +34,6 @@ const (
 	secretKey    = "sk_test_mock_backend_key"
 	goodState    = "state-12345678"
 )
-
-// clock is a movable time source for expiry tests.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Now().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.now = c.now.Add(d) }
 
 // start runs a fake Clerk on a free loopback port for the test.
 func start(t *testing.T, mod func(*mockclerk.Config)) *mockclerk.Running {

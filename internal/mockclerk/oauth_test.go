@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mockclerk"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testclock"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 )
@@ -100,7 +101,7 @@ func TestTokenErrors(t *testing.T) {
 // the redirect URI (§5), and live 10 minutes.
 func TestCodeRedemption(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	clk := testclock.New(time.Now().Truncate(time.Second))
 	r := start(t, func(c *mockclerk.Config) { c.Now = clk.Now })
 	pkce := func() (verifier string, extra url.Values) {
 		v := oauth2.GenerateVerifier()
@@ -196,11 +197,11 @@ func TestCodeRedemption(t *testing.T) {
 
 	t.Run("code lives 10 minutes", func(t *testing.T) {
 		alive, dead := codeFor(t, r, nil), codeFor(t, r, nil)
-		clk.Add(10 * time.Minute)
+		clk.Advance(10 * time.Minute)
 		if rep := redeem(t, r, alive, nil, appBasic); rep.Status != 200 {
 			t.Errorf("at 10 minutes: %d %s", rep.Status, rep.Body)
 		}
-		clk.Add(time.Second)
+		clk.Advance(time.Second)
 		// OAuth.TokenError400: "Expired authorization code".
 		wantOAuthError(t, redeem(t, r, dead, nil, appBasic), 400, "invalid_grant")
 	})
@@ -292,7 +293,7 @@ func TestRefresh(t *testing.T) {
 
 func TestIntrospection(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	clk := testclock.New(time.Now().Truncate(time.Second))
 	r := start(t, func(c *mockclerk.Config) { c.Now = clk.Now; c.AccessTokenTTL = time.Hour })
 	alice, bob := r.Users()[0], r.Users()[1]
 	if alice.Org == nil || bob.Org != nil {
@@ -390,11 +391,11 @@ func TestIntrospection(t *testing.T) {
 
 	t.Run("expired", func(t *testing.T) {
 		tok := login(t, r, "", "email", "offline_access")
-		clk.Add(time.Hour - time.Second)
+		clk.Advance(time.Hour - time.Second)
 		if rep := info(t, tok.AccessToken, appBasic); rep.JSON["active"] != true {
 			t.Fatalf("a second before expiry: %s", rep.Body)
 		}
-		clk.Add(time.Second)
+		clk.Advance(time.Second)
 		inactive(t, info(t, tok.AccessToken, appBasic))
 		// Refresh tokens do not expire.
 		if rep := info(t, tok.RefreshToken, appBasic); rep.JSON["active"] != true {
@@ -439,7 +440,7 @@ func TestIntrospection(t *testing.T) {
 
 func TestUserInfo(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	clk := testclock.New(time.Now().Truncate(time.Second))
 	r := start(t, func(c *mockclerk.Config) { c.Now = clk.Now; c.AccessTokenTTL = time.Hour })
 	alice, bob := r.Users()[0], r.Users()[1]
 	base := []string{"object", "instance_id", "user_id", "sub"}
@@ -501,7 +502,7 @@ func TestUserInfo(t *testing.T) {
 				wantClerkError(t, get(t, r.URL+"/oauth/userinfo", a), 401, "authentication_invalid")
 			})
 		}
-		clk.Add(time.Hour)
+		clk.Advance(time.Hour)
 		wantClerkError(t, get(t, r.URL+"/oauth/userinfo", bearer(tok.AccessToken)), 401, "authentication_invalid")
 	})
 }

@@ -6,7 +6,9 @@
 // multi-key command or script touches one hash slot) without needing six
 // processes. Failover tests use StartReplicatedCluster (primaries with
 // replicas) and StartSentinel (a primary, a replica, three Sentinels), whose
-// primaries can be killed and replaced.
+// primaries can be killed and replaced. Shared gives the tests of a package
+// one server between them (their TestMain calls RunMain, which stops it at
+// the end).
 //
 // A real server rather than an emulation keeps the Lua scripts, TTL precision
 // and error behaviour of the production backend under test. When
@@ -115,28 +117,88 @@ func start(t testing.TB, node nodeConfig) *Server {
 		}
 	}
 	t.Cleanup(func() { s.stop() })
+	if err := s.listen(); err != nil {
+		t.Fatalf("testredis: start redis-server: %v", err)
+	}
+	return s
+}
 
+// listen starts the server on a free port, trying another when the one
+// picked was taken meanwhile, and sets Addr and URL.
+func (s *Server) listen() error {
 	var lastErr error
 	for range startAttempts {
 		port, err := freePort()
 		if err != nil {
-			t.Fatalf("testredis: pick a port: %v", err)
+			return fmt.Errorf("pick a port: %w", err)
 		}
 		s.port = port
 		if lastErr = s.start(); lastErr == nil {
 			s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 			s.URL = "redis://" + s.Addr + "/0"
-			if node.cluster {
+			if s.node.cluster {
 				s.URL = "redis+cluster://" + s.Addr
 			}
-			return s
+			return nil
 		}
 		if !errors.Is(lastErr, errBind) {
 			break
 		}
 	}
-	t.Fatalf("testredis: start redis-server: %v", lastErr)
-	return nil
+	return lastErr
+}
+// shared is the one server of a test binary (Shared), stopped by RunMain.
+var shared struct {
+	sync.Mutex
+	inMain bool // RunMain is running the tests
+	srv    *Server
+	err    error
+}
+
+// RunMain runs a package's tests and then stops its shared server, if one
+// was started. Call it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(testredis.RunMain(m)) }
+func RunMain(m *testing.M) int {
+	shared.Lock()
+	shared.inMain = true
+	shared.Unlock()
+	code := m.Run()
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.srv != nil {
+		shared.srv.stop()
+		_ = os.RemoveAll(shared.srv.dir)
+	}
+	return code
+}
+
+// Shared returns the test binary's one redis-server, started by the first
+// test that asks, so that a package pays for one server rather than one per
+// test. Tests sharing it keep to key prefixes of their own and never stop
+// or flush it: a test that does takes a server of its own from Start.
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	bin := lookPath(t, "redis-server")
+	shared.Lock()
+	defer shared.Unlock()
+	if !shared.inMain {
+		t.Fatal("testredis: Shared needs the package's TestMain to run its tests through testredis.RunMain")
+	}
+	if shared.srv == nil && shared.err == nil {
+		s := &Server{bin: bin}
+		if s.dir, shared.err = os.MkdirTemp("", "testredis-"); shared.err == nil {
+			if shared.err = s.listen(); shared.err == nil {
+				shared.srv = s
+			} else {
+				_ = os.RemoveAll(s.dir)
+			}
+		}
+	}
+	if shared.err != nil {
+		t.Fatalf("testredis: start the shared redis-server: %v", shared.err)
+	}
+	return shared.srv
 }
 
 // Stop kills the server, as if Redis went away. Data is lost.

@@ -2,11 +2,27 @@ package testredis_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testredis"
 )
+
+func TestMain(m *testing.M) { os.Exit(testredis.RunMain(m)) }
+
+// TestShared: every test of the binary gets the same running server.
+func TestShared(t *testing.T) {
+	a := testredis.Shared(t)
+	var b *testredis.Server
+	t.Run("another test", func(t *testing.T) { b = testredis.Shared(t) })
+	if a != b || a.URL != "redis://"+a.Addr+"/0" {
+		t.Fatalf("two servers, or a bad URL: %+v %+v", a, b)
+	}
+	if err := a.Client(t).Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("PING: %v", err)
+	}
+}
 
 func TestStartStopRestart(t *testing.T) {
 	ctx := context.Background()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testclock"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/memstore"
 )
 
@@ -139,18 +140,6 @@ func (l *losableStore) SwapKeySet(ctx context.Context, old, next []byte) ([]byte
 	return l.cur().SwapKeySet(ctx, old, next)
 }
 
-type stepClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *stepClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *stepClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // TestKeySetsConvergeAfterTheStoreLosesThem: replicas share one set; when the
 // store loses it and a replica started afterwards creates another, the sets
 // converge on their union, so tokens signed by either replica before or after
@@ -158,7 +147,7 @@ func (c *stepClock) Advance(d time.Duration) {
 func TestKeySetsConvergeAfterTheStoreLosesThem(t *testing.T) {
 	ctx := context.Background()
 	st := &losableStore{st: memstore.New(memstore.Options{})}
-	clock := &stepClock{now: time.Unix(1_800_000_000, 0)}
+	clock := testclock.New(time.Unix(1_800_000_000, 0))
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	load := func() *KeySet {
 		t.Helper()
@@ -214,7 +203,7 @@ func TestKeySetsConvergeAfterTheStoreLosesThem(t *testing.T) {
 func TestUnknownKIDResyncIsPaced(t *testing.T) {
 	ctx := context.Background()
 	counted := &countingKeySets{losableStore: losableStore{st: memstore.New(memstore.Options{})}}
-	clock := &stepClock{now: time.Unix(1_800_000_000, 0)}
+	clock := testclock.New(time.Unix(1_800_000_000, 0))
 	ks, err := LoadKeySet(ctx, counted, []byte("0123456789abcdef0123456789abcdef"), LoadOptions{Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -118,13 +118,14 @@ func startCIMDEnv(t *testing.T, d *docServer) *e2etest.Env {
 	})
 }
 
-// TestSecCIMDFullFlow: a client that never registered, identified by the URL
+// TestCIMDFullFlow: a client that never registered, identified by the URL
 // of its metadata document, runs the whole flow: the AS metadata advertises
 // CIMD, the consent page names the app and its verified host, the code
 // exchange and refresh work with the URL as client_id, and /mcp sees that
 // client_id. The document is fetched once and cached in Redis for the
 // max-age it was served with.
-func TestSecCIMDFullFlow(t *testing.T) {
+func TestCIMDFullFlow(t *testing.T) {
+	t.Parallel()
 	d := newDocServer(t)
 	id := d.URL + "/oauth/client.json"
 	d.serve("/oauth/client.json", docReply{body: cimdDoc(id, nil), cc: "public, max-age=300"})
@@ -179,9 +180,10 @@ func TestSecCIMDFullFlow(t *testing.T) {
 	}
 }
 
-// TestSecCIMDNoStoreIsNotCached: Cache-Control: no-store means every use
+// TestCIMDNoStoreIsNotCached: Cache-Control: no-store means every use
 // fetches the document again and nothing is kept in Redis.
-func TestSecCIMDNoStoreIsNotCached(t *testing.T) {
+func TestCIMDNoStoreIsNotCached(t *testing.T) {
+	t.Parallel()
 	d := newDocServer(t)
 	id := d.URL + "/nostore.json"
 	d.serve("/nostore.json", docReply{body: cimdDoc(id, nil), cc: "no-store"})
@@ -201,10 +203,11 @@ func TestSecCIMDNoStoreIsNotCached(t *testing.T) {
 	}
 }
 
-// TestSecCIMDDocumentValidation: documents that break the rules are refused
+// TestCIMDDocumentValidation: documents that break the rules are refused
 // with a local page at /authorize (no redirect anywhere) and 401
 // invalid_client at /token.
-func TestSecCIMDDocumentValidation(t *testing.T) {
+func TestCIMDDocumentValidation(t *testing.T) {
+	t.Parallel()
 	d := newDocServer(t)
 	e := startCIMDEnv(t, d)
 	d.serve("/elsewhere.json", docReply{body: `{"client_id":"x"}`})
@@ -255,11 +258,12 @@ func TestSecCIMDDocumentValidation(t *testing.T) {
 	}
 }
 
-// TestSecCIMDSSRFGuardOnByDefault: with the default configuration (no test
+// TestCIMDSSRFGuardOnByDefault: with the default configuration (no test
 // setting, the product's own HTTP client) a metadata document on a loopback
 // address is never fetched: /authorize answers a local page naming the
 // reason, /token answers invalid_client, and the server saw no request.
-func TestSecCIMDSSRFGuardOnByDefault(t *testing.T) {
+func TestCIMDSSRFGuardOnByDefault(t *testing.T) {
+	t.Parallel()
 	d := newDocServer(t)
 	id := d.serve("/client.json", docReply{body: cimdDoc(d.URL+"/client.json", nil)})
 	e := e2etest.Start(t, e2etest.Options{})
@@ -277,10 +281,11 @@ func TestSecCIMDSSRFGuardOnByDefault(t *testing.T) {
 	}
 }
 
-// TestSecCIMDTestSettingWarnsLoudly: turning the guard off for tests is
+// TestCIMDTestSettingWarnsLoudly: turning the guard off for tests is
 // announced at start-up with a WARN line that says never to use it in
 // production.
-func TestSecCIMDTestSettingWarnsLoudly(t *testing.T) {
+func TestCIMDTestSettingWarnsLoudly(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{Env: map[string]string{"CIMD_ALLOW_LOOPBACK_FOR_TESTS": "true"}})
 	for _, line := range strings.Split(e.Logs.String(), "\n") {
 		var m map[string]any

@@ -54,11 +54,12 @@ func mcpWith(t *testing.T, e *e2etest.Env, httpMethod, host string, header map[s
 	return secResponse{Status: resp.StatusCode, Header: resp.Header, Body: string(buf[:n])}
 }
 
-// TestSecMCPOriginAndHost: a browser request whose Origin is neither BASE_URL
+// TestMCPOriginAndHost: a browser request whose Origin is neither BASE_URL
 // nor in ALLOWED_ORIGINS is refused with 403 even with a valid token, and so is
 // a Host that is not BASE_URL's (a rebound DNS name pointing at the proxy);
 // the proxy's own origin and an allowed origin work.
-func TestSecMCPOriginAndHost(t *testing.T) {
+func TestMCPOriginAndHost(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{Env: map[string]string{"ALLOWED_ORIGINS": "https://inspector.example.com"}})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
@@ -88,10 +89,11 @@ func TestSecMCPOriginAndHost(t *testing.T) {
 	}
 }
 
-// TestSecMCPSessionBoundToUser: user A's Mcp-Session-Id is worthless with
+// TestMCPSessionBoundToUser: user A's Mcp-Session-Id is worthless with
 // user B's valid token (POST, GET stream and DELETE are all refused), and B's
 // attempts leave A's session working.
-func TestSecMCPSessionBoundToUser(t *testing.T) {
+func TestMCPSessionBoundToUser(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	users := e.Clerk.Users()
 	if len(users) < 2 {

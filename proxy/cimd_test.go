@@ -27,6 +27,7 @@ import (
 // guard's own error, which the dialer's Control hook returns before any
 // packet is sent.
 func TestCIMDGuardRefusesNonPublicAddresses(t *testing.T) {
+	t.Parallel()
 	client := NewCIMDHTTPClient(false, nil)
 	for _, hostport := range []string{
 		"127.0.0.1:443", "127.9.9.9:8443", "[::1]:443", // loopback
@@ -60,6 +61,7 @@ func TestCIMDGuardRefusesNonPublicAddresses(t *testing.T) {
 // TestPublicIP pins the classification, including public addresses that must
 // stay reachable.
 func TestPublicIP(t *testing.T) {
+	t.Parallel()
 	for addr, want := range map[string]bool{
 		"8.8.8.8": true, "1.1.1.1": true, "93.184.215.14": true, "2606:4700:4700::1111": true, "2a00:1450:4001::200e": true,
 		"64:ff9b::808:808": true, // NAT64 of a public address
@@ -80,6 +82,7 @@ func TestPublicIP(t *testing.T) {
 // name; so the refusal comes from the guard checking the resolved address,
 // not from a failed connection or a host-name blocklist.
 func TestCIMDGuardIsAtDialTime(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int32
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
@@ -132,6 +135,7 @@ func docFor(id, extra string) string {
 // must meet (client_id equals the URL, redirect_uris present, auth method none
 // or private_key_jwt — never a shared secret).
 func TestCIMDFetchLimits(t *testing.T) {
+	t.Parallel()
 	const limit = 5 << 10 // the cap is 5 KB; not cimdMaxBytes, so changing it fails the test
 	var redirectTargetHits atomic.Int32
 	var base string
@@ -201,6 +205,7 @@ func TestCIMDFetchLimits(t *testing.T) {
 // answers does not hold the fetch (or the /authorize request behind it)
 // beyond the fetcher's timeout.
 func TestCIMDFetchTimesOut(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -233,6 +238,7 @@ func TestCIMDFetchTimesOut(t *testing.T) {
 // fetch's max-age (so a second lookup does not fetch again), and one served
 // with no-store is fetched every time.
 func TestCIMDCacheHonoursCacheControl(t *testing.T) {
+	t.Parallel()
 	var hits = map[string]*atomic.Int32{"/cached": {}, "/uncached": {}}
 	var base string
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -268,5 +274,19 @@ func TestCIMDCacheHonoursCacheControl(t *testing.T) {
 	}
 	if _, err := f.store.GetCache(ctx, f.cacheKey(base+"/uncached")); err == nil {
 		t.Error("a no-store document is in the cache")
+	}
+}
+
+func TestCacheTTL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cc   string
+		want string
+	}{
+		{"", "1h0m0s"}, {"max-age=600", "10m0s"}, {"no-store", "0s"}, {"public, max-age=5", "1m0s"}, {"max-age=999999", "24h0m0s"}, {"max-age=abc", "1h0m0s"},
+	} {
+		if got := cacheTTL(tc.cc).String(); got != tc.want {
+			t.Errorf("cacheTTL(%q) = %s, want %s", tc.cc, got, tc.want)
+		}
 	}
 }

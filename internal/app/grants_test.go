@@ -24,30 +24,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/e2etest"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testclock"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
 )
 
 // --- helpers shared by the security tests ---
-
-// testClock is a settable clock handed to the proxy through Options.Now.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newTestClock() *testClock { return &testClock{now: time.Now()} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // secHTTP never follows redirects, so tests see exactly what the proxy answers.
 var secHTTP = &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
@@ -227,9 +208,9 @@ func redisFor(t *testing.T, e *e2etest.Env) *redis.Client {
 
 // signedInOnClock starts the product on a test clock and signs a registered
 // client in; its access token works at /mcp.
-func signedInOnClock(t *testing.T) (*testClock, *e2etest.Env, *e2etest.Client) {
+func signedInOnClock(t *testing.T) (*testclock.Clock, *e2etest.Env, *e2etest.Client) {
 	t.Helper()
-	clock := newTestClock()
+	clock := testclock.New(time.Now())
 	e := e2etest.Start(t, e2etest.Options{Now: clock.Now})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
@@ -275,13 +256,14 @@ func wantGrantRevoked(t *testing.T, e *e2etest.Env, c *e2etest.Client, revocatio
 
 // --- 1. refresh tokens ---
 
-// TestSecRefreshGraceWindowRevokesNothing extends TestRefreshGraceWindow: the
+// TestRefreshGraceWindowRevokesNothing extends TestRefreshGraceWindow: the
 // previous refresh token replayed later in the window (clock moved, not just
 // an immediate retry) still gets a working pair, and nothing at all is
 // revoked: not the earlier access token, not the rotated refresh token, not
 // Clerk's tokens.
-func TestSecRefreshGraceWindowRevokesNothing(t *testing.T) {
-	clock := newTestClock()
+func TestRefreshGraceWindowRevokesNothing(t *testing.T) {
+	t.Parallel()
+	clock := testclock.New(time.Now())
 	e := e2etest.Start(t, e2etest.Options{Now: clock.Now}) // REFRESH_GRACE defaults to 60s
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
@@ -308,11 +290,12 @@ func TestSecRefreshGraceWindowRevokesNothing(t *testing.T) {
 	}
 }
 
-// TestSecRefreshReuseRevokesGrant: outside the grace window, or for an older
+// TestRefreshReuseRevokesGrant: outside the grace window, or for an older
 // generation, or with the window disabled (REFRESH_GRACE=0), presenting a
 // rotated refresh token is reuse: the whole grant dies (every access token at
 // /mcp, every refresh token at /token) and Clerk's tokens are revoked at Clerk.
-func TestSecRefreshReuseRevokesGrant(t *testing.T) {
+func TestRefreshReuseRevokesGrant(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		env     map[string]string
@@ -324,7 +307,7 @@ func TestSecRefreshReuseRevokesGrant(t *testing.T) {
 		{name: "previous token with grace disabled", env: map[string]string{"REFRESH_GRACE": "0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := newTestClock()
+			clock := testclock.New(time.Now())
 			clerk := &clerkTokens{}
 			e := e2etest.Start(t, clerk.options(e2etest.Options{Now: clock.Now, Env: tc.env}))
 			c := e.Register()
@@ -354,12 +337,12 @@ func TestSecRefreshReuseRevokesGrant(t *testing.T) {
 	}
 }
 
-// TestSecRefreshLostAnswerKeepsSession is the Claude pattern
+// TestRefreshLostAnswerKeepsSession is the Claude pattern
 // (anthropics/claude-code#65036): the client refreshes, loses the answer, and
 // hours later retries with the refresh token it still holds. Its successor
 // was never used, so this is no theft: the retry gets that same successor and
 // a working access token, nothing is revoked, and the chain goes on.
-func TestSecRefreshLostAnswerKeepsSession(t *testing.T) {
+func TestRefreshLostAnswerKeepsSession(t *testing.T) {
 	clock, e, c := signedInOnClock(t)
 	revocations := clerkRevocations(e)
 
@@ -382,13 +365,13 @@ func TestSecRefreshLostAnswerKeepsSession(t *testing.T) {
 	}
 }
 
-// TestSecRefreshThiefAfterClientMovedOn: once the legitimate client has used
+// TestRefreshThiefAfterClientMovedOn: once the legitimate client has used
 // the successor (its access token at /mcp, or the successor itself at
 // /token), the previous refresh token is spent: a thief presenting it
 // revokes the whole family. Within REFRESH_GRACE of the rotation the previous
 // token is still answered (a retry racing the first use), and with
 // REFRESH_GRACE=0 there is no leniency at all.
-func TestSecRefreshThiefAfterClientMovedOn(t *testing.T) {
+func TestRefreshThiefAfterClientMovedOn(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		env        map[string]string
@@ -406,7 +389,7 @@ func TestSecRefreshThiefAfterClientMovedOn(t *testing.T) {
 		{name: "REFRESH_GRACE=0, successor unused", env: map[string]string{"REFRESH_GRACE": "0"}, revoked: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := newTestClock()
+			clock := testclock.New(time.Now())
 			e := e2etest.Start(t, e2etest.Options{Now: clock.Now, Env: tc.env})
 			c := e.Register()
 			e.Login(c, testflow.Choices{})
@@ -449,12 +432,13 @@ func TestSecRefreshThiefAfterClientMovedOn(t *testing.T) {
 	}
 }
 
-// TestSecConcurrentRefresh: 20 refreshes racing with the same token against
+// TestConcurrentRefresh: 20 refreshes racing with the same token against
 // real Redis. Every answer is a working pair or a clean 400 invalid_grant in
 // JSON (never a 5xx), the race revokes nothing, and afterwards the grant is
 // intact: the refresh token handed out still rotates and the access tokens
 // work at /mcp.
-func TestSecConcurrentRefresh(t *testing.T) {
+func TestConcurrentRefresh(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
@@ -528,13 +512,14 @@ func postFormNoFatal(u string, form url.Values) secResponse {
 
 // --- 2. authorization code replay ---
 
-// TestSecCodeReplayRevokesEverything extends TestTokenFailures: a second
+// TestCodeReplayRevokesEverything extends TestTokenFailures: a second
 // redemption of a code gets invalid_grant AND kills everything the first
 // redemption issued: the access token at /mcp, the refresh token at /token
 // (also after a rotation), and Clerk's tokens at Clerk (OIDF
 // oidcc-codereuse-30seconds).
-func TestSecCodeReplayRevokesEverything(t *testing.T) {
-	clock := newTestClock()
+func TestCodeReplayRevokesEverything(t *testing.T) {
+	t.Parallel()
+	clock := testclock.New(time.Now())
 	clerk := &clerkTokens{}
 	e := e2etest.Start(t, clerk.options(e2etest.Options{Now: clock.Now}))
 	c := e.Register()
@@ -561,13 +546,14 @@ func TestSecCodeReplayRevokesEverything(t *testing.T) {
 	clerk.wantDeadAtClerk(t, e)
 }
 
-// TestSecNoOpenRedirectBeforeSignIn: RFC 9700 §4.11.2. Registration is open
+// TestNoOpenRedirectBeforeSignIn: RFC 9700 §4.11.2. Registration is open
 // to anyone, so an error found before the user signed in (a bad request at
 // /authorize, or a denial on the consent page) goes back by itself only to a
 // redirect URI that reaches an app on the user's machine (loopback) or one
 // the operator's allowlist names. To an https URI a client registered for
 // itself, the user gets a page with the way back as a link.
-func TestSecNoOpenRedirectBeforeSignIn(t *testing.T) {
+func TestNoOpenRedirectBeforeSignIn(t *testing.T) {
+	t.Parallel()
 	const web = "https://app.example/cb"
 	href := regexp.MustCompile(`href="([^"]+)"`)
 	// wantError checks an error response URL: the error, state and iss, once each.

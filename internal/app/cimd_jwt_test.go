@@ -156,14 +156,14 @@ func assertionFailures(t *testing.T, e *e2etest.Env, reason string) int {
 	return 0
 }
 
-// TestSecPrivateKeyJWTFlow: a ChatGPT-shaped client runs the whole flow
+// TestPrivateKeyJWTFlow: a ChatGPT-shaped client runs the whole flow
 // authenticated by assertions: discovery advertises private_key_jwt, the code
 // exchange and the refresh each carry a fresh assertion (audience the token
 // endpoint, then the issuer as rfc7523bis prefers), /mcp works, the key set
 // is fetched once for all of it (cached in Redis), a replayed assertion and a
 // refresh without one are refused, a rotated key is picked up, and nothing of
 // the key reaches the log but its kid.
-func TestSecPrivateKeyJWTFlow(t *testing.T) {
+func TestPrivateKeyJWTFlow(t *testing.T) {
 	d := newDocServer(t)
 	key := newECKey(t, "chatgpt-2026-1")
 	id := d.URL + "/oauth/chatgpt.json"
@@ -285,11 +285,11 @@ func containsAny(v any, want string) bool {
 	return false
 }
 
-// TestSecPrivateKeyJWTRefusals: every bad assertion, bad key set and bad
+// TestPrivateKeyJWTRefusals: every bad assertion, bad key set and bad
 // document gets a clear 401 invalid_client, counted under its reason, never
 // a 5xx. The request is a refresh with a made-up token: authentication comes
 // first, so a valid assertion would reach 400 invalid_grant.
-func TestSecPrivateKeyJWTRefusals(t *testing.T) {
+func TestPrivateKeyJWTRefusals(t *testing.T) {
 	d := newDocServer(t)
 	e := startCIMDEnv(t, d)
 	key := newECKey(t, "k1")
@@ -440,12 +440,12 @@ func mustJSON(t *testing.T, v any) string {
 	return string(b)
 }
 
-// TestSecPrivateKeyJWTWithTypeScriptSDK: the assertion comes from the
+// TestPrivateKeyJWTWithTypeScriptSDK: the assertion comes from the
 // official MCP TypeScript SDK's createPrivateKeyJwtAuth (panva's jose under
 // it), with the SDK's own defaults (audience = the issuer from the AS
 // metadata, 300 s lifetime, its jti); the proxy accepts it at /token. Needs
 // node and e2e/node_modules (scripts/deps installs them).
-func TestSecPrivateKeyJWTWithTypeScriptSDK(t *testing.T) {
+func TestPrivateKeyJWTWithTypeScriptSDK(t *testing.T) {
 	sdk, err := filepath.Abs("../../e2e/node_modules/@modelcontextprotocol/sdk")
 	if err != nil {
 		t.Fatal(err)
@@ -500,10 +500,10 @@ func TestSecPrivateKeyJWTWithTypeScriptSDK(t *testing.T) {
 	}
 }
 
-// TestSecPrivateKeyJWTReplayAcrossReplicas: an assertion accepted by replica
+// TestPrivateKeyJWTReplayAcrossReplicas: an assertion accepted by replica
 // A is a replay at replica B (the jti record lives in Redis), and B fetched
 // no key set of its own (the cached one is shared).
-func TestSecPrivateKeyJWTReplayAcrossReplicas(t *testing.T) {
+func TestPrivateKeyJWTReplayAcrossReplicas(t *testing.T) {
 	d := newDocServer(t)
 	key := newECKey(t, "k1")
 	id := d.URL + "/r/client.json"

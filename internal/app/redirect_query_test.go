@@ -1,7 +1,8 @@
 package app_test
 
-// Regression tests from a security review of the authorization server, run
-// against the whole product (real Redis, the fake Clerk, the proxy as served).
+// A registered redirect URI's query through the whole product (real Redis,
+// the fake Clerk, the proxy as served): kept at the redirect, matched at the
+// token endpoint, and the grant's resource held at refresh.
 
 import (
 	"context"
@@ -14,12 +15,13 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
 )
 
-// TestReviewRegisteredQueryAndRefreshResource: a client whose registered
+// TestRegisteredQueryAndRefreshResource: a client whose registered
 // redirect URI carries a query gets it back as registered (RFC 6749 §3.1.2)
 // with code, state and iss once each, redeems the code with that exact URI,
 // and a refresh naming another resource is invalid_target (RFC 8707) without
 // rotating the refresh token.
-func TestReviewRegisteredQueryAndRefreshResource(t *testing.T) {
+func TestRegisteredQueryAndRefreshResource(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	const redirect = "http://127.0.0.1:7777/callback?tenant=a;b&flag"
 	c := e.Register(redirect)

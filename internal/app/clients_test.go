@@ -49,10 +49,11 @@ func want429(t *testing.T, what string, r secResponse) {
 	}
 }
 
-// TestSecRateLimitsSharedAcrossReplicas: two replicas on one Redis with the
+// TestRateLimitsSharedAcrossReplicas: two replicas on one Redis with the
 // same prefix share each endpoint's per-IP budget; every endpoint has its own
 // budget; the request over it gets 429 on both replicas.
-func TestSecRateLimitsSharedAcrossReplicas(t *testing.T) {
+func TestRateLimitsSharedAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	rs := testredis.Start(t)
 	prefix := fmt.Sprintf("rl%d:", time.Now().UnixNano())
 	env := map[string]string{"RATE_LIMIT_REGISTER": "3", "RATE_LIMIT_TOKEN": "3", "RATE_LIMIT_AUTHORIZE": "3"}
@@ -70,12 +71,13 @@ func TestSecRateLimitsSharedAcrossReplicas(t *testing.T) {
 	}
 }
 
-// TestSecRateLimitClientIP: X-Forwarded-For decides the client IP only when
+// TestRateLimitClientIP: X-Forwarded-For decides the client IP only when
 // the direct peer is in TRUSTED_PROXIES; then each forwarded client has its
 // own budget and entries a client prepends itself buy nothing. From an
 // untrusted peer the header is ignored, so rotating it does not escape the
 // limit.
-func TestSecRateLimitClientIP(t *testing.T) {
+func TestRateLimitClientIP(t *testing.T) {
+	t.Parallel()
 	xff := func(v string) map[string]string { return map[string]string{"X-Forwarded-For": v} }
 	redirects := []string{"http://127.0.0.1:7777/callback"}
 
@@ -103,10 +105,11 @@ func TestSecRateLimitClientIP(t *testing.T) {
 	})
 }
 
-// TestSecClientIdleExpiry: a DCR client lives CLIENT_IDLE_TTL in Redis; using
+// TestClientIdleExpiry: a DCR client lives CLIENT_IDLE_TTL in Redis; using
 // it at /authorize or /token starts the period again; once it expires the
 // client is unknown (401 invalid_client at /token, a local page at /authorize).
-func TestSecClientIdleExpiry(t *testing.T) {
+func TestClientIdleExpiry(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{Env: map[string]string{"CLIENT_IDLE_TTL": "1h"}})
 	rdb := redisFor(t, e)
 	ctx := context.Background()
@@ -164,10 +167,11 @@ func TestSecClientIdleExpiry(t *testing.T) {
 	}
 }
 
-// TestSecRegistrationManagement: RFC 7592. The registration answer names the
+// TestRegistrationManagement: RFC 7592. The registration answer names the
 // client's configuration URL and an access token for it; the token reads and
 // deletes that client only; after a delete the client is gone everywhere.
-func TestSecRegistrationManagement(t *testing.T) {
+func TestRegistrationManagement(t *testing.T) {
+	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	reg := func() (id, uri, token string) {
 		t.Helper()
@@ -226,11 +230,12 @@ func TestSecRegistrationManagement(t *testing.T) {
 	}
 }
 
-// TestSecTokensDieWithTheirClient: deleting a registration (RFC 7592) ends
+// TestTokensDieWithTheirClient: deleting a registration (RFC 7592) ends
 // its grants: once the in-process grant cache (about a second) has lapsed,
 // the access token is refused at /mcp, and the refresh token gets
 // invalid_client.
-func TestSecTokensDieWithTheirClient(t *testing.T) {
+func TestTokensDieWithTheirClient(t *testing.T) {
+	t.Parallel()
 	clock, e, c := signedInOnClock(t)
 	req, _ := http.NewRequest(http.MethodDelete, c.RegistrationURI, nil)
 	req.Header.Set("Authorization", "Bearer "+c.RegistrationToken)
@@ -245,11 +250,12 @@ func TestSecTokensDieWithTheirClient(t *testing.T) {
 	wantOAuthError(t, "refresh of a deleted client", tok, http.StatusUnauthorized, "invalid_client")
 }
 
-// TestSecRedirectAllowlist: ALLOWED_REDIRECT_URIS is enforced at /register
+// TestRedirectAllowlist: ALLOWED_REDIRECT_URIS is enforced at /register
 // and again at /authorize, so a client registered before the operator
 // tightened the list (here: by a replica without it, on the same Redis) can
 // no longer send codes to a URI outside it.
-func TestSecRedirectAllowlist(t *testing.T) {
+func TestRedirectAllowlist(t *testing.T) {
+	t.Parallel()
 	rs := testredis.Start(t)
 	prefix := fmt.Sprintf("al%d:", time.Now().UnixNano())
 	open := e2etest.Start(t, e2etest.Options{Redis: rs, Prefix: prefix})
@@ -285,12 +291,13 @@ func TestSecRedirectAllowlist(t *testing.T) {
 	}
 }
 
-// TestSecLostRegistration: Redis loses everything (FLUSHDB) while a client
+// TestLostRegistration: Redis loses everything (FLUSHDB) while a client
 // keeps its old client_id. /token answers 401 invalid_client (the signal to
 // register again), /authorize a local page (no redirect) saying the app is not
 // registered and should be added again; registering again works.
-func TestSecLostRegistration(t *testing.T) {
-	e := e2etest.Start(t, e2etest.Options{})
+func TestLostRegistration(t *testing.T) {
+	t.Parallel()
+	e := e2etest.Start(t, e2etest.Options{Redis: testredis.Start(t)})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
 	if err := redisFor(t, e).FlushDB(context.Background()).Err(); err != nil {
