@@ -10,10 +10,10 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/clerkmcp"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/e2etest"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mockclerk"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testredis"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/e2etest"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testflow"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testredis"
 )
 
 // TestPublicServerServesOwnTool builds the server only through the public

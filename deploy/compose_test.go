@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/config"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/e2etest"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/e2etest"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testflow"
 )
 
 // service is what the test reads of one docker-compose.yml service.

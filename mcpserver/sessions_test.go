@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testclock"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testclock"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/memstore"
 )

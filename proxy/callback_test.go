@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mockclerk"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testflow"
 )
 
 // signedIn walks browser b through consent and Clerk's sign-in for c and

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testflow"
 )
 
 // consentForm takes browser b to the consent page of an authorization

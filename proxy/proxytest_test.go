@@ -3,7 +3,7 @@ package proxy
 // The fixture the handler tests run on: the authorization server on real
 // HTTP (httptest) over the in-memory store, with the fake Clerk
 // (internal/mockclerk) in-process behind the real Clerk client, and a
-// cookie-keeping browser (internal/testflow) to walk consent and sign-in.
+// cookie-keeping browser (internal/testutil/testflow) to walk consent and sign-in.
 // Nothing here needs Redis, so every test runs in parallel.
 
 import (
@@ -27,8 +27,8 @@ import (
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clerk"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mockclerk"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testclock"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testclock"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testflow"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/memstore"

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clerk"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testclock"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testclock"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/vault"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/e2etest"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/e2etest"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testflow"
 )
 
 // TestDevModeFullFlow runs `clerk-mcp-proxy dev` as the README's first command

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mockclerk"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/syncbuf"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/syncbuf"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }

@@ -32,8 +32,8 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/app"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/e2etest"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/e2etest"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testflow"
 )
 
 // clientKey is a signing key a test client publishes.

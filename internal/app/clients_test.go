@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/e2etest"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testredis"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/e2etest"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testflow"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testredis"
 )
 
 // rateLimitedEndpoint sends one request to an endpoint; any answer counts

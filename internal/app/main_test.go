@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testredis"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testredis"
 )
 
 // TestMain gives the package's tests one redis-server between them

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/e2etest"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/e2etest"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testflow"
 )
 
 // mcpWith sends one JSON-RPC request to /mcp with the given method, host

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/e2etest"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/e2etest"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testflow"
 )
 
 // liveness bounds every wait below. It is far above the configured timeouts

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/e2etest"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/e2etest"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testflow"
 )
 
 // TestInsufficientScopeStepUp: a tool that needs a scope the token lacks

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mockclerk"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testclock"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testclock"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 )

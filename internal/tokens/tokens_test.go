@@ -12,7 +12,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testclock"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testclock"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/memstore"
 )
 

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testclock"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testclock"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/memstore"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/storetest"

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testredis"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testredis"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/redisstore"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/storetest"

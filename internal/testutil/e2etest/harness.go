@@ -27,9 +27,9 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/app"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/config"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mockclerk"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/syncbuf"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testflow"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testredis"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/syncbuf"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testflow"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testredis"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/redisstore"
 )
 

@@ -34,7 +34,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/syncbuf"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/syncbuf"
 )
 
 const (
@@ -147,6 +147,7 @@ func (s *Server) listen() error {
 	}
 	return lastErr
 }
+
 // shared is the one server of a test binary (Shared), stopped by RunMain.
 var shared struct {
 	sync.Mutex

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testredis"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testredis"
 )
 
 func TestMain(m *testing.M) { os.Exit(testredis.RunMain(m)) }
