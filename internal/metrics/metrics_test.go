@@ -50,8 +50,11 @@ func TestNamingConventions(t *testing.T) {
 			continue
 		}
 		suffix := "_total"
-		if _, hist := c.(*prometheus.HistogramVec); hist {
+		switch c.(type) {
+		case *prometheus.HistogramVec:
 			suffix = "_seconds"
+		case prometheus.Gauge:
+			suffix = "" // a gauge names what it measures, without a unit suffix here
 		}
 		descs := make(chan *prometheus.Desc, 1)
 		c.Describe(descs)
