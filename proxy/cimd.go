@@ -118,30 +118,9 @@ type cimdDocument struct {
 
 func (f *cimdFetcher) fetch(ctx context.Context, id string) (store.Client, time.Duration, error) {
 	var c store.Client
-	ctx, cancel := context.WithTimeout(ctx, cimdTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, id, nil)
+	body, cacheControl, err := f.get(ctx, id, "application/json", cimdMaxBytes, "5 KB")
 	if err != nil {
-		return c, 0, fmt.Errorf("%w: the client_id is not a fetchable URL", errCIMD)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := f.httpc.Do(req)
-	if err != nil {
-		if errors.Is(err, errBlockedAddress) {
-			return c, 0, fmt.Errorf("%w: its host resolves to a private or reserved address", errCIMD)
-		}
-		return c, 0, fmt.Errorf("%w: it could not be fetched", errCIMD)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return c, 0, fmt.Errorf("%w: fetching it answered HTTP %d (redirects are not followed)", errCIMD, resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, cimdMaxBytes+1))
-	if err != nil {
-		return c, 0, fmt.Errorf("%w: it could not be read", errCIMD)
-	}
-	if len(body) > cimdMaxBytes {
-		return c, 0, fmt.Errorf("%w: it is larger than 5 KB", errCIMD)
+		return c, 0, fmt.Errorf("%w: %v", errCIMD, err)
 	}
 	var doc cimdDocument
 	if err := json.Unmarshal(body, &doc); err != nil {
@@ -185,7 +164,7 @@ func (f *cimdFetcher) fetch(ctx context.Context, id string) (store.Client, time.
 		GrantTypes: doc.GrantTypes, ResponseTypes: doc.ResponseTypes, TokenEndpointAuthMethod: doc.TokenEndpointAuthMethod,
 		Scope: doc.Scope, Metadata: true, CreatedAt: f.now().UTC(), JWKSURI: doc.JWKSURI, JWKS: string(doc.JWKS),
 	}
-	return c, cacheTTL(resp.Header.Get("Cache-Control")), nil
+	return c, cacheTTL(cacheControl), nil
 }
 
 // checkClientKeys requires a private_key_jwt document to publish its keys in
@@ -210,6 +189,39 @@ func checkClientKeys(doc *cimdDocument) error {
 		return fmt.Errorf("%w: token_endpoint_auth_method private_key_jwt needs jwks_uri or jwks", errCIMD)
 	}
 	return nil
+}
+
+// get fetches a client's document (a metadata document or a key set)
+// through the SSRF-guarded client: one GET, no redirects, at most maxBytes
+// (named by limit in the error). Its errors say what went wrong with "it",
+// the document, in a form safe to show the client.
+func (f *cimdFetcher) get(ctx context.Context, uri, accept string, maxBytes int, limit string) (body []byte, cacheControl string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, cimdTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
+	if err != nil {
+		return nil, "", errors.New("it is not at a fetchable URL")
+	}
+	req.Header.Set("Accept", accept)
+	resp, err := f.httpc.Do(req)
+	if err != nil {
+		if errors.Is(err, errBlockedAddress) {
+			return nil, "", errors.New("its host resolves to a private or reserved address")
+		}
+		return nil, "", errors.New("it could not be fetched")
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, "", fmt.Errorf("fetching it answered HTTP %d (redirects are not followed)", resp.StatusCode)
+	}
+	body, err = io.ReadAll(io.LimitReader(resp.Body, int64(maxBytes)+1))
+	if err != nil {
+		return nil, "", errors.New("it could not be read")
+	}
+	if len(body) > maxBytes {
+		return nil, "", errors.New("it is larger than " + limit)
+	}
+	return body, resp.Header.Get("Cache-Control"), nil
 }
 
 // cacheTTL honours Cache-Control (no-store/no-cache: do not cache; max-age

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -351,31 +350,13 @@ func (f *cimdFetcher) jwks(ctx context.Context, uri string, refetch bool) ([]jos
 
 // fetchJWKS GETs a key set through the SSRF-guarded client.
 func (f *cimdFetcher) fetchJWKS(ctx context.Context, uri string) ([]byte, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, cimdTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
+	body, cacheControl, err := f.get(ctx, uri, "application/json, application/jwk-set+json", jwksMaxBytes, "64 KB")
 	if err != nil {
-		return nil, 0, errors.New("the client's jwks_uri is not a fetchable URL")
-	}
-	req.Header.Set("Accept", "application/json, application/jwk-set+json")
-	resp, err := f.httpc.Do(req)
-	if err != nil {
-		if errors.Is(err, errBlockedAddress) {
-			return nil, 0, errors.New("the client's jwks_uri resolves to a private or reserved address")
-		}
-		return nil, 0, errors.New("the client's jwks_uri could not be fetched")
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("the client's jwks_uri answered HTTP %d (redirects are not followed)", resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, jwksMaxBytes+1))
-	if err != nil || len(body) > jwksMaxBytes {
-		return nil, 0, errors.New("the client's key set could not be read or is larger than 64 KB")
+		return nil, 0, fmt.Errorf("the client's key set (jwks_uri): %v", err)
 	}
 	// Keys are public, so no-store protects nothing here; a key set is
 	// cached at least a minute so each assertion does not cost a fetch.
-	ttl := cacheTTL(resp.Header.Get("Cache-Control"))
+	ttl := cacheTTL(cacheControl)
 	if ttl == 0 {
 		ttl = cimdMinTTL
 	}
