@@ -23,6 +23,7 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/metrics"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/ttlcache"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver/toolpolicy"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/verifier"
 )
@@ -72,6 +73,7 @@ type Server struct {
 	log      *slog.Logger
 	mcp      http.Handler
 	tools    *server.MCPServer
+	policy   *toolpolicy.Policy
 	prmPath  string
 	origins  map[string]bool
 	hosts    map[string]bool
@@ -96,6 +98,7 @@ func New(cfg Config, d Deps) *Server {
 		sessions: &sessionManagers{signer: seal.NewSigner(seal.DeriveKey(d.Secret, seal.PurposeSession)), store: d.Sessions,
 			live: ttlcache.New[string, struct{}](100_000, d.Now), now: d.Now},
 		origins: map[string]bool{}, hosts: map[string]bool{},
+		policy: toolpolicy.FromScopes(cfg.ToolScopes),
 	}
 	for _, o := range append([]string{cfg.Issuer}, cfg.AllowedOrigins...) {
 		if u, err := url.Parse(o); err == nil && u.Host != "" {

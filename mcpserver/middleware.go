@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mcpwire"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/verifier"
 )
@@ -200,28 +201,13 @@ func (s *Server) toolScopes(body []byte) []string {
 	if len(s.cfg.ToolScopes) == 0 {
 		return nil
 	}
-	type call struct {
-		Method string `json:"method"`
-		Params struct {
-			Name string `json:"name"`
-		} `json:"params"`
-	}
-	var calls []call
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) > 0 && trimmed[0] == '[' {
-		_ = json.Unmarshal(trimmed, &calls)
-	} else {
-		var c call
-		if json.Unmarshal(trimmed, &c) == nil {
-			calls = []call{c}
-		}
+	msgs, _, err := mcpwire.Parse(body)
+	if err != nil {
+		return nil
 	}
 	var need []string
-	for _, c := range calls {
-		if c.Method != "tools/call" {
-			continue
-		}
-		for _, sc := range s.cfg.ToolScopes[c.Params.Name] {
+	for _, name := range mcpwire.ToolCalls(msgs) {
+		for _, sc := range s.policy.Rule(name).Scopes {
 			if !slices.Contains(need, sc) {
 				need = append(need, sc)
 			}

@@ -103,6 +103,11 @@ type Identity struct {
 	OrgID         string `json:"org_id,omitempty"`
 	OrgName       string `json:"org_name,omitempty"`
 	OrgSlug       string `json:"org_slug,omitempty"`
+	// OrgRole and OrgPermissions are the user's role and permissions in the
+	// active organisation (OrgID), when known (Clerk's OAuth tokens do not
+	// carry them; the Backend API does).
+	OrgRole        string   `json:"org_role,omitempty"`
+	OrgPermissions []string `json:"org_permissions,omitempty"`
 
 	ClerkScopes []string `json:"-"`
 	// Enriched says whether userinfo was available for this request.

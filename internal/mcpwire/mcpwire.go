@@ -1,0 +1,95 @@
+// Package mcpwire reads what the MCP endpoint and the gateway must know of a
+// streamable-HTTP request without being an MCP server: the JSON-RPC messages
+// of a POST body (single or batch) with their method and target name, and
+// whether the 2026-07-28 Mcp-Method / Mcp-Name headers agree with them.
+package mcpwire
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// Message is one JSON-RPC message of a POST body.
+type Message struct {
+	ID     json.RawMessage `json:"id,omitempty"`
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params,omitempty"`
+	// Name is params.name (tools/call, prompts/get) or params.uri
+	// (resources/read); empty for other methods.
+	Name string `json:"-"`
+}
+
+// IsRequest says whether the message expects an answer (it has an id and
+// a method).
+func (m Message) IsRequest() bool { return len(m.ID) > 0 && m.Method != "" }
+
+// ErrNotJSONRPC is returned for a body that is not a JSON object or array of
+// objects.
+var ErrNotJSONRPC = errors.New("the body is not a JSON-RPC message or batch")
+
+// Parse reads the messages of a POST body. batch says whether the body was
+// a JSON array.
+func Parse(body []byte) (msgs []Message, batch bool, err error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, false, ErrNotJSONRPC
+	}
+	if trimmed[0] == '[' {
+		if err := json.Unmarshal(trimmed, &msgs); err != nil {
+			return nil, true, ErrNotJSONRPC
+		}
+		batch = true
+	} else {
+		var m Message
+		if err := json.Unmarshal(trimmed, &m); err != nil {
+			return nil, false, ErrNotJSONRPC
+		}
+		msgs = []Message{m}
+	}
+	for i := range msgs {
+		if n, ok := mcp.ExtractHeaderName(mcp.MCPMethod(msgs[i].Method), msgs[i].Params); ok {
+			msgs[i].Name = n
+		}
+	}
+	return msgs, batch, nil
+}
+
+// ToolCalls returns the names of the tools a body calls, once each.
+func ToolCalls(msgs []Message) []string {
+	var out []string
+	for _, m := range msgs {
+		if m.Method == string(mcp.MethodToolsCall) && m.Name != "" && !contains(out, m.Name) {
+			out = append(out, m.Name)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// HeaderMismatchCode is the JSON-RPC error code for a request whose
+// Mcp-Method / Mcp-Name headers disagree with its body (SEP-2243); mcp-go's
+// server answers the same.
+const HeaderMismatchCode = mcp.HEADER_MISMATCH
+
+// CheckHeaders checks the 2026-07-28 standard headers against the single
+// message of a POST body; a no-op for earlier protocol versions (they did
+// not define the headers) and for batches (2026-07-28 has none).
+func CheckHeaders(h http.Header, msgs []Message, batch bool) error {
+	if batch || len(msgs) != 1 {
+		return nil
+	}
+	m := msgs[0]
+	return mcp.ValidateStandardHeaders(h.Get, h.Get(mcp.HeaderProtocolVersion), mcp.MCPMethod(m.Method), m.Params)
+}
