@@ -37,6 +37,7 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/ttlcache"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/vault"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver/toolpolicy"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 )
 
@@ -610,4 +611,13 @@ func (v *Verifier) doRefresh(ctx context.Context, g store.Grant, ts clerk.TokenS
 	v.metrics.UpstreamRefreshes.WithLabelValues("ok").Inc()
 	v.grants.Set(g.ID, updated, v.now().Add(v.cfg.GrantTTL))
 	return fresh, nil
+}
+
+// Subject is the identity as the tool policy sees it.
+func (id *Identity) Subject() toolpolicy.Subject {
+	if id == nil {
+		return toolpolicy.Subject{}
+	}
+	return toolpolicy.Subject{Authenticated: true, Scopes: id.Scopes, OrgID: id.OrgID, OrgRole: id.OrgRole,
+		OrgPermissions: id.OrgPermissions}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver/toolpolicy"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/redisstore"
 )
 
@@ -38,6 +39,10 @@ type Config struct {
 	// Scopes offered to MCP clients.
 	ScopesSupported []string            // baseline scopes (PRM, 401 challenge)
 	ToolScopes      map[string][]string // extra scopes a tool needs (403 step-up)
+	// Per-tool organisation rules and public tools (see ToolPolicy).
+	ToolRoles       map[string][]string // TOOL_ROLES: the user's org role must be one of these
+	ToolPermissions map[string][]string // TOOL_PERMISSIONS: org permissions the user must all hold
+	PublicTools     []string            // PUBLIC_TOOLS: callable without a token
 
 	// Lifetimes.
 	AccessTokenTTL   time.Duration
@@ -150,6 +155,9 @@ func Load(getenv Getenv, mode Mode) (Config, error) {
 		RedisPrefix:         l.str("REDIS_PREFIX", DefaultRedisPrefix),
 		ScopesSupported:     l.fields("SCOPES_SUPPORTED", DefaultScopes),
 		ToolScopes:          l.toolScopes("TOOL_SCOPES"),
+		ToolRoles:           l.toolScopes("TOOL_ROLES"),
+		ToolPermissions:     l.toolScopes("TOOL_PERMISSIONS"),
+		PublicTools:         l.list("PUBLIC_TOOLS"),
 		AccessTokenTTL:      l.duration("ACCESS_TOKEN_TTL", time.Hour),
 		RefreshTokenTTL:     l.duration("REFRESH_TOKEN_TTL", 30*24*time.Hour),
 		RefreshGrace:        l.duration("REFRESH_GRACE", 60*time.Second),
@@ -238,6 +246,16 @@ func (c Config) Validate() Problems {
 			check(!validScopeToken(s), fmt.Sprintf("TOOL_SCOPES: scope %q of tool %q is not a valid scope token", s, tool))
 		}
 	}
+	for tool, perms := range c.ToolPermissions {
+		for _, s := range perms {
+			check(!strings.HasPrefix(s, "org:"), fmt.Sprintf("TOOL_PERMISSIONS: %q of tool %q is not a Clerk permission key (org:...)", s, tool))
+		}
+	}
+	for tool, roles := range c.ToolRoles {
+		for _, s := range roles {
+			check(!strings.HasPrefix(s, "org:"), fmt.Sprintf("TOOL_ROLES: %q of tool %q is not a Clerk role key (org:...)", s, tool))
+		}
+	}
 	for _, o := range c.AllowedOrigins {
 		check(!isHTTPURL(o), fmt.Sprintf("ALLOWED_ORIGINS: %q is not an http(s) origin", o))
 	}
@@ -280,6 +298,9 @@ func (c Config) Summary() map[string]any {
 		"proxy_secret":        redacted(string(c.Secret)),
 		"scopes_supported":    strings.Join(c.ScopesSupported, " "),
 		"tool_scopes":         c.ToolScopes,
+		"tool_roles":          c.ToolRoles,
+		"tool_permissions":    c.ToolPermissions,
+		"public_tools":        c.PublicTools,
 		"access_token_ttl":    c.AccessTokenTTL.String(),
 		"refresh_token_ttl":   c.RefreshTokenTTL.String(),
 		"refresh_grace":       c.RefreshGrace.String(),
@@ -439,12 +460,28 @@ func (l *loader) toolScopes(name string) map[string][]string {
 		tool, scopes, ok := strings.Cut(part, "=")
 		tool = strings.TrimSpace(tool)
 		if !ok || tool == "" || len(strings.Fields(scopes)) == 0 {
-			l.bad("%s: %q must look like tool-name=scope1 scope2", name, part)
+			l.bad("%s: %q must look like tool-name=value1 value2", name, part)
 			continue
 		}
 		out[tool] = strings.Fields(scopes)
 	}
 	return out
+}
+
+// ToolPolicy is the per-tool policy the environment describes: TOOL_SCOPES,
+// TOOL_ROLES, TOOL_PERMISSIONS and PUBLIC_TOOLS.
+func (c Config) ToolPolicy() *toolpolicy.Policy {
+	p := toolpolicy.FromScopes(c.ToolScopes)
+	for tool, roles := range c.ToolRoles {
+		p.Merge(tool, toolpolicy.Rule{OrgRoles: roles})
+	}
+	for tool, perms := range c.ToolPermissions {
+		p.Merge(tool, toolpolicy.Rule{OrgPermissions: perms})
+	}
+	for _, tool := range c.PublicTools {
+		p.Merge(tool, toolpolicy.Rule{Public: true})
+	}
+	return p
 }
 
 // clerkDomain turns CLERK_DOMAIN (a bare host or an origin) into an origin.

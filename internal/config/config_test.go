@@ -120,6 +120,37 @@ func TestToolScopesAndAllScopes(t *testing.T) {
 	}
 }
 
+func TestToolPolicyFromEnv(t *testing.T) {
+	e := good()
+	e["TOOL_SCOPES"] = "notes-write=mcp:write"
+	e["TOOL_ROLES"] = "admin-report=org:admin org:owner"
+	e["TOOL_PERMISSIONS"] = "notes-write=org:notes:write"
+	e["PUBLIC_TOOLS"] = "status, version"
+	c, err := Load(env(e), ModeServe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.ToolPolicy()
+	if r := p.Rule("notes-write"); len(r.Scopes) != 1 || len(r.OrgPermissions) != 1 || r.Public {
+		t.Errorf("notes-write rule = %+v", r)
+	}
+	if r := p.Rule("admin-report"); len(r.OrgRoles) != 2 {
+		t.Errorf("admin-report rule = %+v", r)
+	}
+	if !p.Rule("status").Public || !p.Rule("version").Public || p.Rule("other").Public {
+		t.Error("PUBLIC_TOOLS not applied exactly")
+	}
+
+	e["TOOL_ROLES"] = "admin-report=admin"
+	e["TOOL_PERMISSIONS"] = "x"
+	_, err = Load(env(e), ModeServe)
+	for _, want := range []string{"TOOL_ROLES", "TOOL_PERMISSIONS"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad %s accepted: %v", want, err)
+		}
+	}
+}
+
 func TestDurationsAndSummary(t *testing.T) {
 	e := good()
 	e["ACCESS_TOKEN_TTL"] = "900"
