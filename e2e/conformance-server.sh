@@ -18,3 +18,7 @@ trap 'kill $proxy 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.1; done
 timeout 300 $CONF server --url "http://127.0.0.1:$PORT/mcp" --spec-version 2025-11-25 \
   --expected-failures conformance-expected-failures.yml -o "$ART/conformance-server"
+# The scenarios MCP 2026-07-28 requires, frozen at its release (stateless
+# requests, Mcp-Method/Mcp-Name validation, cache hints...).
+timeout 300 $CONF server --url "http://127.0.0.1:$PORT/mcp" --requirements 2026-07-28 \
+  --expected-failures conformance-expected-failures-2026-07-28.yml -o "$ART/conformance-server-2026-07-28"

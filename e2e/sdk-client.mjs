@@ -95,6 +95,12 @@ async function main() {
     "PKCE S256, loopback redirect on another port than registered accepted");
   check(calls.includes("POST /token 200") && provider.t?.refresh_token, "code exchanged for tokens");
 
+  // SDK 1.32.2 speaks up to 2025-11-25 (protocol sessions); the proxy serves
+  // it beside 2026-07-28 clients (the go-sdk test asserts that one).
+  const negotiated = client.transport.protocolVersion;
+  console.log(`negotiated MCP protocol version ${negotiated}`);
+  check(negotiated === "2025-11-25" && client.transport.sessionId, `negotiated ${negotiated} with a protocol session`);
+
   const tools = await client.listTools();
   const names = tools.tools.map((t) => t.name).sort();
   check(["get-clerk-user-profile", "get-user-greeting", "get-user-info"].every((n) => names.includes(n)), `tools/list: ${names.join(", ")}`);

@@ -74,9 +74,11 @@ type Server struct {
 	mcp      http.Handler
 	tools    *server.MCPServer
 	policy   *toolpolicy.Policy
-	prmPath  string
-	origins  map[string]bool
-	hosts    map[string]bool
+	// readsBody: some rule depends on which tool a request calls.
+	readsBody bool
+	prmPath   string
+	origins   map[string]bool
+	hosts     map[string]bool
 }
 
 // New builds the endpoint and its MCP server.
@@ -100,6 +102,7 @@ func New(cfg Config, d Deps) *Server {
 		origins: map[string]bool{}, hosts: map[string]bool{},
 		policy: toolpolicy.FromScopes(cfg.ToolScopes),
 	}
+	s.readsBody = len(s.policy.Scopes()) > 0
 	for _, o := range append([]string{cfg.Issuer}, cfg.AllowedOrigins...) {
 		if u, err := url.Parse(o); err == nil && u.Host != "" {
 			s.origins[strings.ToLower(u.Scheme+"://"+u.Host)] = true

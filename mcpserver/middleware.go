@@ -105,7 +105,23 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
-			if missing := without(s.toolScopes(body), id.Scopes); len(missing) > 0 {
+			// MCP 2026-07-28 (SEP-2243): what routes on the Mcp-Method /
+			// Mcp-Name headers must see what the body does; the scope check
+			// below reads the body, so a mismatch is refused before it.
+			// Parsed only when something needs it: this is the hot path.
+			var msgs []mcpwire.Message
+			var batch bool
+			var perr error = mcpwire.ErrNotJSONRPC
+			if s.readsBody || mcpwire.NeedsHeaderCheck(r.Header) {
+				msgs, batch, perr = mcpwire.Parse(body)
+			}
+			if perr == nil {
+				if err := mcpwire.CheckHeaders(r.Header, msgs, batch); err != nil {
+					mcpwire.WriteError(w, http.StatusBadRequest, msgs[0].ID, mcpwire.HeaderMismatchCode, err.Error())
+					return
+				}
+			}
+			if missing := without(s.toolScopes(msgs), id.Scopes); len(missing) > 0 {
 				need := append(slices.Clone(id.Scopes), missing...)
 				s.challenge(w, http.StatusForbidden, oautherr.InsufficientScope, "this tool needs the scope "+strings.Join(missing, " "), need)
 				return
@@ -191,20 +207,14 @@ func (s *Server) scopesToAuthorize(w http.ResponseWriter, r *http.Request) []str
 	if berr != nil {
 		return s.cfg.Scopes
 	}
+	msgs, _, _ := mcpwire.Parse(body)
 	need := slices.Clone(s.cfg.Scopes)
-	return append(need, without(s.toolScopes(body), need)...)
+	return append(need, without(s.toolScopes(msgs), need)...)
 }
 
-// toolScopes finds tools/call requests in a JSON-RPC body (single or batch)
-// and returns the scopes those tools need, once each.
-func (s *Server) toolScopes(body []byte) []string {
-	if len(s.cfg.ToolScopes) == 0 {
-		return nil
-	}
-	msgs, _, err := mcpwire.Parse(body)
-	if err != nil {
-		return nil
-	}
+// toolScopes returns the scopes the tools/call requests among msgs need,
+// once each.
+func (s *Server) toolScopes(msgs []mcpwire.Message) []string {
 	var need []string
 	for _, name := range mcpwire.ToolCalls(msgs) {
 		for _, sc := range s.policy.Rule(name).Scopes {

@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,6 +32,38 @@ type CIMDConfig struct {
 	// AllowPrivate lets documents come from loopback and private addresses.
 	// TEST ONLY: it turns the SSRF guard off.
 	AllowPrivate bool
+	// Allowed and Denied are the admission policy (CIMD_ALLOWED_CLIENTS,
+	// CIMD_DENIED_CLIENTS): patterns of client-id URLs, or of their hosts.
+	// Denied wins; a non-empty Allowed admits only what it matches.
+	Allowed, Denied []string
+}
+
+// admits applies the admission policy to a metadata-document client_id
+// before anything is fetched from it, so a refused host is never contacted.
+// A pattern with "://" is a URL pattern (the ALLOWED_REDIRECT_URIS syntax:
+// "https://*.example.com/mcp/*"); any other is a host, "*.example.com"
+// meaning its subdomains.
+func (c CIMDConfig) admits(id string) error {
+	u, err := url.Parse(id)
+	if err != nil {
+		return fmt.Errorf("%w: its client_id is not a URL", errCIMD)
+	}
+	matches := func(patterns []string) bool {
+		return slices.ContainsFunc(patterns, func(p string) bool {
+			if strings.Contains(p, "://") {
+				return matchPattern(p, u)
+			}
+			host := u.Hostname()
+			if suffix, ok := strings.CutPrefix(p, "*."); ok {
+				return strings.HasSuffix(host, "."+suffix)
+			}
+			return host == p
+		})
+	}
+	if matches(c.Denied) || len(c.Allowed) > 0 && !matches(c.Allowed) {
+		return fmt.Errorf("%w: this server does not accept apps identified by %s", errCIMD, u.Host)
+	}
+	return nil
 }
 
 // Limits on fetching documents (SSRF and abuse guards).
@@ -67,6 +101,11 @@ func (s *Server) lookupClient(ctx context.Context, id string) (store.Client, err
 		return store.Client{}, store.ErrNotFound
 	}
 	if s.cfg.CIMD.Enabled && clientid.IsMetadataDocument(id) {
+		// Checked on every use, not only at first fetch: a client denied
+		// after its document was cached is refused at once.
+		if err := s.cfg.CIMD.admits(id); err != nil {
+			return store.Client{}, err
+		}
 		return s.cimd.client(ctx, id)
 	}
 	return s.store.GetClient(ctx, id)
@@ -110,6 +149,7 @@ type cimdDocument struct {
 	ResponseTypes           []string `json:"response_types"`
 	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
 	Scope                   string   `json:"scope"`
+	ApplicationType         string   `json:"application_type"`
 	// JWKSURI or JWKS publish a private_key_jwt client's public keys (RFC
 	// 7591 §2): one of them, never both.
 	JWKSURI string          `json:"jwks_uri"`
@@ -137,6 +177,10 @@ func (f *cimdFetcher) fetch(ctx context.Context, id string) (store.Client, time.
 			return c, 0, fmt.Errorf("%w: %v", errCIMD, err)
 		}
 	}
+	appType, err := applicationType(doc.ApplicationType, doc.RedirectURIs)
+	if err != nil {
+		return c, 0, fmt.Errorf("%w: %v", errCIMD, err)
+	}
 	switch doc.TokenEndpointAuthMethod {
 	case "", authNone:
 		doc.TokenEndpointAuthMethod = authNone
@@ -162,7 +206,7 @@ func (f *cimdFetcher) fetch(ctx context.Context, id string) (store.Client, time.
 	c = store.Client{
 		ID: id, Name: doc.ClientName, URI: doc.ClientURI, LogoURI: doc.LogoURI, RedirectURIs: doc.RedirectURIs,
 		GrantTypes: doc.GrantTypes, ResponseTypes: doc.ResponseTypes, TokenEndpointAuthMethod: doc.TokenEndpointAuthMethod,
-		Scope: doc.Scope, Metadata: true, CreatedAt: f.now().UTC(), JWKSURI: doc.JWKSURI, JWKS: string(doc.JWKS),
+		Scope: doc.Scope, ApplicationType: appType, Metadata: true, CreatedAt: f.now().UTC(), JWKSURI: doc.JWKSURI, JWKS: string(doc.JWKS),
 	}
 	return c, cacheTTL(cacheControl), nil
 }

@@ -167,6 +167,10 @@ func TestCIMDFetchLimits(t *testing.T) {
 			_, _ = w.Write([]byte(docFor(id, `,"token_endpoint_auth_method":"client_secret_post"`)))
 		case "/none":
 			_, _ = w.Write([]byte(docFor(id, `,"token_endpoint_auth_method":"none"`)))
+		case "/native":
+			_, _ = w.Write([]byte(docFor(id, `,"application_type":"native"`)))
+		case "/web-loopback": // SEP-837: a web client's redirects are https on a real host
+			_, _ = w.Write([]byte(docFor(id, `,"application_type":"web"`)))
 		default:
 			http.NotFound(w, r)
 		}
@@ -177,7 +181,8 @@ func TestCIMDFetchLimits(t *testing.T) {
 	ctx := context.Background()
 
 	for path, wantErr := range map[string]string{
-		"/ok": "", "/at-cap": "", "/none": "",
+		"/ok": "", "/at-cap": "", "/none": "", "/native": "",
+		"/web-loopback":       `application_type "web"`,
 		"/over-cap":           "larger than 5 KB",
 		"/redirect":           "redirects are not followed",
 		"/redirect-permanent": "redirects are not followed",
@@ -288,5 +293,30 @@ func TestCacheTTL(t *testing.T) {
 		if got := cacheTTL(tc.cc).String(); got != tc.want {
 			t.Errorf("cacheTTL(%q) = %s, want %s", tc.cc, got, tc.want)
 		}
+	}
+}
+
+// TestCIMDAdmits: the admission policy's pattern forms — hosts, subdomain
+// wildcards, URL patterns — with the denylist winning.
+func TestCIMDAdmits(t *testing.T) {
+	t.Parallel()
+	cfg := CIMDConfig{Allowed: []string{"chatgpt.com", "*.example.com", "https://claude.ai/oauth/*"},
+		Denied: []string{"bad.example.com"}}
+	for id, want := range map[string]bool{
+		"https://chatgpt.com/oauth/client.json":   true,
+		"https://evil.chatgpt.com.attacker.io/x":  false,
+		"https://apps.example.com/c.json":         true,
+		"https://example.com/c.json":              false, // *.example.com is subdomains only
+		"https://bad.example.com/c.json":          false, // denied wins
+		"https://claude.ai/oauth/mcp-client.json": true,
+		"https://claude.ai/other/mcp-client.json": false,
+		"https://attacker.io/chatgpt.com/client":  false,
+	} {
+		if got := cfg.admits(id) == nil; got != want {
+			t.Errorf("admits(%s) = %v, want %v", id, got, want)
+		}
+	}
+	if err := (CIMDConfig{}).admits("https://anyone.example/c.json"); err != nil {
+		t.Errorf("an empty policy refused a client: %v", err)
 	}
 }

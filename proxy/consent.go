@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,9 +96,14 @@ type consentView struct {
 	Service, ClientName, ClientID, Initial, LogoURI string
 	RedirectURI, RedirectHost, RedirectScheme       string
 	LocalRedirect, CustomScheme, Verified           bool
-	VerifiedHost                                    string
-	Scopes                                          []string
-	Txn, CSRF                                       string
+	// OnlyLoopback: a metadata-document client whose every redirect URI is
+	// loopback. Its "verified" host proves nothing about who receives the
+	// code: any program on the user's machine may claim that document (MCP
+	// 2026-07-28 authorization security considerations: warn).
+	OnlyLoopback bool
+	VerifiedHost string
+	Scopes       []string
+	Txn, CSRF    string
 }
 
 func (s *Server) consentView(c store.Client, req authRequest, txn, csrf string) consentView {
@@ -116,6 +122,10 @@ func (s *Server) consentView(c store.Client, req authRequest, txn, csrf string) 
 		if u, err := url.Parse(c.ID); err == nil {
 			v.Verified, v.VerifiedHost = true, u.Host
 		}
+		v.OnlyLoopback = !slices.ContainsFunc(c.RedirectURIs, func(uri string) bool {
+			u, err := url.Parse(uri)
+			return err != nil || !isLoopbackHost(u.Hostname())
+		})
 	}
 	if v.ClientName == "" {
 		v.ClientName = "An unnamed app"

@@ -30,6 +30,9 @@ func (s *Server) metadata() map[string]any {
 		"client_id_metadata_document_supported":          s.cfg.CIMD.Enabled,
 		"service_documentation":                          "https://github.com/clerk-mcp-proxy/clerk-mcp-proxy#readme",
 	}
+	if s.cfg.DCRDisabled {
+		delete(m, "registration_endpoint")
+	}
 	if s.cfg.CIMD.Enabled {
 		// private_key_jwt is for metadata-document clients (ChatGPT's); every
 		// client-authenticated endpoint takes it, and the algorithms are the

@@ -55,7 +55,11 @@ type Config struct {
 	TrustedProxies   []*net.IPNet
 	RateLimits       RateLimits
 	CIMD             CIMDConfig
-	ServiceName      string // shown on pages
+	// DCRDisabled closes RFC 7591 registration (DCR_ENABLED=false): only
+	// clients registered before, and metadata-document clients the admission
+	// policy admits, may connect ("pre-registered only").
+	DCRDisabled bool
+	ServiceName string // shown on pages
 }
 
 // RateLimits are per-client-IP requests per minute (Register, Token,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -67,6 +68,51 @@ func validateRedirectURI(raw string) error {
 		}
 	}
 	return nil
+}
+
+// Application types (OpenID Connect Dynamic Registration §2, SEP-837).
+const (
+	appNative = "native"
+	appWeb    = "web"
+)
+
+// applicationType checks a client's redirect URIs against its declared
+// application_type (SEP-837) and returns the type to record. A web client is
+// a site: only https redirects on a real (non-loopback) host, so a web
+// registration cannot be turned into a loopback or custom-scheme catcher. A
+// native client may also use loopback http and private-use schemes (RFC 8252
+// §7.1, §7.3: cursor://…). A client that declares nothing keeps the rules
+// every MCP client relied on before SEP-837 (OIDC's default of "web" would
+// refuse them all) and is recorded as native when any redirect URI is native.
+// The URIs are already known to pass validateRedirectURI.
+func applicationType(declared string, uris []string) (string, error) {
+	anyNative := slices.ContainsFunc(uris, isNativeRedirect)
+	switch declared {
+	case appWeb:
+		if anyNative {
+			return "", errors.New(`application_type "web" allows only https redirect URIs on a non-loopback host; a desktop or CLI client registers as "native"`)
+		}
+		return appWeb, nil
+	case appNative:
+		return appNative, nil
+	case "":
+		if anyNative {
+			return appNative, nil
+		}
+		return appWeb, nil
+	default:
+		return "", errors.New(`application_type must be "native" or "web"`)
+	}
+}
+
+// isNativeRedirect reports the redirect URIs only a native app may use:
+// loopback hosts and private-use schemes.
+func isNativeRedirect(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return true
+	}
+	return u.Scheme != "https" || isLoopbackHost(u.Hostname())
 }
 
 // hasDotSegment reports "." or ".." path segments, raw or percent-encoded;

@@ -47,6 +47,11 @@ type registrationRequest struct {
 // handleRegister implements RFC 7591 §3 dynamic client registration.
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	allowCORS(w)
+	if s.cfg.DCRDisabled {
+		s.writeError(w, r, "register", oautherr.New(http.StatusForbidden, oautherr.AccessDenied,
+			"dynamic client registration is closed on this server; it accepts only clients registered by its operator and allowlisted client ID metadata documents"))
+		return
+	}
 	req, oerr := decodeRegistration(w, r)
 	if oerr != nil {
 		s.writeError(w, r, "register", oerr)
@@ -129,7 +134,7 @@ func decodeRegistration(w http.ResponseWriter, r *http.Request) (registrationReq
 // still expect to refresh, and issuing a refresh token they may not use
 // helps no one.
 func (s *Server) clientFromRegistration(req registrationRequest) (store.Client, *oauthError) {
-	c := store.Client{TokenEndpointAuthMethod: authBasic, ApplicationType: req.ApplicationType}
+	c := store.Client{TokenEndpointAuthMethod: authBasic}
 	if len(req.RedirectURIs) == 0 {
 		return c, errMetadata(oautherr.InvalidRedirectURI, "redirect_uris is required")
 	}
@@ -145,6 +150,15 @@ func (s *Server) clientFromRegistration(req registrationRequest) (store.Client, 
 		}
 	}
 	c.RedirectURIs = slices.Compact(slices.Clone(req.RedirectURIs))
+	appType, err := applicationType(req.ApplicationType, c.RedirectURIs)
+	if err != nil {
+		code := oautherr.InvalidRedirectURI
+		if req.ApplicationType != appWeb {
+			code = oautherr.InvalidClientMetadata
+		}
+		return c, errMetadata(code, err.Error())
+	}
+	c.ApplicationType = appType
 	if req.TokenEndpointAuthMethod != nil {
 		switch m := *req.TokenEndpointAuthMethod; m {
 		case authNone, authBasic, authPost:

@@ -146,3 +146,54 @@ func TestRegistrationManagement(t *testing.T) {
 		t.Fatal("an access token of a deleted client is active")
 	}
 }
+
+// TestRegisterApplicationType: SEP-837. A web client registers https
+// redirects on real hosts only; a native client may use loopback and
+// private-use schemes (Cursor's cursor://anysphere.cursor-mcp/oauth/callback
+// included); a client that says nothing keeps the pre-SEP-837 rules and is
+// recorded by what its redirects are.
+func TestRegisterApplicationType(t *testing.T) {
+	t.Parallel()
+	e := newAS(t)
+	const cursor = "cursor://anysphere.cursor-mcp/oauth/callback"
+	for _, tc := range []struct {
+		name     string
+		appType  any
+		uris     []string
+		status   int
+		recorded string // application_type answered and stored, or the error code
+	}{
+		{"native with cursor scheme", "native", []string{cursor}, http.StatusCreated, "native"},
+		{"native with loopback", "native", []string{"http://127.0.0.1:33418/callback"}, http.StatusCreated, "native"},
+		{"native with https", "native", []string{"https://app.example.com/cb"}, http.StatusCreated, "native"},
+		{"web with https", "web", []string{"https://app.example.com/cb"}, http.StatusCreated, "web"},
+		{"web with loopback", "web", []string{"http://localhost:3000/cb"}, http.StatusBadRequest, "invalid_redirect_uri"},
+		{"web with https loopback", "web", []string{"https://127.0.0.1/cb"}, http.StatusBadRequest, "invalid_redirect_uri"},
+		{"web with cursor scheme", "web", []string{"https://app.example.com/cb", cursor}, http.StatusBadRequest, "invalid_redirect_uri"},
+		{"omitted, cursor scheme", nil, []string{cursor}, http.StatusCreated, "native"},
+		{"omitted, https only", nil, []string{"https://app.example.com/cb"}, http.StatusCreated, "web"},
+		{"unknown type", "browser", []string{"https://app.example.com/cb"}, http.StatusBadRequest, "invalid_client_metadata"},
+		{"not a string", 7, []string{"https://app.example.com/cb"}, http.StatusBadRequest, "invalid_client_metadata"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			meta := map[string]any{"redirect_uris": tc.uris, "token_endpoint_auth_method": "none"}
+			if tc.appType != nil {
+				meta["application_type"] = tc.appType
+			}
+			status, out := e.registerRaw(t, meta)
+			if status != tc.status {
+				t.Fatalf("status %d, want %d: %v", status, tc.status, out)
+			}
+			if status != http.StatusCreated {
+				if out["error"] != tc.recorded || out["error_description"] == "" {
+					t.Fatalf("error %v, want %s", out, tc.recorded)
+				}
+				return
+			}
+			c, err := e.st.GetClient(context.Background(), out["client_id"].(string))
+			if out["application_type"] != tc.recorded || err != nil || c.ApplicationType != tc.recorded {
+				t.Fatalf("answered %v, stored %q (%v), want %s", out["application_type"], c.ApplicationType, err, tc.recorded)
+			}
+		})
+	}
+}

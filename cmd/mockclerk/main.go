@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	clientSecret := fs.String("client-secret", env("CLIENT_SECRET", "mockclerk-secret"), "the OAuth application's client secret")
 	var redirects multi
 	fs.Var(&redirects, "redirect-uri", "an allowed redirect URI (repeatable)")
-	format := fs.String("token-format", env("TOKEN_FORMAT", "opaque"), "access token format: opaque (oat_…) or jwt")
+	format := fs.String("token-format", env("TOKEN_FORMAT", "jwt"), "access token format: jwt (the default of new Clerk OAuth applications) or opaque (oat_…)")
 	usersFile := fs.String("users", env("USERS", ""), "JSON file of seeded users (default: a built-in set)")
 	ttl := fs.String("access-token-ttl", env("ACCESS_TOKEN_TTL", "24h"), "access token lifetime")
 	dcr := fs.String("dcr", env("DCR", "false"), "enable /oauth/register")

@@ -169,7 +169,7 @@ func TestRunServesDiscovery(t *testing.T) {
 		t.Errorf("oauth-authorization-server: %d %v", status, as)
 	}
 	cfg := s.Config()
-	if cfg.ClientID != "mockclerk-client" || cfg.ClientSecret != "mockclerk-secret" || cfg.TokenFormat != "opaque" ||
+	if cfg.ClientID != "mockclerk-client" || cfg.ClientSecret != "mockclerk-secret" || cfg.TokenFormat != "jwt" ||
 		cfg.AccessTokenTTL != 24*time.Hour || cfg.DCR || !strings.HasPrefix(cfg.SecretKey, "sk_test_") {
 		t.Errorf("defaults: %+v", cfg)
 	}

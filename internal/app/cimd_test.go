@@ -300,3 +300,63 @@ func TestCIMDTestSettingWarnsLoudly(t *testing.T) {
 	}
 	t.Fatalf("no start-up warning for CIMD_ALLOW_LOOPBACK_FOR_TESTS in the log:\n%s", e.Logs.String())
 }
+
+// TestCIMDAdmissionPolicy: the operator decides which metadata-document
+// clients may connect. A denied or unlisted client_id is refused at
+// /authorize with a page that says so, and its document is never fetched; an
+// admitted one signs in, and because every one of its redirect URIs is
+// loopback the consent page warns that its verified host vouches for
+// nothing on this computer. With DCR_ENABLED=false ("pre-registered only"),
+// /register answers 403 and the metadata stops advertising it, while the
+// admitted document client still connects.
+func TestCIMDAdmissionPolicy(t *testing.T) {
+	t.Parallel()
+	d := newDocServer(t)
+	allowed := d.serve("/apps/notes.json", docReply{})
+	d.serve("/apps/notes.json", docReply{body: cimdDoc(allowed, nil)})
+	denied := d.serve("/apps/evil.json", docReply{})
+	d.serve("/apps/evil.json", docReply{body: cimdDoc(denied, nil)})
+	unlisted := d.serve("/other/app.json", docReply{})
+	d.serve("/other/app.json", docReply{body: cimdDoc(unlisted, nil)})
+	e := e2etest.Start(t, e2etest.Options{
+		Env: map[string]string{"CIMD_ALLOW_LOOPBACK_FOR_TESTS": "true", "DCR_ENABLED": "false",
+			"CIMD_ALLOWED_CLIENTS": "https://127.0.0.1:*/apps/*", "CIMD_DENIED_CLIENTS": "https://127.0.0.1:*/apps/evil*"},
+		CIMDClient: d.client(),
+	})
+
+	for _, id := range []string{denied, unlisted} {
+		c := &e2etest.Client{ID: id, RedirectURI: cimdRedirect}
+		r := get(t, e.AuthorizeURL(c, e2etest.NewPKCE(), "state-admit-1234", nil), nil)
+		if r.Status != http.StatusBadRequest || r.Header.Get("Location") != "" || !strings.Contains(string(r.Body), "does not accept apps") {
+			t.Errorf("authorize as %s: %d %q %s, want a local 400 page saying the app is not accepted", id, r.Status, r.Header.Get("Location"), r.Body)
+		}
+	}
+	if n := d.hitsFor("/apps/evil.json") + d.hitsFor("/other/app.json"); n != 0 {
+		t.Errorf("refused documents were fetched %d times, want never", n)
+	}
+
+	c := &e2etest.Client{ID: allowed, RedirectURI: cimdRedirect}
+	p := e2etest.NewPKCE()
+	b := testflow.NewBrowser()
+	final, err := b.Authorize(context.Background(), e.AuthorizeURL(c, p, "state-admit-5678", nil), cimdRedirect, testflow.Choices{})
+	if err != nil {
+		t.Fatalf("sign-in with the admitted client: %v", err)
+	}
+	warned := false
+	for u, page := range b.Pages {
+		warned = warned || strings.Contains(u, "/consent") && strings.Contains(page, "cannot vouch for which program gets it")
+	}
+	if !warned {
+		t.Errorf("no consent page warned about a loopback-only metadata client: %v", b.Pages)
+	}
+	if status, out := e.Token(url.Values{"grant_type": {"authorization_code"}, "code": {final.Query().Get("code")},
+		"redirect_uri": {cimdRedirect}, "code_verifier": {p.Verifier}, "client_id": {allowed}}); status != http.StatusOK {
+		t.Fatalf("code exchange for the admitted client: %d %v", status, out)
+	}
+
+	reg := registerRaw(t, e.BaseURL, []string{cimdRedirect}, nil)
+	wantOAuthError(t, "register with DCR closed", reg, http.StatusForbidden, "access_denied")
+	if meta := get(t, e.BaseURL+"/.well-known/oauth-authorization-server", nil).JSON(); meta["registration_endpoint"] != nil {
+		t.Errorf("metadata advertises registration_endpoint with DCR closed: %v", meta["registration_endpoint"])
+	}
+}

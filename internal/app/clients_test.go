@@ -330,3 +330,25 @@ func TestLostRegistration(t *testing.T) {
 		t.Fatalf("after registering again: %d", s)
 	}
 }
+
+// TestNativeClientPrivateUseScheme: Cursor registers as a native app with
+// cursor://anysphere.cursor-mcp/oauth/callback (a private-use scheme, RFC
+// 8252 §7.1). The whole flow works: the code is sent to that URI and the
+// token it buys calls a tool. A web client cannot register the same URI.
+func TestNativeClientPrivateUseScheme(t *testing.T) {
+	t.Parallel()
+	e := e2etest.Start(t, e2etest.Options{Redis: testredis.Start(t)})
+	const cursor = "cursor://anysphere.cursor-mcp/oauth/callback"
+	c := e.RegisterClient(e2etest.ClientOptions{Name: "Cursor", RedirectURIs: []string{cursor}, ApplicationType: "native"})
+	e.Login(c, testflow.Choices{})
+	if c.AccessToken == "" {
+		t.Fatal("no access token for the native client")
+	}
+	session := e.Initialize(c.AccessToken)
+	if res, _ := e.CallTool(c.AccessToken, session, "get-user-info"); res.Status != http.StatusOK {
+		t.Fatalf("tool call with the native client's token: %d", res.Status)
+	}
+	if _, err := e.TryRegisterClient(e2etest.ClientOptions{RedirectURIs: []string{cursor}, ApplicationType: "web"}); err == nil {
+		t.Fatal("a web client registered a private-use scheme redirect")
+	}
+}

@@ -61,7 +61,10 @@ type Config struct {
 	RateLimitAuthorize  int
 	MaxInFlightPerIP    int // OAuth requests one client IP may have in progress at once; 0 disables
 	CIMDEnabled         bool
-	CIMDAllowLoopback   bool // TEST ONLY: lets CIMD fetch from loopback/private hosts
+	CIMDAllowed         []string // CIMD_ALLOWED_CLIENTS: only these client-id URLs or hosts
+	CIMDDenied          []string // CIMD_DENIED_CLIENTS: never these
+	DCREnabled          bool     // DCR_ENABLED=false: pre-registered clients only
+	CIMDAllowLoopback   bool     // TEST ONLY: lets CIMD fetch from loopback/private hosts
 
 	// Operations.
 	LogLevel        string // debug|info|warn|error
@@ -172,6 +175,9 @@ func Load(getenv Getenv, mode Mode) (Config, error) {
 		RateLimitAuthorize:  l.integer("RATE_LIMIT_AUTHORIZE", 60),
 		MaxInFlightPerIP:    l.integer("MAX_INFLIGHT_PER_IP", 32),
 		CIMDEnabled:         l.boolean("CIMD_ENABLED", true),
+		CIMDAllowed:         l.list("CIMD_ALLOWED_CLIENTS"),
+		CIMDDenied:          l.list("CIMD_DENIED_CLIENTS"),
+		DCREnabled:          l.boolean("DCR_ENABLED", true),
 		CIMDAllowLoopback:   l.boolean("CIMD_ALLOW_LOOPBACK_FOR_TESTS", false),
 		LogLevel:            strings.ToLower(l.str("LOG_LEVEL", "info")),
 		LogFormat:           strings.ToLower(l.str("LOG_FORMAT", "")),
@@ -256,6 +262,10 @@ func (c Config) Validate() Problems {
 			check(!strings.HasPrefix(s, "org:"), fmt.Sprintf("TOOL_ROLES: %q of tool %q is not a Clerk role key (org:...)", s, tool))
 		}
 	}
+	for _, p := range append(slices.Clone(c.CIMDAllowed), c.CIMDDenied...) {
+		bad := strings.ContainsAny(p, " /") && !strings.HasPrefix(p, "https://")
+		check(bad, fmt.Sprintf("CIMD_ALLOWED_CLIENTS/CIMD_DENIED_CLIENTS: %q is neither a host (chatgpt.com, *.example.com) nor an https URL pattern", p))
+	}
 	for _, o := range c.AllowedOrigins {
 		check(!isHTTPURL(o), fmt.Sprintf("ALLOWED_ORIGINS: %q is not an http(s) origin", o))
 	}
@@ -311,6 +321,9 @@ func (c Config) Summary() map[string]any {
 		"allowed_origins":     c.AllowedOrigins,
 		"trusted_proxies":     len(c.TrustedProxies),
 		"cimd_enabled":        c.CIMDEnabled,
+		"cimd_allowed":        c.CIMDAllowed,
+		"cimd_denied":         c.CIMDDenied,
+		"dcr_enabled":         c.DCREnabled,
 		"cimd_allow_loopback": c.CIMDAllowLoopback,
 		"rate_limits_per_min": fmt.Sprintf("register=%d token=%d authorize=%d", c.RateLimitRegister, c.RateLimitToken, c.RateLimitAuthorize),
 		"max_inflight_per_ip": c.MaxInFlightPerIP,

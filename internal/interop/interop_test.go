@@ -232,6 +232,13 @@ func TestGoSDKAuthorizationCodeHandler(t *testing.T) {
 		t.Fatalf("connect (discovery, DCR, PKCE, token): %v", err)
 	}
 	defer session.Close()
+	// go-sdk v1.8.0 asks for 2026-07-28 first (server/discover, no protocol
+	// session); the proxy's endpoint must serve it that revision.
+	negotiated := session.InitializeResult().ProtocolVersion
+	t.Logf("go-sdk negotiated MCP protocol version %s", negotiated)
+	if negotiated != "2026-07-28" {
+		t.Errorf("negotiated protocol version %q, want 2026-07-28", negotiated)
+	}
 	tools, err := session.ListTools(ctx, nil)
 	if err != nil || len(tools.Tools) != 3 {
 		t.Fatalf("tools/list: %v %+v", err, tools)

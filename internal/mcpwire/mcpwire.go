@@ -93,3 +93,35 @@ func CheckHeaders(h http.Header, msgs []Message, batch bool) error {
 	m := msgs[0]
 	return mcp.ValidateStandardHeaders(h.Get, h.Get(mcp.HeaderProtocolVersion), mcp.MCPMethod(m.Method), m.Params)
 }
+
+// WriteError answers a POST with one JSON-RPC error object and the given
+// HTTP status: the form MCP clients read for refusals that are not OAuth
+// challenges (a header/body mismatch, a tool the caller's organisation role
+// does not allow, an upstream that failed). id is the request's id, or nil.
+func WriteError(w http.ResponseWriter, status int, id json.RawMessage, code int, message string) {
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	body, _ := json.Marshal(struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}{JSONRPC: "2.0", ID: id, Error: struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}{code, message}})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// NeedsHeaderCheck says whether a request's protocol version defines the
+// Mcp-Method / Mcp-Name headers (2026-07-28 and later), i.e. whether
+// CheckHeaders can refuse it.
+func NeedsHeaderCheck(h http.Header) bool {
+	return mcp.RequiresStandardHeaders(h.Get(mcp.HeaderProtocolVersion))
+}

@@ -44,8 +44,8 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(tok.AccessToken, "oat_") || strings.Count(tok.AccessToken, ".") != 0 {
-			t.Errorf("default access token is not opaque oat_: %s", tok.AccessToken)
+		if strings.Count(tok.AccessToken, ".") != 2 {
+			t.Errorf("default access token is not a JWT (new Clerk applications issue JWTs): %s", tok.AccessToken)
 		}
 		if tok.TokenType != "bearer" || tok.ExpiresIn != 86400 || tok.RefreshToken == "" || tok.Extra("scope") != "openid profile email offline_access" {
 			t.Errorf("token: type %q expires_in %d refresh %q scope %v", tok.TokenType, tok.ExpiresIn, tok.RefreshToken, tok.Extra("scope"))
@@ -69,6 +69,13 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		}
 		if h := jwtPart(t, raw, 0); h["alg"] != "RS256" || !strings.HasPrefix(h["kid"].(string), "ins_") {
 			t.Errorf("ID token header: %v", h)
+		}
+		// Every JWT Clerk signs carries the token-category header (2026); go-oidc
+		// verified this one above with it.
+		for name, jwt := range map[string]string{"ID token": raw, "access token": tok.AccessToken} {
+			if cat, _ := jwtPart(t, jwt, 0)["cat"].(string); !strings.HasPrefix(cat, "cl_") {
+				t.Errorf("%s has no cat header: %v", name, jwtPart(t, jwt, 0))
+			}
 		}
 	})
 

@@ -17,7 +17,9 @@ import (
 
 func TestBackendAPI(t *testing.T) {
 	t.Parallel()
-	r := start(t, func(c *mockclerk.Config) { c.AccessTokenTTL = time.Hour })
+	// Opaque tokens: the verify call's revocation cases need revocable tokens
+	// (Clerk cannot revoke JWT access tokens).
+	r := start(t, func(c *mockclerk.Config) { c.AccessTokenTTL = time.Hour; c.TokenFormat = "opaque" })
 	alice, bob := r.Users()[0], r.Users()[1]
 	sk := bearer(secretKey)
 	tok := login(t, r, alice.ID, "email", "offline_access")

@@ -11,9 +11,18 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// sign makes an RS256 JWT with the instance key (kid "ins_…").
-func (s *Server) sign(typ string, claims map[string]any) (string, error) {
-	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader("kid", s.kid)
+// Token categories: since 2026-05-27 every JWT Clerk signs carries a "cat"
+// protected header naming what kind of token it is (clerk/javascript#9038,
+// #9469), and verifiers that reject unknown headers broke on it. Session
+// tokens carry cl_B7d4PD111AAA (@clerk/backend); the value on OAuth tokens
+// is not published, so the fake uses one of the
+// same shape: what matters is that every JWT it signs has the header.
+const catOAuthToken = "cl_B7d4PD444AAA"
+
+// sign makes an RS256 JWT with the instance key (kid "ins_…") and the
+// category header cat.
+func (s *Server) sign(typ, cat string, claims map[string]any) (string, error) {
+	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader("kid", s.kid).WithHeader("cat", cat)
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: s.key}, opts)
 	if err != nil {
 		return "", err

@@ -36,7 +36,7 @@ type Config struct {
 	RedirectURIs   []string      // matched exactly
 	SecretKey      string        // Backend API key; generated ("sk_test_…") when empty
 	AccessTokenTTL time.Duration // default 24h (Clerk's expires_in 86400)
-	TokenFormat    string        // "opaque" (default, "oat_…") or "jwt" (RS256, typ at+jwt)
+	TokenFormat    string        // "jwt" (default, as new Clerk apps: RS256, typ at+jwt) or "opaque" ("oat_…")
 	Users          []User        // seeded users; DefaultUsers() when empty
 	DCR            bool          // serve /oauth/register (422 when off, as Clerk)
 	Logger         *slog.Logger  // nil discards
@@ -165,7 +165,8 @@ func New(cfg Config) (*Server, error) {
 		cfg.AccessTokenTTL = 24 * time.Hour
 	}
 	if cfg.TokenFormat == "" {
-		cfg.TokenFormat = "opaque"
+		// New Clerk OAuth applications issue JWT access tokens (2026).
+		cfg.TokenFormat = "jwt"
 	}
 	if len(cfg.Users) == 0 {
 		cfg.Users = DefaultUsers()

@@ -380,7 +380,7 @@ func (s *Server) accessToken(rec *tokenRecord, jti string) (string, error) {
 	if rec.Resource != "" {
 		claims["aud"] = rec.Resource
 	}
-	return s.sign("at+jwt", claims)
+	return s.sign("at+jwt", catOAuthToken, claims)
 }
 
 func (s *Server) idToken(u User, clientID string, scopes []string, nonce, orgID string, now time.Time) (string, error) {
@@ -392,7 +392,7 @@ func (s *Server) idToken(u User, clientID string, scopes []string, nonce, orgID 
 	for k, v := range s.userClaims(u, scopes, orgID) {
 		c[k] = v
 	}
-	return s.sign("JWT", c)
+	return s.sign("JWT", catOAuthToken, c)
 }
 
 // userClaims are the scope-dependent user fields of userinfo and the ID token.

@@ -294,7 +294,8 @@ func TestRefresh(t *testing.T) {
 func TestIntrospection(t *testing.T) {
 	t.Parallel()
 	clk := testclock.New(time.Now().Truncate(time.Second))
-	r := start(t, func(c *mockclerk.Config) { c.Now = clk.Now; c.AccessTokenTTL = time.Hour })
+	// Opaque: the revocation cases need revocable access tokens.
+	r := start(t, func(c *mockclerk.Config) { c.Now = clk.Now; c.AccessTokenTTL = time.Hour; c.TokenFormat = "opaque" })
 	alice, bob := r.Users()[0], r.Users()[1]
 	if alice.Org == nil || bob.Org != nil {
 		t.Fatal("seeded users changed: the first should have an org, the second none")
@@ -441,7 +442,8 @@ func TestIntrospection(t *testing.T) {
 func TestUserInfo(t *testing.T) {
 	t.Parallel()
 	clk := testclock.New(time.Now().Truncate(time.Second))
-	r := start(t, func(c *mockclerk.Config) { c.Now = clk.Now; c.AccessTokenTTL = time.Hour })
+	// Opaque: the revoked-token case needs a revocable access token.
+	r := start(t, func(c *mockclerk.Config) { c.Now = clk.Now; c.AccessTokenTTL = time.Hour; c.TokenFormat = "opaque" })
 	alice, bob := r.Users()[0], r.Users()[1]
 	base := []string{"object", "instance_id", "user_id", "sub"}
 	for _, tc := range []struct {
@@ -511,8 +513,8 @@ func TestUserInfo(t *testing.T) {
 
 func TestRevocation(t *testing.T) {
 	t.Parallel()
-	opaque := start(t, nil)
-	jwt := start(t, func(c *mockclerk.Config) { c.TokenFormat = "jwt" })
+	opaque := start(t, func(c *mockclerk.Config) { c.TokenFormat = "opaque" })
+	jwt := start(t, nil) // the default, as new Clerk applications
 	revoke := func(t *testing.T, r *mockclerk.Running, token string, a auth) reply {
 		t.Helper()
 		return postForm(t, r.URL+"/oauth/token/revoke", url.Values{"token": {token}}, a)
@@ -650,7 +652,7 @@ func TestJWTAccessTokens(t *testing.T) {
 
 func TestOpaqueAccessTokens(t *testing.T) {
 	t.Parallel()
-	for _, format := range []string{"", "opaque"} {
+	for _, format := range []string{"opaque"} {
 		r := start(t, func(c *mockclerk.Config) { c.TokenFormat = format })
 		seen := map[string]bool{}
 		for range 3 {

@@ -187,6 +187,8 @@ type ClientOptions struct {
 	Name         string
 	RedirectURIs []string
 	AuthMethod   string // token_endpoint_auth_method; default none
+	// ApplicationType is sent as application_type when set (SEP-837).
+	ApplicationType string
 }
 
 // Register runs RFC 7591 DCR for a public client.
@@ -222,10 +224,14 @@ func (e *Env) TryRegisterClient(o ClientOptions) (*Client, error) {
 	if o.Name == "" {
 		o.Name = "e2e client"
 	}
-	body, _ := json.Marshal(map[string]any{
+	meta := map[string]any{
 		"client_name": o.Name, "redirect_uris": o.RedirectURIs, "token_endpoint_auth_method": o.AuthMethod,
 		"grant_types": []string{"authorization_code", "refresh_token"}, "response_types": []string{"code"},
-	})
+	}
+	if o.ApplicationType != "" {
+		meta["application_type"] = o.ApplicationType
+	}
+	body, _ := json.Marshal(meta)
 	req, _ := http.NewRequest(http.MethodPost, e.BaseURL+"/register", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := e.client().Do(req)
@@ -439,6 +445,16 @@ func (e *Env) MCP(token, session, method string, params any) MCPResponse {
 
 // TryMCP is MCP returning a transport failure.
 func (e *Env) TryMCP(token, session, method string, params any) (MCPResponse, error) {
+	h := map[string]string{}
+	if session != "" {
+		h["Mcp-Session-Id"] = session
+	}
+	return e.TryMCPWithHeaders(token, h, method, params)
+}
+
+// TryMCPWithHeaders is TryMCP with extra request headers (they replace the
+// defaults: MCP-Protocol-Version 2025-11-25, the JSON and SSE Accept).
+func (e *Env) TryMCPWithHeaders(token string, header map[string]string, method string, params any) (MCPResponse, error) {
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
 	req, _ := http.NewRequest(http.MethodPost, e.BaseURL+"/mcp", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -447,8 +463,8 @@ func (e *Env) TryMCP(token, session, method string, params any) (MCPResponse, er
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	if session != "" {
-		req.Header.Set("Mcp-Session-Id", session)
+	for k, v := range header {
+		req.Header.Set(k, v)
 	}
 	resp, err := e.client().Do(req)
 	if err != nil {
