@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clerk"
@@ -37,17 +38,23 @@ type Verifier interface {
 type Profiles interface {
 	HasBackendAPI() bool
 	User(ctx context.Context, userID string) (map[string]any, error)
-	OrgMemberships(ctx context.Context, userID string) ([]clerk.OrgMembership, error)
 	UserInfo(ctx context.Context, accessToken string) (clerk.UserInfo, error)
 }
 
 // Config configures the endpoint.
 type Config struct {
-	Issuer         string              // the authorization server
-	Resource       string              // BASE_URL/mcp
-	Scopes         []string            // baseline scopes (PRM scopes_supported, 401 challenge)
-	ToolScopes     map[string][]string // extra scopes per tool
-	AllowedOrigins []string            // besides the issuer's own origin
+	Issuer     string              // the authorization server
+	Resource   string              // BASE_URL/mcp
+	Scopes     []string            // baseline scopes (PRM scopes_supported, 401 challenge)
+	ToolScopes map[string][]string // extra scopes per tool (merged into Policy)
+	// Policy holds the per-tool rules: scopes, organisation roles and
+	// permissions, public tools. Nil: ToolScopes alone. The server keeps
+	// the pointer, so rules set on it later take effect at once.
+	Policy *toolpolicy.Policy
+	// NoDemoTools leaves out get-user-info, get-clerk-user-profile and
+	// get-user-greeting (for programs serving only their own tools).
+	NoDemoTools    bool
+	AllowedOrigins []string // besides the issuer's own origin
 	ServiceName    string
 	Version        string
 }
@@ -98,7 +105,13 @@ func New(cfg Config, d Deps) *Server {
 		sessions: &sessionManagers{signer: seal.NewSigner(seal.DeriveKey(d.Secret, seal.PurposeSession)), store: d.Sessions,
 			live: ttlcache.New[string, struct{}](100_000, d.Now), now: d.Now},
 		origins: map[string]bool{}, hosts: map[string]bool{},
-		policy: toolpolicy.FromScopes(cfg.ToolScopes),
+		policy: cfg.Policy,
+	}
+	if s.policy == nil {
+		s.policy = toolpolicy.New(nil)
+	}
+	for tool, scopes := range cfg.ToolScopes {
+		s.policy.Merge(tool, toolpolicy.Rule{Scopes: scopes})
 	}
 	for _, o := range append([]string{cfg.Issuer}, cfg.AllowedOrigins...) {
 		if u, err := url.Parse(o); err == nil && u.Host != "" {
@@ -112,12 +125,24 @@ func New(cfg Config, d Deps) *Server {
 		s.hosts[strings.ToLower(u.Host)] = true
 	}
 	s.prmPath = "/.well-known/oauth-protected-resource" + mustPath(cfg.Resource)
-	mcpSrv := server.NewMCPServer(cfg.ServiceName, cfg.Version,
+	opts := []server.ServerOption{
 		server.WithToolCapabilities(false),
-		server.WithRecovery(),
-		server.WithInstructions("Tools that show who is signed in through Clerk: get-user-info, get-clerk-user-profile, get-user-greeting."),
-	)
-	s.addTools(mcpSrv)
+		// Outermost first: a panic anywhere below, the policy check
+		// included, is one call's JSON-RPC error.
+		server.WithToolHandlerMiddleware(s.recoverTool),
+		server.WithToolHandlerMiddleware(s.enforceTool),
+		server.WithToolFilter(s.filterTools),
+		// The list depends on who asks (organisation rules, sign-in marks):
+		// no shared cache may serve one user's list to another (SEP-2549).
+		server.WithMethodCacheHints(mcp.MethodToolsList, 0, mcp.CacheScopePrivate),
+	}
+	if !cfg.NoDemoTools {
+		opts = append(opts, server.WithInstructions("Tools that show who is signed in through Clerk: get-user-info, get-clerk-user-profile, get-user-greeting."))
+	}
+	mcpSrv := server.NewMCPServer(cfg.ServiceName, cfg.Version, opts...)
+	if !cfg.NoDemoTools {
+		s.addTools(mcpSrv)
+	}
 	s.tools = mcpSrv
 	s.mcp = server.NewStreamableHTTPServer(mcpSrv,
 		server.WithSessionIdManagerResolver(s.sessions),
@@ -148,6 +173,9 @@ func (s *Server) Mount(r chi.Router) {
 // and prompts with mcp-go's own API. Its handlers see the verified identity
 // in their context (IdentityFrom).
 func (s *Server) MCPServer() *server.MCPServer { return s.tools }
+
+// Policy is the tool policy /mcp enforces; rules set on it apply at once.
+func (s *Server) Policy() *toolpolicy.Policy { return s.policy }
 
 // PRMURL is the metadata URL named in WWW-Authenticate challenges.
 func (s *Server) PRMURL() string { return s.cfg.Issuer + s.prmPath }
