@@ -20,17 +20,23 @@ package clerkmcp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/app"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/config"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver/toolpolicy"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/redisstore"
 )
@@ -58,7 +64,26 @@ type Options struct {
 	// Logger receives structured logs; nil logs JSON to stderr at
 	// Config.LogLevel.
 	Logger *slog.Logger
+	// NoDemoTools leaves out the three demonstration tools (get-user-info,
+	// get-clerk-user-profile, get-user-greeting) that `clerk-mcp-proxy
+	// serve` offers, for a program that serves only its own.
+	NoDemoTools bool
+	// Rules are per-tool requirements, by tool name, on top of those of
+	// the environment (TOOL_SCOPES, TOOL_ROLES, TOOL_PERMISSIONS,
+	// PUBLIC_TOOLS). Scopes named here join the scopes the authorization
+	// server offers, which SetToolRule cannot add later.
+	Rules map[string]Rule
 }
+
+// Rule is what a caller needs to see and call one tool: scopes (a missing
+// one is answered with a 403 step-up challenge), a Clerk organisation role
+// (any of OrgRoles, e.g. "org:admin") and permissions (all of
+// OrgPermissions, e.g. "org:mcp:write") in the user's active organisation
+// (lacking them, the tool is hidden from tools/list and a call is a JSON-RPC
+// error), or Public: callable without signing in. The zero Rule is "any
+// signed-in user". Organisation rules need CLERK_SECRET_KEY (roles come
+// from Clerk's Backend API) and the user:org:read scope in CLERK_SCOPES.
+type Rule = toolpolicy.Rule
 
 // Server is one assembled clerk-mcp-proxy.
 type Server struct {
@@ -77,6 +102,19 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		o.Logger = app.NewLogger(cfg, os.Stderr, "json")
 	}
 	s := &Server{}
+	// Scopes of code rules must be known to the authorization server (it
+	// refuses to grant scopes it does not offer), which is built now.
+	cfg.ToolScopes = maps.Clone(cfg.ToolScopes)
+	if cfg.ToolScopes == nil {
+		cfg.ToolScopes = map[string][]string{}
+	}
+	for tool, r := range o.Rules {
+		for _, sc := range r.Scopes {
+			if !slices.Contains(cfg.ToolScopes[tool], sc) {
+				cfg.ToolScopes[tool] = append(cfg.ToolScopes[tool], sc)
+			}
+		}
+	}
 	st := o.Store
 	if st == nil {
 		if cfg.RedisURL == "" {
@@ -88,7 +126,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		}
 		st, s.ownedSt = rs, rs
 	}
-	a, err := app.New(ctx, cfg, app.Options{Store: st, Logger: o.Logger})
+	a, err := app.New(ctx, cfg, app.Options{Store: st, Logger: o.Logger, NoDemoTools: o.NoDemoTools})
 	if err != nil {
 		if s.ownedSt != nil {
 			_ = s.ownedSt.Close()
@@ -96,14 +134,70 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.app = a
+	for tool, r := range o.Rules {
+		a.MCP.Policy().Merge(tool, r)
+	}
 	return s, nil
+}
+
+// SetToolRule sets the requirements of one tool (replacing those from the
+// environment or Options.Rules); it applies to the next request, so it may
+// be called while serving. It fails for a scope the authorization server
+// does not offer: name such scopes in Options.Rules, TOOL_SCOPES or
+// SCOPES_SUPPORTED instead.
+func (s *Server) SetToolRule(tool string, r Rule) error {
+	offered := s.app.Config.AllScopes()
+	for _, sc := range r.Scopes {
+		if !slices.Contains(offered, sc) {
+			return fmt.Errorf("clerkmcp: tool %q: scope %q is not offered by the authorization server; name it in Options.Rules, TOOL_SCOPES or SCOPES_SUPPORTED", tool, sc)
+		}
+	}
+	s.app.MCP.Policy().Set(tool, r)
+	return nil
+}
+
+// AddTool registers a tool with its rule: the rule is in place before the
+// tool can be listed or called.
+func (s *Server) AddTool(tool mcp.Tool, handler server.ToolHandlerFunc, r Rule) error {
+	if err := s.SetToolRule(tool.Name, r); err != nil {
+		return err
+	}
+	s.MCPServer().AddTool(tool, handler)
+	return nil
+}
+
+// ErrNotSignedIn is returned by calls that act as the signed-in user outside
+// a verified request.
+var ErrNotSignedIn = errors.New("clerkmcp: no signed-in user in this context")
+
+// ClerkUserInfo calls Clerk's OpenID userinfo endpoint as the user of the
+// request ctx belongs to (with their live Clerk access token) and returns
+// Clerk's claims as they came: sub, email, name, picture, public_metadata,
+// org_id, ... depending on the scopes granted.
+func (s *Server) ClerkUserInfo(ctx context.Context) (map[string]any, error) {
+	id, ok := mcpserver.IdentityFrom(ctx)
+	if !ok || id.ClerkToken == "" {
+		return nil, ErrNotSignedIn
+	}
+	ui, err := s.app.Clerk.UserInfo(ctx, id.ClerkToken)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(ui)
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]any
+	return out, json.Unmarshal(raw, &out)
 }
 
 // MCPServer is the mcp-go server behind /mcp. Add tools, resources and
 // prompts to it with mcp-go's API; their handlers run only for verified
 // requests and find the user with IdentityFrom. The built-in tools
 // (get-user-info, get-clerk-user-profile, get-user-greeting) are already
-// there.
+// there unless Options.NoDemoTools. A tool added here needs only a signed-in
+// user unless a rule says otherwise (AddTool, SetToolRule). A handler that
+// panics fails that one call with a JSON-RPC error.
 func (s *Server) MCPServer() *server.MCPServer { return s.app.MCP.MCPServer() }
 
 // Handler serves every endpoint (the OAuth endpoints, /mcp, /healthz,
@@ -113,6 +207,7 @@ func (s *Server) Handler() http.Handler { return s.app.Handler }
 // Serve serves on l until ctx ends, then drains in-flight requests for
 // Config.ShutdownTimeout, with the product's connection timeouts.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	s.app.LogServing()
 	err := s.app.Serve(ctx, l, s.app.Config.ShutdownTimeout)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -153,6 +248,11 @@ type Identity struct {
 	OrgID         string
 	OrgName       string
 	OrgSlug       string
+	// OrgRole and OrgPermissions are the user's role (e.g. "org:admin") and
+	// permissions in the active organisation (OrgID), from Clerk's Backend
+	// API; empty without CLERK_SECRET_KEY or when Clerk did not answer.
+	OrgRole        string
+	OrgPermissions []string
 	// Enriched says whether Clerk's userinfo answered for this request; when
 	// it did not, only the fields above that come from the token are set.
 	Enriched bool
@@ -174,6 +274,7 @@ func IdentityFrom(ctx context.Context) (Identity, bool) {
 		UserID: id.UserID, ClientID: id.ClientID, Scopes: append([]string(nil), id.Scopes...),
 		Email: id.Email, EmailVerified: id.EmailVerified, Name: id.Name, Picture: id.Picture, Username: id.Username,
 		OrgID: id.OrgID, OrgName: id.OrgName, OrgSlug: id.OrgSlug, Enriched: id.Enriched,
+		OrgRole: id.OrgRole, OrgPermissions: slices.Clone(id.OrgPermissions),
 		ClerkAccessToken: id.ClerkToken,
 	}, true
 }

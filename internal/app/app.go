@@ -11,9 +11,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -187,6 +189,18 @@ func (a *App) handleReady(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	oautherr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// LogServing logs the start-up line: version, whether Clerk was discovered,
+// and the configuration summary (secrets redacted) in a stable order, so
+// the line reads the same on every replica.
+func (a *App) LogServing() {
+	sum := a.Config.Summary()
+	args := []any{"version", Version, "clerk_discovered", a.Clerk.Discovered()}
+	for _, k := range slices.Sorted(maps.Keys(sum)) {
+		args = append(args, k, sum[k])
+	}
+	a.Logger.Info("clerk-mcp-proxy serving", args...)
 }
 
 // Serve runs the HTTP server on l until ctx ends, then drains in-flight

@@ -1,0 +1,183 @@
+package clerkmcp_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/clerkmcp"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mockclerk"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/e2etest"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testredis"
+)
+
+func TestMain(m *testing.M) { os.Exit(testredis.RunMain(m)) }
+
+// serveLibrary builds a server through the public package only, lets add
+// register tools, serves it and returns a client helper for it.
+func serveLibrary(t *testing.T, o clerkmcp.Options, add func(*clerkmcp.Server)) *e2etest.Env {
+	t.Helper()
+	lib := e2etest.StartLibrary(t, nil, nil)
+	cfg, err := clerkmcp.LoadEnv(lib.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := clerkmcp.New(ctx, cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add(srv)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, lib.Listener) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		_ = srv.Close()
+	})
+	return e2etest.Attach(t, lib.BaseURL)
+}
+
+// whoami answers the caller's identity as the tool sees it.
+func whoami(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	id, ok := clerkmcp.IdentityFrom(ctx)
+	if !ok {
+		return mcp.NewToolResultStructuredOnly(map[string]any{"user": "anonymous"}), nil
+	}
+	return mcp.NewToolResultStructuredOnly(map[string]any{"user": id.UserID, "org_role": id.OrgRole, "org_id": id.OrgID,
+		"perms": strings.Join(id.OrgPermissions, " ")}), nil
+}
+
+func toolNames(t *testing.T, c *client.Client) []string {
+	t.Helper()
+	res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tool := range res.Tools {
+		names = append(names, tool.Name)
+	}
+	return names
+}
+
+func callTool(c *client.Client, name string) (map[string]any, error) {
+	res, err := c.CallTool(context.Background(), mcp.CallToolRequest{Params: mcp.CallToolParams{Name: name}})
+	if err != nil {
+		return nil, err
+	}
+	if res.IsError {
+		return nil, fmt.Errorf("tool error: %v", res.Content)
+	}
+	out, _ := res.StructuredContent.(map[string]any)
+	return out, nil
+}
+
+// TestLibraryRules: tools added with rules in code (public, org role,
+// scopes through Options.Rules), no demonstration tools, a panicking
+// handler; driven by mcp-go clients for an org admin, an org member and an
+// anonymous client, signed in through the fake Clerk.
+func TestLibraryRules(t *testing.T) {
+	users := mockclerk.DefaultUsers() // alice: Acme admin; carol: Acme member
+	var setErr error
+	e := serveLibrary(t, clerkmcp.Options{NoDemoTools: true, Rules: map[string]clerkmcp.Rule{"report": {Scopes: []string{"reports:read"}}}},
+		func(srv *clerkmcp.Server) {
+			must := func(err error) {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			must(srv.AddTool(mcp.NewTool("status"), whoami, clerkmcp.Rule{Public: true}))
+			must(srv.AddTool(mcp.NewTool("admin-report"), whoami, clerkmcp.Rule{OrgRoles: []string{"org:admin"}}))
+			must(srv.AddTool(mcp.NewTool("whoami"), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				res, _ := whoami(ctx, req)
+				info, err := srv.ClerkUserInfo(ctx)
+				if err != nil {
+					return nil, err
+				}
+				res.StructuredContent.(map[string]any)["email"] = info["email"]
+				return res, nil
+			}, clerkmcp.Rule{}))
+			srv.MCPServer().AddTool(mcp.NewTool("report"), whoami)
+			srv.MCPServer().AddTool(mcp.NewTool("boom"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				panic("boom")
+			})
+			setErr = srv.SetToolRule("late", clerkmcp.Rule{Scopes: []string{"never:offered"}})
+		})
+	if setErr == nil || !strings.Contains(setErr.Error(), "never:offered") {
+		t.Fatalf("SetToolRule with a scope the AS does not offer: %v", setErr)
+	}
+
+	anon := e.MCPClientWith("")
+	if names := toolNames(t, anon); !slices.Equal(names, []string{"admin-report", "boom", "report", "status", "whoami"}) {
+		t.Fatalf("anonymous list (no demo tools): %v", names)
+	}
+	if out, err := callTool(anon, "status"); err != nil || out["user"] != "anonymous" {
+		t.Fatalf("public tool: %v %v", out, err)
+	}
+	if _, err := callTool(anon, "whoami"); err == nil {
+		t.Fatal("protected tool without a token answered")
+	}
+
+	admin, member := e.MCPClient(users[0].ID), e.MCPClient(users[2].ID)
+	out, err := callTool(admin, "whoami")
+	if err != nil || out["user"] != users[0].ID || out["org_role"] != "org:admin" || out["org_id"] != users[0].Org.ID ||
+		out["email"] != users[0].Email || !strings.Contains(out["perms"].(string), "org:mcp:use") {
+		t.Fatalf("admin whoami: %v %v", out, err)
+	}
+	if out, err := callTool(admin, "admin-report"); err != nil || out["user"] != users[0].ID {
+		t.Fatalf("admin calls the admin tool: %v %v", out, err)
+	}
+	if names := toolNames(t, member); slices.Contains(names, "admin-report") {
+		t.Fatalf("member sees %v", names)
+	}
+	if _, err := callTool(member, "admin-report"); err == nil || !strings.Contains(err.Error(), "org:admin") {
+		t.Fatalf("member calls the admin tool: %v", err)
+	}
+	if _, err := callTool(member, "report"); err == nil {
+		t.Fatal("a tool needing reports:read answered a token without it")
+	}
+	if _, err := callTool(admin, "boom"); err == nil || strings.Contains(err.Error(), "panic") {
+		t.Fatalf("panicking tool: %v", err)
+	}
+	if out, err := callTool(admin, "whoami"); err != nil || out["user"] != users[0].ID {
+		t.Fatalf("after the panic: %v %v", out, err)
+	}
+}
+
+// TestIdentitiesNeverCross: two users call the same tool from 50 goroutines
+// at once (run with -race); every answer is the caller's own identity.
+func TestIdentitiesNeverCross(t *testing.T) {
+	users := mockclerk.DefaultUsers()
+	e := serveLibrary(t, clerkmcp.Options{NoDemoTools: true}, func(srv *clerkmcp.Server) {
+		srv.MCPServer().AddTool(mcp.NewTool("whoami"), whoami)
+	})
+	clients := map[string]*client.Client{users[0].ID: e.MCPClient(users[0].ID), users[1].ID: e.MCPClient(users[1].ID)}
+	ids := []string{users[0].ID, users[1].ID}
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for i := range 50 {
+		wg.Add(1)
+		go func(want string) {
+			defer wg.Done()
+			out, err := callTool(clients[want], "whoami")
+			if err != nil || out["user"] != want {
+				errs <- fmt.Errorf("caller %s got %v (%v)", want, out, err)
+			}
+		}(ids[i%2])
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
