@@ -28,7 +28,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"slices"
+	"syscall"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -222,6 +224,30 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		return err
 	}
 	return s.Serve(ctx, l)
+}
+
+// Run is the whole main function of a program built on this package: it
+// reads the environment (FromEnv), builds the server with o, lets add
+// register the program's tools, and serves on LISTEN_ADDR until ctx ends or
+// the process gets SIGINT or SIGTERM, then drains in-flight requests.
+func Run(ctx context.Context, o Options, add func(*Server) error) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := FromEnv()
+	if err != nil {
+		return err
+	}
+	srv, err := New(ctx, cfg, o)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if add != nil {
+		if err := add(srv); err != nil {
+			return err
+		}
+	}
+	return srv.ListenAndServe(ctx)
 }
 
 // Close releases the store New connected to.

@@ -10,8 +10,25 @@ import (
 )
 
 // The whole Clerk-protected MCP server with one tool of its own, configured
-// by the environment variables `clerk-mcp-proxy serve` reads.
+// by the environment variables `clerk-mcp-proxy serve` reads, serving until
+// SIGTERM.
 func Example() {
+	err := clerkmcp.Run(context.Background(), clerkmcp.Options{NoDemoTools: true}, func(srv *clerkmcp.Server) error {
+		hello := func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			id, _ := clerkmcp.IdentityFrom(ctx)
+			return mcp.NewToolResultText("Hello, " + id.Name + " (" + id.UserID + ")"), nil
+		}
+		return srv.AddTool(mcp.NewTool("hello", mcp.WithDescription("Greets the signed-in user")), hello, clerkmcp.Rule{})
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+// The same, step by step: New builds the server, MCPServer is mcp-go's
+// server for tools, resources and prompts, and Handler (not shown) mounts
+// everything on a router of the program's own instead of ListenAndServe.
+func ExampleNew() {
 	ctx := context.Background()
 	cfg, err := clerkmcp.FromEnv()
 	if err != nil {

@@ -20,31 +20,10 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testredis.RunMain(m)) }
 
-// serveLibrary builds a server through the public package only, lets add
-// register tools, serves it and returns a client helper for it.
+// serveLibrary serves a server built through the public package only.
 func serveLibrary(t *testing.T, o clerkmcp.Options, add func(*clerkmcp.Server)) *e2etest.Env {
 	t.Helper()
-	lib := e2etest.StartLibrary(t, nil, nil)
-	cfg, err := clerkmcp.LoadEnv(lib.Getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := clerkmcp.New(ctx, cfg, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	add(srv)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, lib.Listener) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		_ = srv.Close()
-	})
-	return e2etest.Attach(t, lib.BaseURL)
+	return e2etest.ServeLibrary(t, o, func(srv *clerkmcp.Server) error { add(srv); return nil })
 }
 
 // whoami answers the caller's identity as the tool sees it.
@@ -55,31 +34,6 @@ func whoami(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, er
 	}
 	return mcp.NewToolResultStructuredOnly(map[string]any{"user": id.UserID, "org_role": id.OrgRole, "org_id": id.OrgID,
 		"perms": strings.Join(id.OrgPermissions, " ")}), nil
-}
-
-func toolNames(t *testing.T, c *client.Client) []string {
-	t.Helper()
-	res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, tool := range res.Tools {
-		names = append(names, tool.Name)
-	}
-	return names
-}
-
-func callTool(c *client.Client, name string) (map[string]any, error) {
-	res, err := c.CallTool(context.Background(), mcp.CallToolRequest{Params: mcp.CallToolParams{Name: name}})
-	if err != nil {
-		return nil, err
-	}
-	if res.IsError {
-		return nil, fmt.Errorf("tool error: %v", res.Content)
-	}
-	out, _ := res.StructuredContent.(map[string]any)
-	return out, nil
 }
 
 // TestLibraryRules: tools added with rules in code (public, org role,
@@ -118,38 +72,38 @@ func TestLibraryRules(t *testing.T) {
 	}
 
 	anon := e.MCPClientWith("")
-	if names := toolNames(t, anon); !slices.Equal(names, []string{"admin-report", "boom", "report", "status", "whoami"}) {
+	if names := e2etest.ToolNames(t, anon); !slices.Equal(names, []string{"admin-report", "boom", "report", "status", "whoami"}) {
 		t.Fatalf("anonymous list (no demo tools): %v", names)
 	}
-	if out, err := callTool(anon, "status"); err != nil || out["user"] != "anonymous" {
+	if out, err := e2etest.CallTool(anon, "status", nil); err != nil || out["user"] != "anonymous" {
 		t.Fatalf("public tool: %v %v", out, err)
 	}
-	if _, err := callTool(anon, "whoami"); err == nil {
+	if _, err := e2etest.CallTool(anon, "whoami", nil); err == nil {
 		t.Fatal("protected tool without a token answered")
 	}
 
 	admin, member := e.MCPClient(users[0].ID), e.MCPClient(users[2].ID)
-	out, err := callTool(admin, "whoami")
+	out, err := e2etest.CallTool(admin, "whoami", nil)
 	if err != nil || out["user"] != users[0].ID || out["org_role"] != "org:admin" || out["org_id"] != users[0].Org.ID ||
 		out["email"] != users[0].Email || !strings.Contains(out["perms"].(string), "org:mcp:use") {
 		t.Fatalf("admin whoami: %v %v", out, err)
 	}
-	if out, err := callTool(admin, "admin-report"); err != nil || out["user"] != users[0].ID {
+	if out, err := e2etest.CallTool(admin, "admin-report", nil); err != nil || out["user"] != users[0].ID {
 		t.Fatalf("admin calls the admin tool: %v %v", out, err)
 	}
-	if names := toolNames(t, member); slices.Contains(names, "admin-report") {
+	if names := e2etest.ToolNames(t, member); slices.Contains(names, "admin-report") {
 		t.Fatalf("member sees %v", names)
 	}
-	if _, err := callTool(member, "admin-report"); err == nil || !strings.Contains(err.Error(), "org:admin") {
+	if _, err := e2etest.CallTool(member, "admin-report", nil); err == nil || !strings.Contains(err.Error(), "org:admin") {
 		t.Fatalf("member calls the admin tool: %v", err)
 	}
-	if _, err := callTool(member, "report"); err == nil {
+	if _, err := e2etest.CallTool(member, "report", nil); err == nil {
 		t.Fatal("a tool needing reports:read answered a token without it")
 	}
-	if _, err := callTool(admin, "boom"); err == nil || strings.Contains(err.Error(), "panic") {
+	if _, err := e2etest.CallTool(admin, "boom", nil); err == nil || strings.Contains(err.Error(), "panic") {
 		t.Fatalf("panicking tool: %v", err)
 	}
-	if out, err := callTool(admin, "whoami"); err != nil || out["user"] != users[0].ID {
+	if out, err := e2etest.CallTool(admin, "whoami", nil); err != nil || out["user"] != users[0].ID {
 		t.Fatalf("after the panic: %v %v", out, err)
 	}
 }
@@ -169,7 +123,7 @@ func TestIdentitiesNeverCross(t *testing.T) {
 		wg.Add(1)
 		go func(want string) {
 			defer wg.Done()
-			out, err := callTool(clients[want], "whoami")
+			out, err := e2etest.CallTool(clients[want], "whoami", nil)
 			if err != nil || out["user"] != want {
 				errs <- fmt.Errorf("caller %s got %v (%v)", want, out, err)
 			}

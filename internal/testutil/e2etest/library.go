@@ -11,6 +11,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/clerkmcp"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mockclerk"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testflow"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testredis"
@@ -62,6 +63,40 @@ func StartLibrary(t testing.TB, rs *testredis.Server, extra map[string]string) *
 	return &Library{Listener: l, BaseURL: base, Clerk: ck, Env: env}
 }
 
+// ServeLibrary builds a server through the public package only, as a
+// program outside the module does — clerkmcp.LoadEnv of a StartLibrary
+// environment, clerkmcp.New with o, then add to register its tools — and
+// serves it until the test ends (Serve must then return cleanly). The Env
+// has the client helpers (Register, Login, MCP, MCPClient, ...).
+func ServeLibrary(t testing.TB, o clerkmcp.Options, add func(*clerkmcp.Server) error) *Env {
+	t.Helper()
+	lib := StartLibrary(t, nil, nil)
+	cfg, err := clerkmcp.LoadEnv(lib.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := clerkmcp.New(ctx, cfg, o)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if err := add(srv); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, lib.Listener) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		_ = srv.Close()
+	})
+	return Attach(t, lib.BaseURL)
+}
+
 // MCPClient signs userID (a seeded fake-Clerk user; "" = the sign-in page's
 // default) in through the whole OAuth flow — registration, PKCE, the proxy's
 // consent, the fake Clerk's sign-in, the code exchange — and returns
@@ -97,4 +132,32 @@ func (e *Env) MCPClientWith(token string) *client.Client {
 		e.T.Fatalf("initialize: %v", err)
 	}
 	return c
+}
+
+// CallTool calls a tool through an mcp-go client and returns its structured
+// content; a JSON-RPC error or a tool error result is an error.
+func CallTool(c *client.Client, name string, args map[string]any) (map[string]any, error) {
+	res, err := c.CallTool(context.Background(), mcp.CallToolRequest{Params: mcp.CallToolParams{Name: name, Arguments: args}})
+	if err != nil {
+		return nil, err
+	}
+	if res.IsError {
+		return nil, fmt.Errorf("tool error: %v", res.Content)
+	}
+	out, _ := res.StructuredContent.(map[string]any)
+	return out, nil
+}
+
+// ToolNames is the tools/list an mcp-go client sees, names only.
+func ToolNames(t testing.TB, c *client.Client) []string {
+	t.Helper()
+	res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tool := range res.Tools {
+		names = append(names, tool.Name)
+	}
+	return names
 }
