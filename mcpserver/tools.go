@@ -46,7 +46,7 @@ func (s *Server) addTools(m *server.MCPServer) {
 		mcp.WithDescription("The signed-in user's profile as Clerk returns it (Backend API user record when the server has a Clerk secret key, otherwise OpenID userinfo)."))...),
 		s.toolUserProfile)
 	m.AddTool(mcp.NewTool(ToolGreeting, append(readOnly("Greeting"),
-		mcp.WithDescription("A friendly greeting for the signed-in user."))...),
+		mcp.WithDescription("A friendly greeting for the signed-in user (or a guest, when the server makes it public)."))...),
 		s.toolGreeting)
 }
 
@@ -115,9 +115,11 @@ func redactUser(u map[string]any) map[string]any {
 }
 
 func (s *Server) toolGreeting(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	id, errRes := identity(ctx)
-	if errRes != nil {
-		return errRes, nil
+	id, ok := IdentityFrom(ctx)
+	if !ok {
+		// Reached without a token only when PUBLIC_TOOLS names it.
+		const hello = "Hello! You are not signed in; sign in to see who you are."
+		return mcp.NewToolResultStructured(map[string]any{"greeting": hello, "userId": ""}, hello), nil
 	}
 	name := id.Name
 	if name == "" {

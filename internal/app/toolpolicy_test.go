@@ -5,9 +5,14 @@ package app_test
 // Backend API, PUBLIC_TOOLS beside protected tools.
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mockclerk"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/e2etest"
@@ -62,5 +67,32 @@ func TestToolPolicyFromEnvironment(t *testing.T) {
 				t.Fatalf("listed %v (want %v), call %d result %s error %s (callable: %v)", listed, tc.listed, r.Status, r.Result, r.Error, tc.callable)
 			}
 		})
+	}
+}
+
+// TestPublicToolsWithTypeScriptSDK: public and protected tools side by side
+// with the official MCP TypeScript SDK client (testdata/sdk-public-tools.mjs):
+// anonymous list and public call, a 401 on the protected tool, the Apps SDK
+// _meta challenge, then sign-in and the protected call. Needs node and
+// e2e/node_modules (bash scripts/deps installs them).
+func TestPublicToolsWithTypeScriptSDK(t *testing.T) {
+	t.Parallel()
+	sdk, err := filepath.Abs("../../e2e/node_modules/@modelcontextprotocol/sdk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	browser, _ := filepath.Abs("../../e2e/lib/browser.mjs")
+	node, err := exec.LookPath("node")
+	if _, serr := os.Stat(sdk); err != nil || serr != nil {
+		t.Skip("needs node and e2e/node_modules (bash scripts/deps)")
+	}
+	e := e2etest.Start(t, e2etest.Options{Env: map[string]string{"PUBLIC_TOOLS": "get-user-greeting"}})
+	in, _ := json.Marshal(map[string]string{"sdk": sdk, "browser": browser, "base": e.BaseURL,
+		"publicTool": "get-user-greeting", "protectedTool": "get-user-info"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, node, "testdata/sdk-public-tools.mjs", string(in)).CombinedOutput()
+	if err != nil || string(out) != "PASS" {
+		t.Fatalf("node: %v\n%s", err, out)
 	}
 }
