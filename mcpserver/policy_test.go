@@ -14,8 +14,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -374,4 +376,53 @@ func TestToolsListIsPrivate(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&msg); err != nil || msg.Result.CacheScope != "private" || len(msg.Result.Tools) != 4 {
 		t.Fatalf("%d %+v %v", resp.StatusCode, msg.Result, err)
 	}
+}
+
+// FuzzAnonymousRequest: any body POSTed to /mcp without a token, when one
+// tool is public. The answer is 200 (what an anonymous client may do), a
+// 401 challenge, or another 4xx — never a 5xx — and only the public tool's
+// handler ever runs.
+//
+//	go test -run='^$' -fuzz='^FuzzAnonymousRequest$' -fuzztime=20s ./mcpserver
+func FuzzAnonymousRequest(f *testing.F) {
+	for _, body := range []string{rpcInit, rpcList, call("public-echo", nil), call("secret", nil),
+		call("secret", map[string]any{"openai/locale": "en"}), "[" + call("public-echo", nil) + "," + call("secret", nil) + "]",
+		`{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"x"}}`, `{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+		`{"id":1,"method":"tools/call","params":{"name":"secret","_meta":[]}}`, `[]`, `{`, ``} {
+		f.Add(body)
+	}
+	var ran []string
+	var mu sync.Mutex
+	h := New(Config{Issuer: fzIssuer, Resource: fzIssuer + "/mcp", Scopes: []string{"openid"}, Policy: testPolicy(), NoDemoTools: true},
+		Deps{Verifier: orgUsers{}, Secret: []byte("fuzz-mcp-secret-0123456789abcdef0123")})
+	for _, name := range []string{"public-echo", "secret", "admin-only"} {
+		h.MCPServer().AddTool(mcp.NewTool(name), func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			mu.Lock()
+			ran = append(ran, req.Params.Name)
+			mu.Unlock()
+			return mcp.NewToolResultText("ran"), nil
+		})
+	}
+	handler := h.guard(h.authenticate(h.mcp))
+	f.Fuzz(func(t *testing.T, body string) {
+		req := httptest.NewRequest(http.MethodPost, fzIssuer+"/mcp", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%q: %d %s", body, rec.Code, rec.Body)
+		}
+		if rec.Code == http.StatusUnauthorized && !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Bearer resource_metadata=") {
+			t.Fatalf("401 without a challenge: %q", body)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, name := range ran {
+			if name != "public-echo" {
+				t.Fatalf("%q ran the protected tool %q without a token", body, name)
+			}
+		}
+		ran = ran[:0]
+	})
 }
