@@ -12,7 +12,13 @@
 //	})
 //	err = srv.ListenAndServe(ctx)
 //
-// This package, the store interfaces (package store and its redisstore and
+// Run does all of that (environment, build, serve until SIGTERM) around a
+// function that adds the tools. A tool needs a signed-in user unless a Rule
+// says more (scopes, a Clerk organisation role or permission) or less
+// (Public); attach rules with AddTool, SetToolRule or Options.Rules.
+//
+// This package (with package mcpserver/toolpolicy, whose Rule it
+// re-exports), the store interfaces (package store and its redisstore and
 // memstore backends) and mcp-go's types are the public surface. Everything
 // under internal/ — and the exported names of proxy, verifier and mcpserver,
 // whose signatures use internal types — may change without notice.

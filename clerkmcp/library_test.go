@@ -2,6 +2,7 @@ package clerkmcp_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -133,5 +134,30 @@ func TestIdentitiesNeverCross(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestRun: Run reads the environment, builds the server, hands it to add
+// and serves until its context ends, then returns cleanly. (t.Setenv: not
+// parallel.)
+func TestRun(t *testing.T) {
+	lib := e2etest.StartLibrary(t, nil, map[string]string{"LISTEN_ADDR": "127.0.0.1:0"})
+	for k, v := range lib.Env {
+		t.Setenv(k, v)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	added := false
+	err := clerkmcp.Run(ctx, clerkmcp.Options{NoDemoTools: true}, func(srv *clerkmcp.Server) error {
+		added = true
+		cancel() // serve, then stop at once
+		return srv.AddTool(mcp.NewTool("t"), whoami, clerkmcp.Rule{})
+	})
+	if err != nil || !added {
+		t.Fatalf("Run: %v (add called: %v)", err, added)
+	}
+	if err := clerkmcp.Run(context.Background(), clerkmcp.Options{}, func(*clerkmcp.Server) error { return errors.New("no tools today") }); err == nil ||
+		!strings.Contains(err.Error(), "no tools today") {
+		t.Fatalf("add's error: %v", err)
 	}
 }
