@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mark3labs/mcp-go/client"
@@ -53,5 +55,38 @@ func TestNotesArePerUser(t *testing.T) {
 	}
 	if _, err := e2etest.CallTool(alice, "add-note", map[string]any{}); err == nil {
 		t.Error("add-note without text succeeded")
+	}
+
+	// 50 writes at once, alternating users (-race): each note lands with
+	// its writer and nowhere else.
+	var wg sync.WaitGroup
+	for i := range 50 {
+		c, who := alice, "alice"
+		if i%2 == 1 {
+			c, who = bob, "bob"
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := e2etest.CallTool(c, "add-note", map[string]any{"text": fmt.Sprintf("%s: note %d", who, i)}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for who, c := range map[string]*client.Client{"alice": alice, "bob": bob} {
+		out, err := e2etest.CallTool(c, "list-notes", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, _ := out["notes"].([]any)
+		for _, n := range list {
+			if !strings.HasPrefix(fmt.Sprint(n), who+":") {
+				t.Errorf("%s sees %q", who, n)
+			}
+		}
+		if want := map[string]int{"alice": 27, "bob": 26}[who]; len(list) != want {
+			t.Errorf("%s has %d notes, want %d", who, len(list), want)
+		}
 	}
 }
