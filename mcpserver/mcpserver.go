@@ -132,9 +132,10 @@ func New(cfg Config, d Deps) *Server {
 		server.WithToolHandlerMiddleware(s.recoverTool),
 		server.WithToolHandlerMiddleware(s.enforceTool),
 		server.WithToolFilter(s.filterTools),
-		// The list depends on who asks (organisation rules, sign-in marks):
-		// no shared cache may serve one user's list to another (SEP-2549).
-		server.WithMethodCacheHints(mcp.MethodToolsList, 0, mcp.CacheScopePrivate),
+		// Answers depend on who asks (tools/list on organisation rules and
+		// sign-in marks; a library user's resources on the user): no shared
+		// cache may serve one user's answer to another (SEP-2549).
+		server.WithCacheHints(0, mcp.CacheScopePrivate),
 	}
 	if !cfg.NoDemoTools {
 		opts = append(opts, server.WithInstructions("Tools that show who is signed in through Clerk: get-user-info, get-clerk-user-profile, get-user-greeting."))
