@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -159,5 +161,39 @@ func TestRun(t *testing.T) {
 	if err := clerkmcp.Run(context.Background(), clerkmcp.Options{}, func(*clerkmcp.Server) error { return errors.New("no tools today") }); err == nil ||
 		!strings.Contains(err.Error(), "no tools today") {
 		t.Fatalf("add's error: %v", err)
+	}
+}
+
+// TestREADMEProgramBuilds: the program of the README's "Add your own tools"
+// compiles against this package as it is (the README stays true).
+func TestREADMEProgramBuilds(t *testing.T) {
+	raw, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(raw), "\n## Add your own tools\n")
+	_, code, ok2 := strings.Cut(section, "```go\n")
+	code, _, ok3 := strings.Cut(code, "```")
+	if !ok || !ok2 || !ok3 || !strings.HasPrefix(code, "package main") {
+		t.Fatal("README.md has no Go program under \"Add your own tools\"")
+	}
+	if lines := strings.Count(code, "\n"); lines > 30 {
+		t.Errorf("the README program has %d lines; it is meant to be short", lines)
+	}
+	// Inside the module (a directory the go tool's ./... skips), so it
+	// builds against this checkout.
+	dir, err := os.MkdirTemp("..", "_readme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(code), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "build", "-o", os.DevNull, "./"+filepath.Base(dir))
+	cmd.Dir = ".."
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build of the README program: %v\n%s", err, out)
 	}
 }
