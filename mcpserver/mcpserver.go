@@ -4,8 +4,11 @@
 // middleware in front of it: Host/Origin checks against DNS rebinding, 401
 // with a WWW-Authenticate challenge (RFC 6750 §3, RFC 9728 §5.1), 403
 // insufficient_scope step-up for tools that need more, 503 when the
-// verifier cannot reach Clerk. Tools see the verified identity in their
-// context; session ids are bound to the user who created them.
+// verifier cannot reach Clerk. The tool policy (package toolpolicy) also
+// hides and refuses tools by Clerk organisation role or permission and lets
+// clients without a token use public tools (policy.go). Tools see the
+// verified identity in their context; session ids are bound to the user (or
+// the anonymous principal) that created them.
 package mcpserver
 
 import (
