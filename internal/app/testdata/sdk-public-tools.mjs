@@ -83,6 +83,11 @@ let needAuth = null;
 try { await first.client.callTool({ name: input.protectedTool, arguments: {} }); } catch (e) { needAuth = e; }
 check(needAuth instanceof UnauthorizedError && provider.code, `the 401 ran the SDK's authorization: ${needAuth}`);
 await first.transport.finishAuth(provider.code);
+// The anonymous session is not the user's: with the token it is unknown
+// (404, MCP's "start a new session"), so the app connects again.
+let stale = null;
+try { await first.client.callTool({ name: input.protectedTool, arguments: {} }); } catch (e) { stale = e; }
+check(stale?.code === 404, `the anonymous session used with the token: ${stale} (code ${stale?.code})`);
 await first.client.close();
 const signedIn = await connect(provider);
 const info = await signedIn.client.callTool({ name: input.protectedTool, arguments: {} });
