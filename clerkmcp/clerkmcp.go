@@ -36,6 +36,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"sync"
 	"syscall"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -97,6 +98,10 @@ type Rule = toolpolicy.Rule
 type Server struct {
 	app     *app.App
 	ownedSt store.Store // closed by Close
+	log     *slog.Logger
+	// orgWarned: the settings organisation rules need were checked (and
+	// any lack logged) once.
+	orgWarned sync.Once
 }
 
 // New assembles a server from cfg. It connects to Redis (unless Options
@@ -141,11 +146,28 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		}
 		return nil, err
 	}
-	s.app = a
+	s.app, s.log = a, o.Logger
+	if len(cfg.ToolRoles) > 0 || len(cfg.ToolPermissions) > 0 {
+		s.orgWarned.Do(func() {}) // app.New logged cfg.Warnings(), these included
+	}
 	for tool, r := range o.Rules {
 		a.MCP.Policy().Merge(tool, r)
+		s.checkOrgSettings(r)
 	}
 	return s, nil
+}
+
+// checkOrgSettings logs, once, what the configuration lacks for
+// organisation rules to let anyone through (config.OrgRuleWarnings).
+func (s *Server) checkOrgSettings(r Rule) {
+	if !r.NeedsOrg() {
+		return
+	}
+	s.orgWarned.Do(func() {
+		for _, w := range s.app.Config.OrgRuleWarnings() {
+			s.log.Warn(w)
+		}
+	})
 }
 
 // SetToolRule sets the requirements of one tool (replacing those from the
@@ -161,6 +183,7 @@ func (s *Server) SetToolRule(tool string, r Rule) error {
 		}
 	}
 	s.app.MCP.Policy().Set(tool, r)
+	s.checkOrgSettings(r)
 	return nil
 }
 

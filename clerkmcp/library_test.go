@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/clerkmcp"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mockclerk"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/e2etest"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/syncbuf"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testredis"
 )
 
@@ -195,5 +197,28 @@ func TestREADMEProgramBuilds(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build of the README program: %v\n%s", err, out)
+	}
+}
+
+// TestOrgRulesWithoutBackendAPIWarn: an organisation rule in code on a
+// server without CLERK_SECRET_KEY is refused to everyone; New says so, once.
+func TestOrgRulesWithoutBackendAPIWarn(t *testing.T) {
+	lib := e2etest.StartLibrary(t, nil, map[string]string{"CLERK_SECRET_KEY": ""})
+	cfg, err := clerkmcp.LoadEnv(lib.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncbuf.Buffer{}
+	srv, err := clerkmcp.New(context.Background(), cfg, clerkmcp.Options{Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Rules: map[string]clerkmcp.Rule{"audit": {OrgRoles: []string{"org:admin"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if err := srv.SetToolRule("other", clerkmcp.Rule{OrgPermissions: []string{"org:x:y"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), "CLERK_SECRET_KEY is unset"); n != 1 {
+		t.Fatalf("warned %d times, want once:\n%s", n, logs.String())
 	}
 }
