@@ -97,7 +97,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				s.challenge(w, http.StatusForbidden, oautherr.InsufficientScope, "this tool needs the scope "+strings.Join(missing, " "), need)
 				return
 			}
-			if refused := s.orgRefusals(msgs, batch, id.Subject()); len(refused) > 0 {
+			if refused := s.orgRefusals(msgs, batch, id); len(refused) > 0 {
 				s.log.InfoContext(r.Context(), "tool call refused: organisation role or permission missing",
 					"org_id", id.OrgID, "org_role", id.OrgRole, "request_id", httpx.RequestID(r.Context()))
 				oautherr.WriteJSON(w, http.StatusOK, mcpwire.Responses(batch, refused))

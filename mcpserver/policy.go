@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"runtime/debug"
@@ -13,6 +14,7 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/mcpwire"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver/toolpolicy"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/verifier"
 )
 
 // How the tool policy (package toolpolicy) is applied at /mcp:
@@ -118,14 +120,15 @@ func appsSDKClient(m mcpwire.Message) bool {
 // orgRefusals answers the tools/calls of msgs that the caller's
 // organisation role or permissions do not allow. A batch with one refused
 // call is refused whole: its other requests were not run either.
-func (s *Server) orgRefusals(msgs []mcpwire.Message, batch bool, sub toolpolicy.Subject) []mcpwire.Error {
+func (s *Server) orgRefusals(msgs []mcpwire.Message, batch bool, id *verifier.Identity) []mcpwire.Error {
+	sub := id.Subject()
 	var refused []mcpwire.Error
 	for _, m := range msgs {
 		if m.Method != string(mcp.MethodToolsCall) || !m.IsRequest() {
 			continue
 		}
 		if d := s.policy.Check(m.Name, sub); d.Outcome == toolpolicy.ForbiddenOrg {
-			refused = append(refused, mcpwire.Error{ID: m.ID, Code: mcpwire.CodeForbidden, Message: orgMessage(m.Name, sub, d),
+			refused = append(refused, mcpwire.Error{ID: m.ID, Code: mcpwire.CodeForbidden, Message: orgMessage(m.Name, id, d),
 				Data: map[string]any{"tool": m.Name, "missing": d.Missing}})
 		}
 	}
@@ -149,8 +152,11 @@ func (s *Server) orgRefusals(msgs []mcpwire.Message, batch bool, sub toolpolicy.
 }
 
 // orgMessage says why, and what the user can do about it.
-func orgMessage(tool string, sub toolpolicy.Subject, d toolpolicy.Decision) string {
-	if sub.OrgID == "" {
+func orgMessage(tool string, id *verifier.Identity, d toolpolicy.Decision) string {
+	switch {
+	case id != nil && id.OrgRoleUnknown:
+		return fmt.Sprintf("the tool %q needs %s in your Clerk organisation, and Clerk cannot be asked for your role right now; retry shortly", tool, strings.Join(d.Missing, ", "))
+	case id == nil || id.OrgID == "":
 		return fmt.Sprintf("the tool %q needs an active Clerk organisation with %s; sign in again and choose an organisation", tool, strings.Join(d.Missing, ", "))
 	}
 	return fmt.Sprintf("the tool %q needs %s in your active Clerk organisation; ask an organisation admin for access", tool, strings.Join(d.Missing, ", "))
@@ -217,7 +223,7 @@ func (s *Server) enforceTool(next server.ToolHandlerFunc) server.ToolHandlerFunc
 		case toolpolicy.Unauthenticated:
 			return s.signInResult(req.Params.Name), nil
 		case toolpolicy.ForbiddenOrg:
-			return nil, fmt.Errorf("%s", orgMessage(req.Params.Name, id.Subject(), d))
+			return nil, errors.New(orgMessage(req.Params.Name, id, d))
 		default:
 			return nil, fmt.Errorf("the tool %q needs the scope %s", req.Params.Name, strings.Join(d.Missing, " "))
 		}

@@ -41,6 +41,8 @@ func (orgUsers) Verify(_ context.Context, token string) (*verifier.Identity, err
 			OrgRole: "org:member"}, nil
 	case "token-solo":
 		return &verifier.Identity{UserID: "user_solo", ClientID: "c", Scopes: []string{"openid"}}, nil
+	case "token-unknown-role": // the Backend API did not answer
+		return &verifier.Identity{UserID: "user_x", ClientID: "c", Scopes: []string{"openid"}, OrgID: "org_1", OrgRoleUnknown: true}, nil
 	}
 	return nil, errors.New("invalid token")
 }
@@ -171,7 +173,7 @@ func resultText(a rpcAnswer) string {
 func TestToolPolicyAtMCP(t *testing.T) {
 	base := newPolicyServer(t, testPolicy())
 	sessions := map[string]string{}
-	for _, who := range []string{"", "token-admin", "token-member", "token-solo"} {
+	for _, who := range []string{"", "token-admin", "token-member", "token-solo", "token-unknown-role"} {
 		sessions[who] = initialized(t, base, who)
 	}
 	unauthorized := rpc(t, base, http.MethodPost, "", sessions[""], call("secret", nil))
@@ -233,6 +235,11 @@ func TestToolPolicyAtMCP(t *testing.T) {
 		}},
 		{"user without an org calls a permission tool: told to choose one", "token-solo", call("perm-tool", nil), 200, func(t *testing.T, a rpcAnswer) {
 			if a.err["code"] != float64(-32003) || !strings.Contains(a.err["message"].(string), "choose an organisation") {
+				t.Fatalf("error %v", a.err)
+			}
+		}},
+		{"role unknown (Clerk down): told to retry", "token-unknown-role", call("admin-only", nil), 200, func(t *testing.T, a rpcAnswer) {
+			if a.err["code"] != float64(-32003) || !strings.Contains(a.err["message"].(string), "retry") {
 				t.Fatalf("error %v", a.err)
 			}
 		}},

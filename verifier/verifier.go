@@ -122,6 +122,9 @@ type Identity struct {
 	// carry them; the Backend API does).
 	OrgRole        string   `json:"org_role,omitempty"`
 	OrgPermissions []string `json:"org_permissions,omitempty"`
+	// OrgRoleUnknown: the role and permissions were needed but Clerk's
+	// Backend API did not answer, so they are empty for this request.
+	OrgRoleUnknown bool `json:"-"`
 
 	ClerkScopes []string `json:"-"`
 	// Enriched says whether userinfo was available for this request.
@@ -302,6 +305,7 @@ func (v *Verifier) orgRole(ctx context.Context, id *Identity) {
 	})
 	if err != nil {
 		v.log.WarnContext(ctx, "Clerk organization memberships unavailable; organization-gated tools are refused for this request", "err", err)
+		id.OrgRoleUnknown = true
 		return
 	}
 	for _, m := range ms {

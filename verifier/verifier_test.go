@@ -559,7 +559,8 @@ func TestOrgRoleFromBackendAPI(t *testing.T) {
 					t.Fatalf("the request failed with the org lookup: %v", err)
 				}
 				sub := id.Subject()
-				if id.OrgRole != tc.wantRole || !slices.Equal(id.OrgPermissions, tc.wantPerms) || sub.OrgRole != tc.wantRole || sub.OrgID != "org_1" {
+				if id.OrgRole != tc.wantRole || !slices.Equal(id.OrgPermissions, tc.wantPerms) || sub.OrgRole != tc.wantRole || sub.OrgID != "org_1" ||
+					id.OrgRoleUnknown != (tc.orgs.err != nil) {
 					t.Fatalf("role %q perms %v subject %+v, want %q %v", id.OrgRole, id.OrgPermissions, sub, tc.wantRole, tc.wantPerms)
 				}
 			}
