@@ -4,8 +4,11 @@
 // middleware in front of it: Host/Origin checks against DNS rebinding, 401
 // with a WWW-Authenticate challenge (RFC 6750 §3, RFC 9728 §5.1), 403
 // insufficient_scope step-up for tools that need more, 503 when the
-// verifier cannot reach Clerk. Tools see the verified identity in their
-// context; session ids are bound to the user who created them.
+// verifier cannot reach Clerk. The tool policy (package toolpolicy) also
+// hides and refuses tools by Clerk organisation role or permission and lets
+// clients without a token use public tools (policy.go). Tools see the
+// verified identity in their context; session ids are bound to the user (or
+// the anonymous principal) that created them.
 package mcpserver
 
 import (
@@ -17,6 +20,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clerk"
@@ -37,17 +41,23 @@ type Verifier interface {
 type Profiles interface {
 	HasBackendAPI() bool
 	User(ctx context.Context, userID string) (map[string]any, error)
-	OrgMemberships(ctx context.Context, userID string) ([]clerk.OrgMembership, error)
 	UserInfo(ctx context.Context, accessToken string) (clerk.UserInfo, error)
 }
 
 // Config configures the endpoint.
 type Config struct {
-	Issuer         string              // the authorization server
-	Resource       string              // BASE_URL/mcp
-	Scopes         []string            // baseline scopes (PRM scopes_supported, 401 challenge)
-	ToolScopes     map[string][]string // extra scopes per tool
-	AllowedOrigins []string            // besides the issuer's own origin
+	Issuer     string              // the authorization server
+	Resource   string              // BASE_URL/mcp
+	Scopes     []string            // baseline scopes (PRM scopes_supported, 401 challenge)
+	ToolScopes map[string][]string // extra scopes per tool (merged into Policy)
+	// Policy holds the per-tool rules: scopes, organisation roles and
+	// permissions, public tools. Nil: ToolScopes alone. The server keeps
+	// the pointer, so rules set on it later take effect at once.
+	Policy *toolpolicy.Policy
+	// NoDemoTools leaves out get-user-info, get-clerk-user-profile and
+	// get-user-greeting (for programs serving only their own tools).
+	NoDemoTools    bool
+	AllowedOrigins []string // besides the issuer's own origin
 	ServiceName    string
 	Version        string
 }
@@ -74,11 +84,9 @@ type Server struct {
 	mcp      http.Handler
 	tools    *server.MCPServer
 	policy   *toolpolicy.Policy
-	// readsBody: some rule depends on which tool a request calls.
-	readsBody bool
-	prmPath   string
-	origins   map[string]bool
-	hosts     map[string]bool
+	prmPath  string
+	origins  map[string]bool
+	hosts    map[string]bool
 }
 
 // New builds the endpoint and its MCP server.
@@ -100,9 +108,14 @@ func New(cfg Config, d Deps) *Server {
 		sessions: &sessionManagers{signer: seal.NewSigner(seal.DeriveKey(d.Secret, seal.PurposeSession)), store: d.Sessions,
 			live: ttlcache.New[string, struct{}](100_000, d.Now), now: d.Now},
 		origins: map[string]bool{}, hosts: map[string]bool{},
-		policy: toolpolicy.FromScopes(cfg.ToolScopes),
+		policy: cfg.Policy,
 	}
-	s.readsBody = len(s.policy.Scopes()) > 0
+	if s.policy == nil {
+		s.policy = toolpolicy.New(nil)
+	}
+	for tool, scopes := range cfg.ToolScopes {
+		s.policy.Merge(tool, toolpolicy.Rule{Scopes: scopes})
+	}
 	for _, o := range append([]string{cfg.Issuer}, cfg.AllowedOrigins...) {
 		if u, err := url.Parse(o); err == nil && u.Host != "" {
 			s.origins[strings.ToLower(u.Scheme+"://"+u.Host)] = true
@@ -115,12 +128,25 @@ func New(cfg Config, d Deps) *Server {
 		s.hosts[strings.ToLower(u.Host)] = true
 	}
 	s.prmPath = "/.well-known/oauth-protected-resource" + mustPath(cfg.Resource)
-	mcpSrv := server.NewMCPServer(cfg.ServiceName, cfg.Version,
+	opts := []server.ServerOption{
 		server.WithToolCapabilities(false),
-		server.WithRecovery(),
-		server.WithInstructions("Tools that show who is signed in through Clerk: get-user-info, get-clerk-user-profile, get-user-greeting."),
-	)
-	s.addTools(mcpSrv)
+		// Outermost first: a panic anywhere below, the policy check
+		// included, is one call's JSON-RPC error.
+		server.WithToolHandlerMiddleware(s.recoverTool),
+		server.WithToolHandlerMiddleware(s.enforceTool),
+		server.WithToolFilter(s.filterTools),
+		// Answers depend on who asks (tools/list on organisation rules and
+		// sign-in marks; a library user's resources on the user): no shared
+		// cache may serve one user's answer to another (SEP-2549).
+		server.WithCacheHints(0, mcp.CacheScopePrivate),
+	}
+	if !cfg.NoDemoTools {
+		opts = append(opts, server.WithInstructions("Tools that show who is signed in through Clerk: get-user-info, get-clerk-user-profile, get-user-greeting."))
+	}
+	mcpSrv := server.NewMCPServer(cfg.ServiceName, cfg.Version, opts...)
+	if !cfg.NoDemoTools {
+		s.addTools(mcpSrv)
+	}
 	s.tools = mcpSrv
 	s.mcp = server.NewStreamableHTTPServer(mcpSrv,
 		server.WithSessionIdManagerResolver(s.sessions),
@@ -151,6 +177,9 @@ func (s *Server) Mount(r chi.Router) {
 // and prompts with mcp-go's own API. Its handlers see the verified identity
 // in their context (IdentityFrom).
 func (s *Server) MCPServer() *server.MCPServer { return s.tools }
+
+// Policy is the tool policy /mcp enforces; rules set on it apply at once.
+func (s *Server) Policy() *toolpolicy.Policy { return s.policy }
 
 // PRMURL is the metadata URL named in WWW-Authenticate challenges.
 func (s *Server) PRMURL() string { return s.cfg.Issuer + s.prmPath }

@@ -57,12 +57,16 @@ func normalizeHost(host string, tls bool) string {
 }
 
 // authenticate verifies the bearer token on every request (MCP: never trust a
-// session id for authentication) and enforces per-tool scopes.
+// session id for authentication) and enforces the tool policy: per-tool
+// scopes (403 step-up) and organisation rules (a JSON-RPC error). Without a
+// token the request is refused with a 401 challenge, unless some tool is
+// public and the request only does what an anonymous client may (see
+// anonymousMay).
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, present := bearer(r)
 		if !present {
-			s.challenge(w, http.StatusUnauthorized, "", "", s.scopesToAuthorize(w, r))
+			s.anonymous(w, r, next)
 			return
 		}
 		id, err := s.verifier.Verify(r.Context(), token)
@@ -71,64 +75,91 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			s.unavailable(w)
 			return
 		case err != nil:
+			// A token that is present but bad is refused outright, public
+			// tools or not: the client believes it is signed in and must learn
+			// otherwise, not be served as someone anonymous.
 			s.log.InfoContext(r.Context(), "bearer token refused", "reason", err.Error(), "request_id", httpx.RequestID(r.Context()))
 			s.challenge(w, http.StatusUnauthorized, oautherr.InvalidToken, "the access token is invalid, expired or revoked", s.scopesToAuthorize(w, r))
 			return
 		}
 		httpx.SetClient(r.Context(), id.ClientID)
 		httpx.SetUser(r.Context(), id.UserID)
-		// A session id is only good for the user it was issued to, whatever
-		// the method: mcp-go validates it on POST but not when a GET opens
-		// the server-to-client stream, which would let another user attach
-		// to (and read) someone else's session. Same answer as an unknown
-		// session (404), so ids of other users cannot be told apart.
-		sid := r.Header.Get("Mcp-Session-Id")
-		if sid != "" && !s.sessions.owns(id.UserID, sid) {
-			oautherr.Write(w, oautherr.New(http.StatusNotFound, oautherr.InvalidRequest, "unknown MCP session"))
+		if !s.sessionUsable(w, r, id.UserID) {
 			return
 		}
-		if sid != "" {
-			// Checked here rather than only in mcp-go's Validate, which
-			// cannot answer 503 (it turns any error into 404, telling the
-			// client to abandon its session) and is skipped for GET. A
-			// terminated session is still refused by Validate.
-			if _, err := s.sessions.terminated(r.Context(), sid); err != nil {
-				s.metrics.StoreError(r.Context(), s.log, "get_session", err, "request_id", httpx.RequestID(r.Context()))
-				s.unavailable(w)
-				return
-			}
-		}
 		if r.Method == http.MethodPost {
-			body, berr := httpx.ReadBody(w, r, maxMCPBody)
-			if berr != nil {
-				oautherr.Write(w, oautherr.New(berr.Status, oautherr.InvalidRequest, berr.Description))
+			msgs, batch, ok := readMessages(w, r) // unparseable: mcp-go answers the parse error
+			if !ok {
 				return
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			// MCP 2026-07-28 (SEP-2243): what routes on the Mcp-Method /
-			// Mcp-Name headers must see what the body does; the scope check
-			// below reads the body, so a mismatch is refused before it.
-			// Parsed only when something needs it: this is the hot path.
-			var msgs []mcpwire.Message
-			var batch bool
-			var perr error = mcpwire.ErrNotJSONRPC
-			if s.readsBody || mcpwire.NeedsHeaderCheck(r.Header) {
-				msgs, batch, perr = mcpwire.Parse(body)
-			}
-			if perr == nil {
-				if err := mcpwire.CheckHeaders(r.Header, msgs, batch); err != nil {
-					mcpwire.WriteError(w, http.StatusBadRequest, msgs[0].ID, mcpwire.HeaderMismatchCode, err.Error())
-					return
-				}
 			}
 			if missing := without(s.toolScopes(msgs), id.Scopes); len(missing) > 0 {
 				need := append(slices.Clone(id.Scopes), missing...)
 				s.challenge(w, http.StatusForbidden, oautherr.InsufficientScope, "this tool needs the scope "+strings.Join(missing, " "), need)
 				return
 			}
+			if refused := s.orgRefusals(msgs, batch, id); len(refused) > 0 {
+				s.log.InfoContext(r.Context(), "tool call refused: organisation role or permission missing",
+					"org_id", id.OrgID, "org_role", id.OrgRole, "request_id", httpx.RequestID(r.Context()))
+				oautherr.WriteJSON(w, http.StatusOK, mcpwire.Responses(batch, refused))
+				return
+			}
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey, id)))
 	})
+}
+
+// readMessages reads a POST body (bounded), leaves it readable again for
+// mcp-go and returns its JSON-RPC messages (none when it is not JSON-RPC).
+// A body that cannot be read, or whose 2026-07-28 headers disagree with it,
+// is answered here (4xx) and ok is false.
+func readMessages(w http.ResponseWriter, r *http.Request) (msgs []mcpwire.Message, batch, ok bool) {
+	body, berr := httpx.ReadBody(w, r, maxMCPBody)
+	if berr != nil {
+		oautherr.Write(w, oautherr.New(berr.Status, oautherr.InvalidRequest, berr.Description))
+		return nil, false, false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	msgs, batch, err := mcpwire.Parse(body)
+	if err != nil {
+		return nil, false, true
+	}
+	// MCP 2026-07-28 (SEP-2243): what routes on the Mcp-Method / Mcp-Name
+	// headers must see what the body does; the policy checks after this read
+	// the body, so a mismatch is refused before them.
+	if err := mcpwire.CheckHeaders(r.Header, msgs, batch); err != nil {
+		oautherr.WriteJSON(w, http.StatusBadRequest, mcpwire.Error{ID: msgs[0].ID, Code: mcpwire.HeaderMismatchCode, Message: err.Error()}.Response())
+		return nil, false, false
+	}
+	return msgs, batch, true
+}
+
+// sessionUsable checks the request's session id, if any, against the
+// principal making the request (a user id, or anonymousPrincipal) and
+// answers 404 or 503 itself when it is not usable.
+func (s *Server) sessionUsable(w http.ResponseWriter, r *http.Request, principal string) bool {
+	sid := r.Header.Get("Mcp-Session-Id")
+	if sid == "" {
+		return true
+	}
+	// A session id is only good for the principal it was issued to, whatever
+	// the method: mcp-go validates it on POST but not when a GET opens the
+	// server-to-client stream, which would let another user attach to (and
+	// read) someone else's session. Same answer as an unknown session (404),
+	// so ids of other users cannot be told apart.
+	if !s.sessions.owns(principal, sid) {
+		oautherr.Write(w, oautherr.New(http.StatusNotFound, oautherr.InvalidRequest, "unknown MCP session"))
+		return false
+	}
+	// Checked here rather than only in mcp-go's Validate, which cannot
+	// answer 503 (it turns any error into 404, telling the client to abandon
+	// its session) and is skipped for GET. A terminated session is still
+	// refused by Validate.
+	if _, err := s.sessions.terminated(r.Context(), sid); err != nil {
+		s.metrics.StoreError(r.Context(), s.log, "get_session", err, "request_id", httpx.RequestID(r.Context()))
+		s.unavailable(w)
+		return false
+	}
+	return true
 }
 
 // unavailable answers 503: what the request needs (Clerk, Redis) cannot be
@@ -146,6 +177,18 @@ func (s *Server) unavailable(w http.ResponseWriter) {
 // With no code (no token was sent), the challenge carries no error (RFC 6750
 // §3.1) and the body says what to do.
 func (s *Server) challenge(w http.ResponseWriter, status int, code oautherr.Code, desc string, scopes []string) {
+	challenge := s.challengeHeader(code, desc, scopes)
+	if code == "" {
+		code, desc = oautherr.Unauthorized, "this MCP server requires OAuth authorization; see the WWW-Authenticate header"
+	}
+	e := oautherr.New(status, code, desc)
+	e.Challenge = challenge
+	oautherr.Write(w, e)
+}
+
+// challengeHeader is the WWW-Authenticate value of a challenge; the Apps
+// SDK path (signInResult) carries the very same string in the tool result.
+func (s *Server) challengeHeader(code oautherr.Code, desc string, scopes []string) string {
 	scopes = without(scopes, []string{offlineAccess})
 	parts := []string{`resource_metadata="` + s.PRMURL() + `"`}
 	if len(scopes) > 0 {
@@ -153,12 +196,8 @@ func (s *Server) challenge(w http.ResponseWriter, status int, code oautherr.Code
 	}
 	if code != "" {
 		parts = append(parts, `error="`+string(code)+`"`, `error_description="`+desc+`"`)
-	} else {
-		code, desc = oautherr.Unauthorized, "this MCP server requires OAuth authorization; see the WWW-Authenticate header"
 	}
-	e := oautherr.New(status, code, desc)
-	e.Challenge = "Bearer " + strings.Join(parts, ", ")
-	oautherr.Write(w, e)
+	return "Bearer " + strings.Join(parts, ", ")
 }
 
 // bearer extracts an RFC 6750 §2.1 bearer token. present is true when the
@@ -200,20 +239,25 @@ func without(list, drop []string) []string {
 // operation needs). An unreadable body just gets the baseline: it is refused
 // for its missing token anyway.
 func (s *Server) scopesToAuthorize(w http.ResponseWriter, r *http.Request) []string {
-	if r.Method != http.MethodPost || len(s.cfg.ToolScopes) == 0 {
+	if r.Method != http.MethodPost || len(s.policy.Scopes()) == 0 {
 		return s.cfg.Scopes
 	}
 	body, berr := httpx.ReadBody(w, r, maxMCPBody)
 	if berr != nil {
 		return s.cfg.Scopes
 	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	msgs, _, _ := mcpwire.Parse(body)
+	return s.scopesFor(msgs)
+}
+
+// scopesFor is the baseline plus the scopes of the tools msgs call.
+func (s *Server) scopesFor(msgs []mcpwire.Message) []string {
 	need := slices.Clone(s.cfg.Scopes)
 	return append(need, without(s.toolScopes(msgs), need)...)
 }
 
-// toolScopes returns the scopes the tools/call requests among msgs need,
-// once each.
+// toolScopes returns the scopes the tools msgs call need, once each.
 func (s *Server) toolScopes(msgs []mcpwire.Message) []string {
 	var need []string
 	for _, name := range mcpwire.ToolCalls(msgs) {

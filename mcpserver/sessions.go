@@ -52,6 +52,8 @@ func (m *sessionManagers) ResolveSessionIdManager(r *http.Request) server.Sessio
 		ctx = r.Context()
 		if id, ok := IdentityFrom(ctx); ok {
 			userID = id.UserID
+		} else if isAnonymous(ctx) {
+			userID = anonymousPrincipal
 		}
 	}
 	return &userSessions{m: m, userID: userID, ctx: ctx}
@@ -67,19 +69,29 @@ func (u *userSessions) Generate() string {
 	b := make([]byte, 18)
 	_, _ = rand.Read(b)
 	nonce := base64.RawURLEncoding.EncodeToString(b)
-	return nonce + "." + base64.RawURLEncoding.EncodeToString(u.m.signer.MAC("mcp-session", u.userID, nonce))
+	return nonce + "." + base64.RawURLEncoding.EncodeToString(u.m.mac(u.userID, nonce))
 }
 
 func (u *userSessions) owned(id string) bool { return u.m.owns(u.userID, id) }
 
-// owns reports whether session id was generated for userID.
+// mac binds a session nonce to its principal: a user id, or
+// anonymousPrincipal under a label of its own.
+func (m *sessionManagers) mac(principal, nonce string) []byte {
+	if principal == anonymousPrincipal {
+		return m.signer.MAC("mcp-session-anonymous", nonce)
+	}
+	return m.signer.MAC("mcp-session", principal, nonce)
+}
+
+// owns reports whether session id was generated for userID (a user id or
+// anonymousPrincipal).
 func (m *sessionManagers) owns(userID, id string) bool {
 	nonce, mac, ok := strings.Cut(id, ".")
 	if !ok || userID == "" || len(id) > 128 {
 		return false
 	}
 	got, err := base64.RawURLEncoding.DecodeString(mac)
-	return err == nil && seal.Equal(got, m.signer.MAC("mcp-session", userID, nonce))
+	return err == nil && seal.Equal(got, m.mac(userID, nonce))
 }
 
 func terminatedKey(id string) string { return "mcp-session-terminated:" + seal.HashHex(id) }

@@ -5,7 +5,6 @@ package mcpserver
 // useless to another), on every method of the streamable HTTP transport.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -44,10 +43,21 @@ func newSessionTestServer(t *testing.T) *httptest.Server {
 // clock now (nil: the real one). Servers over one store are replicas.
 func newSessionServer(t *testing.T, st store.Cache, now func() time.Time) *httptest.Server {
 	t.Helper()
+	return serveMCP(t, Config{Scopes: []string{"openid"}},
+		Deps{Verifier: twoUsers{}, Sessions: st, Secret: []byte("session-test-secret-0123456789abcdef"), Now: now}, nil)
+}
+
+// serveMCP serves /mcp built from cfg (its issuer and resource set to the
+// test server's) and d; setup adds tools before it starts.
+func serveMCP(t *testing.T, cfg Config, d Deps, setup func(*Server)) *httptest.Server {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	base := "http://" + srv.Listener.Addr().String()
-	s := New(Config{Issuer: base, Resource: base + "/mcp", Scopes: []string{"openid"}},
-		Deps{Verifier: twoUsers{}, Sessions: st, Secret: []byte("session-test-secret-0123456789abcdef"), Now: now})
+	cfg.Issuer, cfg.Resource = base, base+"/mcp"
+	s := New(cfg, d)
+	if setup != nil {
+		setup(s)
+	}
 	r := chi.NewRouter()
 	s.Mount(r)
 	srv.Config.Handler = r
@@ -60,22 +70,8 @@ func newSessionServer(t *testing.T, st store.Cache, now func() time.Time) *httpt
 // a stream that opens is cut off after its headers.
 func send(t *testing.T, base, method, token, session, body string) (int, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, method, base+"/mcp", bytes.NewReader([]byte(body)))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
-	if session != "" {
-		req.Header.Set("Mcp-Session-Id", session)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s /mcp: %v", method, err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode, resp.Header.Get("Mcp-Session-Id")
+	a := rpc(t, base, method, token, session, body)
+	return a.status, a.session
 }
 
 const (

@@ -46,7 +46,7 @@ func (s *Server) addTools(m *server.MCPServer) {
 		mcp.WithDescription("The signed-in user's profile as Clerk returns it (Backend API user record when the server has a Clerk secret key, otherwise OpenID userinfo)."))...),
 		s.toolUserProfile)
 	m.AddTool(mcp.NewTool(ToolGreeting, append(readOnly("Greeting"),
-		mcp.WithDescription("A friendly greeting for the signed-in user."))...),
+		mcp.WithDescription("A friendly greeting for the signed-in user (or a guest, when the server makes it public)."))...),
 		s.toolGreeting)
 }
 
@@ -63,23 +63,15 @@ func (s *Server) toolUserInfo(ctx context.Context, _ mcp.CallToolRequest) (*mcp.
 	if errRes != nil {
 		return errRes, nil
 	}
+	// Role and permissions are not in Clerk's OAuth tokens; the verifier
+	// added them from the Backend API when a secret key is configured.
 	out := UserInfo{UserID: id.UserID, Email: id.Email, Name: id.Name, Picture: id.Picture, OrgID: id.OrgID,
-		OrgPermissions: []string{}, Scopes: id.Scopes, ClientID: id.ClientID}
+		OrgRole: id.OrgRole, OrgPermissions: slices.Clone(id.OrgPermissions), Scopes: id.Scopes, ClientID: id.ClientID}
+	if out.OrgPermissions == nil {
+		out.OrgPermissions = []string{}
+	}
 	if out.Scopes == nil {
 		out.Scopes = []string{}
-	}
-	// Role and permissions are not in Clerk's OAuth tokens; the Backend API
-	// has them when a secret key is configured.
-	if out.OrgID != "" && s.profiles != nil && s.profiles.HasBackendAPI() {
-		if ms, err := s.profiles.OrgMemberships(ctx, id.UserID); err == nil {
-			for _, m := range ms {
-				if m.Organization.ID == out.OrgID {
-					out.OrgRole, out.OrgPermissions = m.Role, slices.Clone(m.Permissions)
-				}
-			}
-		} else {
-			s.log.WarnContext(ctx, "Clerk organization memberships unavailable", "err", err)
-		}
 	}
 	return structured(out)
 }
@@ -123,9 +115,11 @@ func redactUser(u map[string]any) map[string]any {
 }
 
 func (s *Server) toolGreeting(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	id, errRes := identity(ctx)
-	if errRes != nil {
-		return errRes, nil
+	id, ok := IdentityFrom(ctx)
+	if !ok {
+		// Reached without a token only when PUBLIC_TOOLS names it.
+		const hello = "Hello! You are not signed in; sign in to see who you are."
+		return mcp.NewToolResultStructured(map[string]any{"greeting": hello, "userId": ""}, hello), nil
 	}
 	name := id.Name
 	if name == "" {

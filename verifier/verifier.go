@@ -9,7 +9,10 @@
 //     (active, issued to our Clerk application, required scopes), cached
 //     in-process and in the shared store for a bounded TTL, with concurrent
 //     misses collapsed into one call (singleflight);
-//  4. userinfo enriches the identity; its failure is logged, never fatal;
+//  4. userinfo enriches the identity, and when the token names an
+//     organisation and a Backend API is configured, the user's role and
+//     permissions there are added (cached per user the same way); either
+//     failing is logged, never fatal;
 //  5. an expired Clerk token is refreshed once for all replicas (a store lock)
 //     before continuing.
 //
@@ -54,6 +57,11 @@ type Clerk interface {
 	Refresh(ctx context.Context, refreshToken string) (clerk.TokenSet, error)
 }
 
+// Orgs looks up a user's organisation memberships (Clerk's Backend API).
+type Orgs interface {
+	OrgMemberships(ctx context.Context, userID string) ([]clerk.OrgMembership, error)
+}
+
 // Store is the part of the store the verifier uses.
 type Store interface {
 	GetGrant(ctx context.Context, id string) (store.Grant, error)
@@ -86,6 +94,11 @@ type Config struct {
 	// refresh lock's lease is derived from it.
 	RefreshTimeout time.Duration
 	Leeway         time.Duration
+	// OrgsNeeded says whether identities need the organisation role and
+	// permissions (a tool rule or tool depends on them); asked per request
+	// because rules may be attached while serving. Nil: whenever Deps.Orgs
+	// is set. The lookup is cached for UserinfoTTL.
+	OrgsNeeded func() bool
 }
 
 // Identity is who a verified request acts for.
@@ -109,6 +122,9 @@ type Identity struct {
 	// carry them; the Backend API does).
 	OrgRole        string   `json:"org_role,omitempty"`
 	OrgPermissions []string `json:"org_permissions,omitempty"`
+	// OrgRoleUnknown: the role and permissions were needed but Clerk's
+	// Backend API did not answer, so they are empty for this request.
+	OrgRoleUnknown bool `json:"-"`
 
 	ClerkScopes []string `json:"-"`
 	// Enriched says whether userinfo was available for this request.
@@ -135,6 +151,8 @@ type Verifier struct {
 	grants *ttlcache.Cache[string, store.Grant]
 	intro  *ttlcache.Cache[string, clerk.Introspection]
 	info   *ttlcache.Cache[string, clerk.UserInfo]
+	orgs   *ttlcache.Cache[string, []clerk.OrgMembership]
+	orgAPI Orgs
 	// marked remembers "grant id/refresh generation" pairs this replica has
 	// recorded as in use, so the hot path writes to the store once per
 	// rotation, not once per request.
@@ -144,9 +162,12 @@ type Verifier struct {
 
 // Deps are the verifier's collaborators.
 type Deps struct {
-	Keys    *tokens.KeySet
-	Store   Store
-	Clerk   Clerk
+	Keys  *tokens.KeySet
+	Store Store
+	Clerk Clerk
+	// Orgs, when set, gives identities their organisation role and
+	// permissions (Clerk's OAuth tokens carry only org_id).
+	Orgs    Orgs
 	Secret  []byte
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
@@ -189,6 +210,8 @@ func New(cfg Config, d Deps) (*Verifier, error) {
 		grants: ttlcache.New[string, store.Grant](100_000, d.Now),
 		intro:  ttlcache.New[string, clerk.Introspection](100_000, d.Now),
 		info:   ttlcache.New[string, clerk.UserInfo](100_000, d.Now),
+		orgs:   ttlcache.New[string, []clerk.OrgMembership](100_000, d.Now),
+		orgAPI: d.Orgs,
 		marked: ttlcache.New[string, struct{}](100_000, d.Now),
 	}, nil
 }
@@ -265,7 +288,34 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Identity, error) 
 			id.OrgID, id.OrgName, id.OrgSlug = ui.OrgID, ui.OrgName, ui.OrgSlug
 		}
 	}
+	v.orgRole(ctx, id)
 	return id, nil
+}
+
+// orgRole fills the identity's role and permissions in its active
+// organisation from the Backend API. A failure leaves them empty: the
+// request goes on, and only tools that require a role or permission are
+// refused (fail closed for them, open for the rest).
+func (v *Verifier) orgRole(ctx context.Context, id *Identity) {
+	if id.OrgID == "" || v.orgAPI == nil || v.cfg.OrgsNeeded != nil && !v.cfg.OrgsNeeded() {
+		return
+	}
+	ms, err := cached(ctx, v, "org_memberships", v.orgs, "orgmemberships:"+id.UserID, func(ctx context.Context) ([]clerk.OrgMembership, error) {
+		return v.orgAPI.OrgMemberships(ctx, id.UserID)
+	})
+	if err != nil {
+		v.log.WarnContext(ctx, "Clerk organization memberships unavailable; organization-gated tools are refused for this request", "err", err)
+		id.OrgRoleUnknown = true
+		return
+	}
+	for _, m := range ms {
+		if m.Organization.ID == id.OrgID {
+			id.OrgRole, id.OrgPermissions = m.Role, slices.Clone(m.Permissions)
+			if id.OrgName == "" {
+				id.OrgName, id.OrgSlug = m.Organization.Name, m.Organization.Slug
+			}
+		}
+	}
 }
 
 // proxyClaims verifies the proxy's own JWT, cached by token hash.
@@ -441,38 +491,54 @@ func (v *Verifier) gate(in clerk.Introspection) error {
 
 // userinfo fetches Clerk's userinfo through the caches; failure is not fatal.
 func (v *Verifier) userinfo(ctx context.Context, clerkToken string) (clerk.UserInfo, bool) {
-	key := "userinfo:" + seal.HashHex(clerkToken)
-	if ui, ok := v.info.Get(key); ok {
-		v.metrics.CacheLookup("userinfo", true)
-		return ui, true
-	}
-	v.metrics.CacheLookup("userinfo", false)
-	res, err, _ := v.flight.Do(key, func() (any, error) {
-		if raw, err := v.store.GetCache(ctx, key); err == nil {
-			var ui clerk.UserInfo
-			if json.Unmarshal(raw, &ui) == nil {
-				v.info.Set(key, ui, v.now().Add(min(v.cfg.UserinfoTTL, 5*time.Second)))
-				return ui, nil
-			}
-		}
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		ui, err := v.clerk.UserInfo(cctx, clerkToken)
-		if err != nil {
-			return ui, err
-		}
-		if v.cfg.UserinfoTTL > 0 {
-			v.info.Set(key, ui, v.now().Add(v.cfg.UserinfoTTL))
-			raw, _ := json.Marshal(ui)
-			_ = v.store.SetCache(cctx, key, raw, v.cfg.UserinfoTTL)
-		}
-		return ui, nil
+	ui, err := cached(ctx, v, "userinfo", v.info, "userinfo:"+seal.HashHex(clerkToken), func(ctx context.Context) (clerk.UserInfo, error) {
+		return v.clerk.UserInfo(ctx, clerkToken)
 	})
 	if err != nil {
 		v.log.WarnContext(ctx, "Clerk userinfo failed; continuing without profile enrichment", "err", err)
 		return clerk.UserInfo{}, false
 	}
-	return res.(clerk.UserInfo), true
+	return ui, true
+}
+
+// cached answers a Clerk lookup that enriches identities (userinfo,
+// organisation memberships) from the in-process cache, then the shared
+// store, then Clerk, for UserinfoTTL; concurrent misses for one key make one
+// call (singleflight). Failures are returned, not cached.
+func cached[T any](ctx context.Context, v *Verifier, kind string, mem *ttlcache.Cache[string, T], key string, fetch func(context.Context) (T, error)) (T, error) {
+	if val, ok := mem.Get(key); ok {
+		v.metrics.CacheLookup(kind, true)
+		return val, nil
+	}
+	v.metrics.CacheLookup(kind, false)
+	res, err, _ := v.flight.Do(key, func() (any, error) {
+		if raw, err := v.store.GetCache(ctx, key); err == nil {
+			var val T
+			if json.Unmarshal(raw, &val) == nil {
+				// Another replica fetched it; trust it here only briefly so
+				// its expiry in the store stays the bound.
+				mem.Set(key, val, v.now().Add(min(v.cfg.UserinfoTTL, 5*time.Second)))
+				return val, nil
+			}
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		val, err := fetch(cctx)
+		if err != nil {
+			return val, err
+		}
+		if v.cfg.UserinfoTTL > 0 {
+			mem.Set(key, val, v.now().Add(v.cfg.UserinfoTTL))
+			raw, _ := json.Marshal(val)
+			_ = v.store.SetCache(cctx, key, raw, v.cfg.UserinfoTTL)
+		}
+		return val, nil
+	})
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return res.(T), nil
 }
 
 // refreshUpstream gets a fresh Clerk token for g. One replica refreshes

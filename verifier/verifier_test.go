@@ -503,3 +503,70 @@ func TestInactiveTokenRefreshedOnce(t *testing.T) {
 		t.Fatalf("%+v %v; %d refreshes, %d introspections", id, err, e.ck.count("Refresh"), e.ck.count("Introspect"))
 	}
 }
+
+// fakeOrgs answers the Backend API's organisation memberships and counts calls.
+type fakeOrgs struct {
+	mu    sync.Mutex
+	ms    []clerk.OrgMembership
+	err   error
+	calls int
+}
+
+func (o *fakeOrgs) OrgMemberships(context.Context, string) ([]clerk.OrgMembership, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.calls++
+	return o.ms, o.err
+}
+
+func membership(orgID, role string, perms ...string) clerk.OrgMembership {
+	m := clerk.OrgMembership{Role: role, Permissions: perms}
+	m.Organization.ID, m.Organization.Name = orgID, "Org "+orgID
+	return m
+}
+
+// TestOrgRoleFromBackendAPI: the token names org_1; the Backend API says
+// which role and permissions the user has there. Its failure is not the
+// request's (only org-gated tools then refuse, which the Subject shows); no
+// lookup when no rule needs it; the answer is cached like userinfo.
+func TestOrgRoleFromBackendAPI(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		orgs      *fakeOrgs
+		needed    bool
+		wantRole  string
+		wantPerms []string
+		wantCalls int
+	}{
+		{"admin of the token's org", &fakeOrgs{ms: []clerk.OrgMembership{membership("org_other", "org:member"), membership("org_1", "org:admin", "org:mcp:use")}},
+			true, "org:admin", []string{"org:mcp:use"}, 1},
+		{"no membership in the token's org", &fakeOrgs{ms: []clerk.OrgMembership{membership("org_other", "org:admin")}}, true, "", nil, 1},
+		{"Backend API down", &fakeOrgs{err: errors.New("503")}, true, "", nil, 2},
+		{"no rule needs it", &fakeOrgs{ms: []clerk.OrgMembership{membership("org_1", "org:admin")}}, false, "", nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newHotEnv(t)
+			e.cfg.OrgsNeeded = func() bool { return tc.needed }
+			v, err := verifier.New(e.cfg, verifier.Deps{Keys: e.keys, Store: e.st, Clerk: e.ck, Orgs: tc.orgs, Secret: []byte(hotSecret), Now: e.clock.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				id, err := v.Verify(context.Background(), e.token)
+				if err != nil {
+					t.Fatalf("the request failed with the org lookup: %v", err)
+				}
+				sub := id.Subject()
+				if id.OrgRole != tc.wantRole || !slices.Equal(id.OrgPermissions, tc.wantPerms) || sub.OrgRole != tc.wantRole || sub.OrgID != "org_1" ||
+					id.OrgRoleUnknown != (tc.orgs.err != nil) {
+					t.Fatalf("role %q perms %v subject %+v, want %q %v", id.OrgRole, id.OrgPermissions, sub, tc.wantRole, tc.wantPerms)
+				}
+			}
+			if tc.orgs.calls != tc.wantCalls {
+				t.Fatalf("Backend API called %d times, want %d (cached when it answered, never when not needed)", tc.orgs.calls, tc.wantCalls)
+			}
+		})
+	}
+}

@@ -88,7 +88,8 @@ func dev(ctx context.Context, getenv config.Getenv, stdout, stderr io.Writer) in
 		return 1
 	}
 	printDevBanner(stdout, cfg, fake)
-	return serveUntilDone(ctx, a, l, log)
+	serve := func(ctx context.Context, l net.Listener) error { return a.Serve(ctx, l, cfg.ShutdownTimeout) }
+	return serveUntilDone(ctx, serve, cfg.ShutdownTimeout, l, log)
 }
 
 func printDevBanner(w io.Writer, cfg config.Config, fake *mockclerk.Running) {

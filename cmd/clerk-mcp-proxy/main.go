@@ -13,18 +13,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/clerkmcp"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/app"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/config"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
@@ -98,7 +97,9 @@ func serve(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
 		return 1
 	}
 	defer st.Close()
-	a, err := app.New(ctx, cfg, app.Options{Store: st, Logger: log})
+	// Built through the public package, so what library users get is
+	// what ships; it logs the "serving" line when it starts serving.
+	srv, err := clerkmcp.New(ctx, cfg, clerkmcp.Options{Store: st, Logger: log})
 	if err != nil {
 		log.Error("start-up failed", "err", err)
 		return 1
@@ -108,33 +109,22 @@ func serve(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
 		log.Error("cannot listen", "addr", cfg.ListenAddr, "err", err)
 		return 1
 	}
-	log.Info("clerk-mcp-proxy serving", append([]any{"version", app.Version, "clerk_discovered", a.Clerk.Discovered()}, flatten(cfg.Summary())...)...)
-	return serveUntilDone(ctx, a, l, log)
+	return serveUntilDone(ctx, srv.Serve, cfg.ShutdownTimeout, l, log)
 }
 
-// serveUntilDone serves until ctx ends (SIGTERM), then drains for
-// SHUTDOWN_TIMEOUT (App.Serve ends event streams first).
-func serveUntilDone(ctx context.Context, a *app.App, l net.Listener, log *slog.Logger) int {
-	err := a.Serve(ctx, l, a.Config.ShutdownTimeout)
+// serveUntilDone runs serve until ctx ends (SIGTERM), which then drains for
+// SHUTDOWN_TIMEOUT (drain; event streams are ended first).
+func serveUntilDone(ctx context.Context, serve func(context.Context, net.Listener) error, drain time.Duration, l net.Listener, log *slog.Logger) int {
+	err := serve(ctx, l)
 	switch {
 	case err == nil || errors.Is(err, http.ErrServerClosed):
 		return 0
 	case errors.Is(err, context.DeadlineExceeded):
-		log.Error("shutdown: requests still running after SHUTDOWN_TIMEOUT were cut off", "timeout", a.Config.ShutdownTimeout.String())
+		log.Error("shutdown: requests still running after SHUTDOWN_TIMEOUT were cut off", "timeout", drain.String())
 	default:
 		log.Error("server stopped", "err", err)
 	}
 	return 1
-}
-
-// flatten turns the summary into slog arguments in a stable (sorted) order,
-// so the start-up line reads the same on every replica.
-func flatten(m map[string]any) []any {
-	out := make([]any, 0, 2*len(m))
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		out = append(out, k, m[k])
-	}
-	return out
 }
 
 // redisLogger sends go-redis's own messages (pool dial failures while Redis

@@ -10,9 +10,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -20,29 +17,15 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	cfg, err := clerkmcp.FromEnv()
+	err := clerkmcp.Run(context.Background(), clerkmcp.Options{}, func(srv *clerkmcp.Server) error {
+		srv.MCPServer().AddTool(mcp.NewTool("whoami", mcp.WithDescription("Who is signed in")),
+			func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				id, _ := clerkmcp.IdentityFrom(ctx)
+				return mcp.NewToolResultText(fmt.Sprintf("You are %s (%s), signed in through %s.", id.Name, id.UserID, id.ClientID)), nil
+			})
+		return nil
+	})
 	if err != nil {
-		log.Fatal(err)
-	}
-	srv, err := clerkmcp.New(ctx, cfg, clerkmcp.Options{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer srv.Close()
-
-	srv.MCPServer().AddTool(mcp.NewTool("whoami", mcp.WithDescription("Who is signed in")),
-		func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			id, ok := clerkmcp.IdentityFrom(ctx)
-			if !ok {
-				return mcp.NewToolResultError("not signed in"), nil
-			}
-			return mcp.NewToolResultText(fmt.Sprintf("You are %s (%s), signed in through %s.", id.Name, id.UserID, id.ClientID)), nil
-		})
-
-	if err := srv.ListenAndServe(ctx); err != nil {
 		log.Fatal(err)
 	}
 }

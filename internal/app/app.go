@@ -11,9 +11,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,6 +44,8 @@ type Options struct {
 	CIMDClient *http.Client // for client metadata documents; default SSRF-guarded
 	Now        func() time.Time
 	Rand       io.Reader
+	// NoDemoTools leaves the three demonstration tools out of /mcp.
+	NoDemoTools bool
 }
 
 // App is one assembled server.
@@ -106,11 +110,18 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	policy := cfg.ToolPolicy()
+	vdeps := verifier.Deps{Keys: keys, Store: o.Store, Clerk: cl, Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now}
+	if cfg.ClerkSecretKey != "" {
+		vdeps.Orgs = cl // organisation role and permissions come from the Backend API
+	}
 	v, err := verifier.New(verifier.Config{
 		Issuer: cfg.Issuer(), Resource: cfg.Resource(), ClerkClientID: cfg.ClerkClientID,
 		RequiredScopes: cfg.ClerkRequiredScopes(), IntrospectionTTL: cfg.IntrospectionTTL, UserinfoTTL: cfg.UserinfoTTL,
 		RefreshTimeout: cfg.ClerkTimeout,
-	}, verifier.Deps{Keys: keys, Store: o.Store, Clerk: cl, Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now})
+		// get-user-info shows the role; otherwise only org rules need it.
+		OrgsNeeded: func() bool { return !o.NoDemoTools || policy.AnyOrg() },
+	}, vdeps)
 	if err != nil {
 		return nil, err
 	}
@@ -129,8 +140,8 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		return nil, err
 	}
 	rs := mcpserver.New(mcpserver.Config{
-		Issuer: cfg.Issuer(), Resource: cfg.Resource(), Scopes: cfg.ScopesSupported, ToolScopes: cfg.ToolScopes,
-		AllowedOrigins: cfg.AllowedOrigins, Version: Version,
+		Issuer: cfg.Issuer(), Resource: cfg.Resource(), Scopes: cfg.ScopesSupported, Policy: policy,
+		AllowedOrigins: cfg.AllowedOrigins, Version: Version, NoDemoTools: o.NoDemoTools,
 	}, mcpserver.Deps{Verifier: v, Profiles: cl, Sessions: o.Store, Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now})
 
 	a := &App{Config: cfg, Metrics: m, Clerk: cl, Verifier: v, MCP: rs, Store: o.Store, Logger: o.Logger}
@@ -180,6 +191,18 @@ func (a *App) handleReady(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	oautherr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// LogServing logs the start-up line: version, whether Clerk was discovered,
+// and the configuration summary (secrets redacted) in a stable order, so
+// the line reads the same on every replica.
+func (a *App) LogServing() {
+	sum := a.Config.Summary()
+	args := []any{"version", Version, "clerk_discovered", a.Clerk.Discovered()}
+	for _, k := range slices.Sorted(maps.Keys(sum)) {
+		args = append(args, k, sum[k])
+	}
+	a.Logger.Info("clerk-mcp-proxy serving", args...)
 }
 
 // Serve runs the HTTP server on l until ctx ends, then drains in-flight

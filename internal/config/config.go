@@ -288,6 +288,24 @@ func (c Config) Warnings() []string {
 	if !c.Secure() && c.BaseURL != "" {
 		w = append(w, "BASE_URL is not https: cookies are sent without Secure and the __Host- prefix. Use https outside local development")
 	}
+	if len(c.ToolRoles) > 0 || len(c.ToolPermissions) > 0 {
+		w = append(w, c.OrgRuleWarnings()...)
+	}
+	return w
+}
+
+// OrgRuleWarnings are the settings missing for tool rules on organisation
+// roles or permissions to let anyone through: the roles come from Clerk's
+// Backend API (CLERK_SECRET_KEY), the organisation from tokens granted
+// user:org:read. Without them such tools are refused to everyone.
+func (c Config) OrgRuleWarnings() []string {
+	var w []string
+	if c.ClerkSecretKey == "" {
+		w = append(w, "tools require Clerk organisation roles or permissions but CLERK_SECRET_KEY is unset: roles come from Clerk's Backend API, so those tools are refused to everyone")
+	}
+	if !slices.Contains(c.ClerkScopes, "user:org:read") {
+		w = append(w, "tools require Clerk organisation roles or permissions but CLERK_SCOPES lacks user:org:read: Clerk's tokens then name no organisation, so those tools are refused to everyone")
+	}
 	return w
 }
 

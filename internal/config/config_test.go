@@ -1,6 +1,7 @@
 package config
 
 import (
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -192,8 +193,46 @@ func TestWarnings(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := strings.Join(c.Warnings(), "\n")
-	if !strings.Contains(w, "offline_access") || !strings.Contains(w, "Never use this in production") {
+	if !strings.Contains(w, "offline_access") || !strings.Contains(w, "Never use this in production") || strings.Contains(w, "organisation") {
 		t.Errorf("warnings: %s", w)
+	}
+}
+
+// TestOrgRuleWarnings: organisation rules without the Backend API key or
+// user:org:read refuse everyone, and start-up says so.
+func TestOrgRuleWarnings(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"no org rules", map[string]string{}, nil},
+		{"roles, nothing else", map[string]string{"TOOL_ROLES": "t=org:admin"}, []string{"CLERK_SECRET_KEY", "user:org:read"}},
+		{"permissions, no key", map[string]string{"TOOL_PERMISSIONS": "t=org:x:y", "CLERK_SCOPES": "openid offline_access user:org:read"}, []string{"CLERK_SECRET_KEY"}},
+		{"roles, all set", map[string]string{"TOOL_ROLES": "t=org:admin", "CLERK_SECRET_KEY": "sk_test_x", "CLERK_SCOPES": "openid offline_access user:org:read"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := good()
+			maps.Copy(e, tc.env)
+			c, err := Load(env(e), ModeServe)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, w := range c.Warnings() {
+				if strings.Contains(w, "organisation") {
+					got = append(got, w)
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("warnings %q, want ones naming %v", got, tc.want)
+			}
+			for i, name := range tc.want {
+				if !strings.Contains(got[i], name) {
+					t.Errorf("warning %q does not name %s", got[i], name)
+				}
+			}
+		})
 	}
 }
 

@@ -94,29 +94,58 @@ func CheckHeaders(h http.Header, msgs []Message, batch bool) error {
 	return mcp.ValidateStandardHeaders(h.Get, h.Get(mcp.HeaderProtocolVersion), mcp.MCPMethod(m.Method), m.Params)
 }
 
-// WriteError answers a POST with one JSON-RPC error object and the given
-// HTTP status: the form MCP clients read for refusals that are not OAuth
-// challenges (a header/body mismatch, a tool the caller's organisation role
-// does not allow, an upstream that failed). id is the request's id, or nil.
-func WriteError(w http.ResponseWriter, status int, id json.RawMessage, code int, message string) {
+// Meta returns the request's params._meta object (nil when absent or not
+// an object): clients put hints there, e.g. the OpenAI Apps SDK's
+// "openai/..." keys on tools/call.
+func (m Message) Meta() map[string]json.RawMessage {
+	var p struct {
+		Meta map[string]json.RawMessage `json:"_meta"`
+	}
+	if len(m.Params) == 0 || json.Unmarshal(m.Params, &p) != nil {
+		return nil
+	}
+	return p.Meta
+}
+
+// CodeForbidden is the JSON-RPC error code for a call the caller is not
+// allowed to make (an organisation role or permission it lacks). MCP
+// defines none; it is in the range JSON-RPC leaves to servers, and refused
+// calls answer it as a JSON-RPC error rather than an HTTP 403 because some
+// clients drop the whole connection on a 403.
+const CodeForbidden = -32003
+
+// Error is a JSON-RPC error answer to one request.
+type Error struct {
+	ID      json.RawMessage
+	Code    int
+	Message string
+	Data    any
+}
+
+// Response is the wire form of e.
+func (e Error) Response() map[string]any {
+	body := map[string]any{"code": e.Code, "message": e.Message}
+	if e.Data != nil {
+		body["data"] = e.Data
+	}
+	id := e.ID
 	if len(id) == 0 {
 		id = json.RawMessage("null")
 	}
-	body, _ := json.Marshal(struct {
-		JSONRPC string          `json:"jsonrpc"`
-		ID      json.RawMessage `json:"id"`
-		Error   struct {
-			Code    int    `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}{JSONRPC: "2.0", ID: id, Error: struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	}{code, message}})
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	return map[string]any{"jsonrpc": "2.0", "id": id, "error": body}
+}
+
+// Responses is the body answering a POST with errs: one object, or an array
+// when the request was a batch.
+func Responses(batch bool, errs []Error) any {
+	if !batch && len(errs) == 1 {
+		return errs[0].Response()
+	}
+	out := make([]map[string]any, len(errs))
+	for i, e := range errs {
+		out[i] = e.Response()
+	}
+	return out
 }
 
 // NeedsHeaderCheck says whether a request's protocol version defines the

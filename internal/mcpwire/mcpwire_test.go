@@ -1,6 +1,7 @@
 package mcpwire
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -77,13 +78,53 @@ func TestCheckHeaders(t *testing.T) {
 	}
 }
 
+func TestMetaAndErrorResponses(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		keys []string
+	}{
+		{`{"id":1,"method":"tools/call","params":{"name":"a","_meta":{"openai/locale":"en","progressToken":2}}}`, []string{"openai/locale", "progressToken"}},
+		{`{"id":1,"method":"tools/call","params":{"name":"a"}}`, nil},
+		{`{"id":1,"method":"tools/call","params":{"name":"a","_meta":"x"}}`, nil},
+		{`{"id":1,"method":"ping"}`, nil},
+	} {
+		msgs, _, err := Parse([]byte(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for k := range msgs[0].Meta() {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		if !slices.Equal(keys, tc.keys) {
+			t.Errorf("%s: meta keys %v, want %v", tc.body, keys, tc.keys)
+		}
+	}
+	one, _ := json.Marshal(Responses(false, []Error{{ID: json.RawMessage(`"a"`), Code: CodeForbidden, Message: "no", Data: map[string]any{"tool": "t"}}}))
+	if string(one) != `{"error":{"code":-32003,"data":{"tool":"t"},"message":"no"},"id":"a","jsonrpc":"2.0"}` {
+		t.Errorf("single: %s", one)
+	}
+	many, _ := json.Marshal(Responses(true, []Error{{ID: json.RawMessage(`1`), Code: -1, Message: "x"}}))
+	if string(many) != `[{"error":{"code":-1,"message":"x"},"id":1,"jsonrpc":"2.0"}]` {
+		t.Errorf("batch: %s", many)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"id":1,"method":"tools/call","params":{"name":"a"}}`))
 	f.Add([]byte(`[{"method":"resources/read","params":{"uri":"u"}}]`))
+	f.Add([]byte(`{"id":1,"method":"tools/call","params":{"name":"a","_meta":{"openai/locale":"en"}}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		msgs, _, err := Parse(body)
+		msgs, batch, err := Parse(body)
 		if err == nil {
 			_ = ToolCalls(msgs)
+			for _, m := range msgs {
+				_ = m.Meta()
+				if _, err := json.Marshal(Responses(batch, []Error{{ID: m.ID, Code: CodeForbidden, Message: "no"}})); err != nil && json.Valid(m.ID) {
+					t.Fatalf("error response for id %q: %v", m.ID, err)
+				}
+			}
 			_ = CheckHeaders(http.Header{"Mcp-Protocol-Version": {"2026-07-28"}}, msgs, false)
 		}
 	})

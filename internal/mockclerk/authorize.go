@@ -192,12 +192,33 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		deliver(w, r, req, url.Values{"error": {"access_denied"}, "error_description": {"the user denied the request"}})
 		return
 	}
+	orgID, ok := chosenOrg(u, req.Scopes, p.Get("org_id"))
+	if !ok {
+		s.page(w, http.StatusBadRequest, "Not a member", "The chosen user is not a member of that organization.")
+		return
+	}
 	code := randomToken(32)
 	s.mu.Lock()
-	s.st.codes[code] = &codeGrant{authRequest: req, UserID: u.ID, Expires: s.cfg.Now().Add(codeTTL)}
+	s.st.codes[code] = &codeGrant{authRequest: req, UserID: u.ID, OrgID: orgID, Expires: s.cfg.Now().Add(codeTTL)}
 	s.mu.Unlock()
 	s.log.Info("signed in", "user_id", u.ID, "client_id", req.ClientID)
 	deliver(w, r, req, url.Values{"code": {code}})
+}
+
+// chosenOrg is the organization the tokens are tied to: only with
+// user:org:read; the picker's default ("") is the user's own organization,
+// "none" the personal account, anything else must be the user's.
+func chosenOrg(u User, scopes []string, choice string) (orgID string, ok bool) {
+	if !slices.Contains(scopes, scopeOrgRead) || choice == "none" {
+		return "", true
+	}
+	if choice == "" {
+		if u.Org == nil {
+			return "", true
+		}
+		return u.Org.ID, true
+	}
+	return choice, u.Org != nil && u.Org.ID == choice
 }
 
 // deliver sends an authorization response (a code or an error, with the

@@ -235,8 +235,21 @@ func parseSignInForm(t *testing.T, page string) signInForm {
 // redirect to redirect.
 func signIn(t *testing.T, authURL, redirect, userID string) url.Values {
 	t.Helper()
+	_, rep := signInPost(t, authURL, userID, nil)
+	loc, err := url.Parse(rep.Header.Get("Location"))
+	if rep.Status != http.StatusFound || err != nil || !strings.HasPrefix(loc.String(), redirect+"?") {
+		t.Fatalf("sign-in: %d Location %q, want a 302 to %s", rep.Status, rep.Header.Get("Location"), redirect)
+	}
+	return loc.Query()
+}
+
+// signInPost loads the sign-in page of authURL and submits it for userID
+// (default: the preselected user) with extra fields; it returns the page and
+// the answer to the submission.
+func signInPost(t *testing.T, authURL, userID string, extra url.Values) (page, answer reply) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, authURL, nil)
-	page := do(t, noRedirect, req)
+	page = do(t, noRedirect, req)
 	if page.Status != http.StatusOK || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("authorize: %d %s %s", page.Status, page.Header.Get("Location"), page.Body)
 	}
@@ -255,16 +268,14 @@ func signIn(t *testing.T, authURL, redirect, userID string) url.Values {
 	for k, v := range f.Submit {
 		form[k] = v
 	}
+	for k, v := range extra {
+		form[k] = v
+	}
 	base, _ := url.Parse(authURL)
 	action, _ := base.Parse(f.Action)
 	post, _ := http.NewRequest(http.MethodPost, action.String(), strings.NewReader(form.Encode()))
 	post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	rep := do(t, noRedirect, post)
-	loc, err := url.Parse(rep.Header.Get("Location"))
-	if rep.Status != http.StatusFound || err != nil || !strings.HasPrefix(loc.String(), redirect+"?") {
-		t.Fatalf("sign-in: %d Location %q, want a 302 to %s", rep.Status, rep.Header.Get("Location"), redirect)
-	}
-	return loc.Query()
+	return page, do(t, noRedirect, post)
 }
 
 // authorizeURL is r's authorize endpoint with the app's defaults overridden

@@ -16,7 +16,10 @@ import (
 )
 
 // Clerk's built-in scopes (wire facts §13).
-var knownScopes = []string{"openid", "profile", "email", "public_metadata", "private_metadata", "offline_access", "user:org:read"}
+var knownScopes = []string{"openid", "profile", "email", "public_metadata", "private_metadata", "offline_access", scopeOrgRead}
+
+// scopeOrgRead ties tokens to an organization the user picks (org_id).
+const scopeOrgRead = "user:org:read"
 
 // codeTTL is Clerk's authorization-code lifetime: 10 minutes, single use.
 const codeTTL = 10 * time.Minute
@@ -33,6 +36,7 @@ type authRequest struct {
 type codeGrant struct {
 	authRequest
 	UserID  string
+	OrgID   string // the organization picked at sign-in ("": none)
 	Expires time.Time
 }
 
@@ -246,7 +250,7 @@ func (s *Server) codeGrant(w http.ResponseWriter, p url.Values, clientID string)
 		return
 	}
 	u, _ := s.user(c.UserID)
-	s.issue(w, u, clientID, c.Scopes, randomToken(16), c.Nonce, nonEmpty(p.Get("resource"), c.Resource))
+	s.issue(w, u, c.OrgID, clientID, c.Scopes, randomToken(16), c.Nonce, nonEmpty(p.Get("resource"), c.Resource))
 }
 
 // checkCode validates a code redemption. The statuses follow FAPI's token
@@ -306,7 +310,11 @@ func (s *Server) refreshGrant(w http.ResponseWriter, p url.Values, clientID stri
 		writeOAuthError(w, http.StatusBadRequest, oautherr.InvalidScope, "the requested scope exceeds the original grant")
 	default:
 		u, _ := s.user(t.UserID)
-		s.issue(w, u, clientID, scopes, t.GrantID, t.Nonce, t.Resource)
+		orgID := t.OrgID
+		if !slices.Contains(scopes, scopeOrgRead) {
+			orgID = "" // narrowed away
+		}
+		s.issue(w, u, orgID, clientID, scopes, t.GrantID, t.Nonce, t.Resource)
 	}
 }
 
@@ -322,13 +330,10 @@ func narrowScopes(granted []string, requested string) ([]string, bool) {
 
 // issue answers a token response: access token (opaque or JWT), refresh
 // token when offline_access was granted, ID token when openid was.
-func (s *Server) issue(w http.ResponseWriter, u User, clientID string, scopes []string, grantID, nonce, resource string) {
+func (s *Server) issue(w http.ResponseWriter, u User, orgID, clientID string, scopes []string, grantID, nonce, resource string) {
 	now := s.cfg.Now()
 	rec := &tokenRecord{GrantID: grantID, UserID: u.ID, ClientID: clientID, Scopes: scopes, IssuedAt: now,
-		Expires: now.Add(s.cfg.AccessTokenTTL), Resource: resource, Nonce: nonce}
-	if u.Org != nil && slices.Contains(scopes, "user:org:read") {
-		rec.OrgID = u.Org.ID
-	}
+		Expires: now.Add(s.cfg.AccessTokenTTL), Resource: resource, Nonce: nonce, OrgID: orgID}
 	jti := "oat_" + strings.ToUpper(randomAlnum(32)) // the store key: the opaque token or the JWT's jti
 	rec.JWT = s.cfg.TokenFormat == "jwt"
 	rec.ID = jti

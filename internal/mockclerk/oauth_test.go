@@ -666,3 +666,66 @@ func TestOpaqueAccessTokens(t *testing.T) {
 }
 
 // ---- Backend API (§11) ----
+
+// TestOrganizationPicker: with user:org:read the sign-in page offers the
+// organizations (a plain radio group; its default is the user's own, as
+// before the picker existed) and the personal account; the choice is the
+// org_id of introspection and userinfo. A user cannot pick an organization
+// they are not a member of.
+func TestOrganizationPicker(t *testing.T) {
+	t.Parallel()
+	r := start(t, nil)
+	users := r.Users()
+	alice, bob, carol := users[0], users[1], users[2]
+	withOrgs := url.Values{"scope": {"openid email user:org:read"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())},
+		"code_challenge_method": {"S256"}}
+	page, _ := signInPost(t, authorizeURL(r, withOrgs), alice.ID, nil)
+	for _, want := range []string{`name="org_id" value="" checked`, `name="org_id" value="` + alice.Org.ID + `"`, `name="org_id" value="none"`} {
+		if !strings.Contains(string(page.Body), want) {
+			t.Errorf("the picker lacks %s", want)
+		}
+	}
+	if page, _ := signInPost(t, authorizeURL(r, nil), alice.ID, nil); strings.Contains(string(page.Body), `name="org_id"`) {
+		t.Error("a picker without user:org:read")
+	}
+	for _, tc := range []struct {
+		name    string
+		user    mockclerk.User
+		choice  string
+		status  int
+		wantOrg string
+	}{
+		{"default: the member's own org", carol, "", http.StatusFound, carol.Org.ID},
+		{"member picks the org", carol, carol.Org.ID, http.StatusFound, carol.Org.ID},
+		{"member picks the personal account", carol, "none", http.StatusFound, ""},
+		{"user without an org, default", bob, "", http.StatusFound, ""},
+		{"user picks an org they are not in", bob, alice.Org.ID, http.StatusBadRequest, ""},
+		{"unknown org", alice, "org_nope", http.StatusBadRequest, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conf := oauthConfig(r, "openid", "email", "user:org:read")
+			verifier := oauth2.GenerateVerifier()
+			_, rep := signInPost(t, conf.AuthCodeURL(goodState, oauth2.S256ChallengeOption(verifier)), tc.user.ID, url.Values{"org_id": {tc.choice}})
+			if rep.Status != tc.status {
+				t.Fatalf("sign-in: %d, want %d", rep.Status, tc.status)
+			}
+			if tc.status != http.StatusFound {
+				return
+			}
+			loc, _ := url.Parse(rep.Header.Get("Location"))
+			tok, err := conf.Exchange(context.Background(), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+			if err != nil {
+				t.Fatal(err)
+			}
+			intro := postForm(t, r.URL+"/oauth/token_info", url.Values{"token": {tok.AccessToken}}, appBasic)
+			req, _ := http.NewRequest(http.MethodGet, r.URL+"/oauth/userinfo", nil)
+			req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+			info := do(t, noRedirect, req)
+			gotIntro, _ := intro.JSON["org_id"].(string)
+			gotInfo, _ := info.JSON["org_id"].(string)
+			if gotIntro != tc.wantOrg || gotInfo != tc.wantOrg {
+				t.Fatalf("org_id: introspection %q, userinfo %q, want %q", gotIntro, gotInfo, tc.wantOrg)
+			}
+		})
+	}
+}

@@ -21,6 +21,7 @@ label.user{display:flex;gap:12px;align-items:center;border:1px solid #e3e3ea;bor
 label.user:hover{border-color:#6c47ff}.who{display:flex;flex-direction:column}.who small{color:#6b7080}
 button{width:100%;margin-top:18px;background:#6c47ff;color:#fff;border:0;border-radius:10px;padding:12px;font-size:16px;cursor:pointer}
 .note{font-size:12px;color:#8a8f9c;margin-top:18px}
+fieldset.orgs{border:1px solid #e3e3ea;border-radius:10px;margin-top:12px}fieldset.orgs label{display:block;margin:4px 0}
 </style></head><body><main class="card"><div class="brand">clerk · development fake</div>
 <h1>{{.Title}}</h1>
 {{if .Users}}<p class="muted">to continue to <strong>{{.App}}</strong></p>
@@ -28,7 +29,11 @@ button{width:100%;margin-top:18px;background:#6c47ff;color:#fff;border:0;border-
 <input type="hidden" name="request" value="{{.Request}}">
 {{range $i, $u := .Users}}<label class="user"><input type="radio" name="user_id" value="{{$u.ID}}"{{if eq $i 0}} checked{{end}}>
 <span class="who"><span>{{$u.Name}}</span><small>{{$u.Email}}{{if $u.Org}} · {{$u.Org.Name}} ({{$u.Org.Role}}){{end}}</small></span></label>
-{{end}}<button type="submit" name="action" value="continue">Continue</button>
+{{end}}{{if .Orgs}}<fieldset class="orgs"><legend>Organization</legend>
+<label><input type="radio" name="org_id" value="" checked> The user's own organization, if any</label>
+{{range .Orgs}}<label><input type="radio" name="org_id" value="{{.ID}}"> {{.Name}}</label>
+{{end}}<label><input type="radio" name="org_id" value="none"> Personal account (no organization)</label>
+</fieldset>{{end}}<button type="submit" name="action" value="continue">Continue</button>
 </form>
 <p class="note">Test users only: this is the mock Clerk of clerk-mcp-proxy. Scopes requested: {{.Scopes}}</p>
 {{else}}<p class="muted">{{.Message}}</p>{{end}}
@@ -37,6 +42,7 @@ button{width:100%;margin-top:18px;background:#6c47ff;color:#fff;border:0;border-
 type pageData struct {
 	Title, App, Request, Scopes, Message string
 	Users                                []User
+	Orgs                                 []Org // the organization picker, shown for user:org:read
 }
 
 func setPageHeaders(w http.ResponseWriter) {
@@ -54,7 +60,17 @@ func (s *Server) signInPage(w http.ResponseWriter, id string, req authRequest) {
 	if app == s.cfg.ClientID {
 		app = "your application"
 	}
-	_ = pageTmpl.Execute(w, pageData{Title: "Sign in", App: app, Request: id, Scopes: strings.Join(req.Scopes, ", "), Users: s.cfg.Users})
+	data := pageData{Title: "Sign in", App: app, Request: id, Scopes: strings.Join(req.Scopes, ", "), Users: s.cfg.Users}
+	if slices.Contains(req.Scopes, scopeOrgRead) {
+		// Clerk shows an organization selector on consent for
+		// user:org:read; the choice becomes org_id in the tokens.
+		for _, u := range s.cfg.Users {
+			if u.Org != nil && !slices.ContainsFunc(data.Orgs, func(o Org) bool { return o.ID == u.Org.ID }) {
+				data.Orgs = append(data.Orgs, *u.Org)
+			}
+		}
+	}
+	_ = pageTmpl.Execute(w, data)
 }
 
 // page is a local error page (no redirect to an unvalidated URI).

@@ -10,7 +10,10 @@
 // standard library and its types appear in clerkmcp.
 package toolpolicy
 
-import "slices"
+import (
+	"slices"
+	"sync"
+)
 
 // Rule is what a caller needs to see and call one tool. The zero Rule means
 // "any signed-in user".
@@ -65,8 +68,11 @@ type Decision struct {
 func (d Decision) Allowed() bool { return d.Outcome == Allowed }
 
 // Policy holds the rules of every tool. Tools without a rule get Default.
-// A nil *Policy allows any signed-in user to call every tool.
+// A nil *Policy allows any signed-in user to call every tool. Its methods
+// are safe for concurrent use, so rules may be attached while the server
+// already serves (a library user adding a tool late); set Default before.
 type Policy struct {
+	mu      sync.RWMutex
 	rules   map[string]Rule
 	Default Rule
 }
@@ -89,14 +95,19 @@ func FromScopes(toolScopes map[string][]string) *Policy {
 	return p
 }
 
-// Set replaces the rule of one tool. Not safe concurrently with Check: set
-// rules while building the server.
-func (p *Policy) Set(tool string, r Rule) { p.rules[tool] = r }
+// Set replaces the rule of one tool.
+func (p *Policy) Set(tool string, r Rule) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rules[tool] = r
+}
 
 // Merge adds to tool's rule: scopes and permissions are unioned, roles
 // replaced when r names any, Public set when r says so.
 func (p *Policy) Merge(tool string, r Rule) {
-	cur := p.Rule(tool)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cur := p.rule(tool)
 	cur.Public = cur.Public || r.Public
 	cur.Scopes = union(cur.Scopes, r.Scopes)
 	cur.OrgPermissions = union(cur.OrgPermissions, r.OrgPermissions)
@@ -111,6 +122,12 @@ func (p *Policy) Rule(tool string) Rule {
 	if p == nil {
 		return Rule{}
 	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.rule(tool)
+}
+
+func (p *Policy) rule(tool string) Rule {
 	if r, ok := p.rules[tool]; ok {
 		return r
 	}
@@ -123,6 +140,8 @@ func (p *Policy) AnyPublic() bool {
 	if p == nil {
 		return false
 	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	if p.Default.Public {
 		return true
 	}
@@ -140,6 +159,8 @@ func (p *Policy) AnyOrg() bool {
 	if p == nil {
 		return false
 	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	if p.Default.NeedsOrg() {
 		return true
 	}
@@ -157,6 +178,8 @@ func (p *Policy) Scopes() []string {
 	if p == nil {
 		return nil
 	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	out := slices.Clone(p.Default.Scopes)
 	for _, r := range p.rules {
 		out = union(out, r.Scopes)

@@ -45,6 +45,10 @@ type Choices struct {
 	Consent string
 	// UserID picks a user on the sign-in page (default: the preselected one).
 	UserID string
+	// OrgID picks on the fake Clerk's organization picker (shown for
+	// user:org:read): an organization id, or "none" for the personal
+	// account (default: the user's own organization).
+	OrgID string
 	// MaxHops bounds the redirects and forms followed (default 12).
 	MaxHops int
 }
@@ -104,6 +108,9 @@ func (b *Browser) Authorize(ctx context.Context, authorizeURL, redirectPrefix st
 		} else {
 			if c.UserID != "" && form.HasField("user_id") {
 				values.Set("user_id", c.UserID)
+			}
+			if c.OrgID != "" && form.HasField("org_id") {
+				values.Set("org_id", c.OrgID)
 			}
 			// A named submit button is part of what a browser submits.
 			for _, fl := range form.Fields {
