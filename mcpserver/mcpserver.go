@@ -144,6 +144,13 @@ func (s *Server) Mount(r chi.Router) {
 	r.Handle("/mcp", s.guard(s.authenticate(s.mcp)))
 }
 
+// SetHandler puts h behind /mcp instead of the built-in mcp-go server
+// (gateway mode: h forwards to an upstream MCP server). The Host/Origin
+// guard and the bearer middleware stay in front of it, so h sees only
+// authenticated requests, with the identity in their context. Call it
+// before Mount.
+func (s *Server) SetHandler(h http.Handler) { s.mcp = h }
+
 // MCPServer is the mcp-go server behind /mcp, for adding tools, resources
 // and prompts with mcp-go's own API. Its handlers see the verified identity
 // in their context (IdentityFrom).

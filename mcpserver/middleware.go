@@ -106,13 +106,21 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			if missing := without(s.toolScopes(body), id.Scopes); len(missing) > 0 {
-				need := append(slices.Clone(id.Scopes), missing...)
-				s.challenge(w, http.StatusForbidden, oautherr.InsufficientScope, "this tool needs the scope "+strings.Join(missing, " "), need)
+				s.StepUp(w, id.Scopes, missing)
 				return
 			}
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey, id)))
 	})
+}
+
+// StepUp answers 403 insufficient_scope for a tool call that needs the
+// scopes missing, asking for those held plus the missing ones (a
+// re-authorization then loses nothing). The gateway answers its own policy
+// refusals through it, so both endpoints challenge alike.
+func (s *Server) StepUp(w http.ResponseWriter, held, missing []string) {
+	need := append(slices.Clone(held), missing...)
+	s.challenge(w, http.StatusForbidden, oautherr.InsufficientScope, "this tool needs the scope "+strings.Join(missing, " "), need)
 }
 
 // unavailable answers 503: what the request needs (Clerk, Redis) cannot be
