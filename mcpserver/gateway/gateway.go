@@ -374,8 +374,7 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, x *exchange, res
 		h.Set("Mcp-Session-Id", bound)
 	}
 	mediaType := strings.ToLower(strings.TrimSpace(strings.Split(resp.Header.Get("Content-Type"), ";")[0]))
-	switch {
-	case mediaType == "text/event-stream":
+	if mediaType == "text/event-stream" {
 		commit(w, h)
 		w.WriteHeader(resp.StatusCode)
 		// Errors mid-stream cannot change the status any more; the client
@@ -385,30 +384,47 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, x *exchange, res
 		}
 		// After the stream: the audit line's duration is the whole call's.
 		g.auditCalls(ctx, x, resp.StatusCode)
-	case resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusNoContent || resp.ContentLength == 0:
+		return
+	}
+	raw, err := readBounded(resp.Body, maxUpstreamMessage)
+	empty := err == nil && len(bytes.TrimSpace(raw)) == 0
+	var body []byte
+	if err == nil && !empty && mediaType == "application/json" {
+		body, err = rewriteJSON(raw, x.rewrite(g.cfg.Policy))
+	}
+	switch {
+	case empty && resp.StatusCode < 300:
+		// 202 for a notification or response, 200 for a DELETE: no body,
+		// whatever the content type says.
 		g.auditCalls(ctx, x, resp.StatusCode)
+		h.Del("Content-Type")
 		commit(w, h)
 		w.WriteHeader(resp.StatusCode)
-	case mediaType == "application/json":
-		body, err := readBounded(resp.Body, maxUpstreamMessage)
-		if err == nil {
-			body, err = rewriteJSON(body, x.rewrite(g.cfg.Policy))
-		}
-		if err != nil {
-			g.log.WarnContext(ctx, "gateway: unusable upstream answer", "error", err.Error(), "request_id", httpx.RequestID(ctx))
-			g.auditCalls(ctx, x, http.StatusBadGateway)
-			writeRPCError(w, http.StatusBadGateway, firstID(x), codeUpstream, "the upstream MCP server answered something that is not JSON-RPC")
-			return
-		}
+	case err == nil && body != nil:
 		g.auditCalls(ctx, x, resp.StatusCode)
 		h.Set("Content-Length", fmt.Sprint(len(body)))
 		commit(w, h)
 		w.WriteHeader(resp.StatusCode)
 		_, _ = w.Write(body)
-	default:
-		g.log.WarnContext(ctx, "gateway: unexpected upstream content type", "content_type", mediaType, "upstream_status", resp.StatusCode, "request_id", httpx.RequestID(ctx))
+	case resp.StatusCode >= 400:
+		// 400, 404 (an unknown or expired session: the client must start a
+		// new one), 405, 406...: the status tells the client what to do, so
+		// it is kept; the body, often plain text, becomes JSON-RPC.
 		g.auditCalls(ctx, x, resp.StatusCode)
-		writeRPCError(w, http.StatusBadGateway, firstID(x), codeUpstream, fmt.Sprintf("the upstream MCP server answered HTTP %d with content type %q, not MCP", resp.StatusCode, mediaType))
+		writeRPCError(w, resp.StatusCode, firstID(x), codeUpstream, fmt.Sprintf("the upstream MCP server answered HTTP %d", resp.StatusCode))
+	default:
+		reason := fmt.Sprintf("content type %q", mediaType)
+		switch {
+		case errors.Is(err, errNotJSONRPC):
+			reason = "a body that is not JSON-RPC"
+		case errors.Is(err, errTooLarge):
+			reason = "an answer over the gateway's size limit"
+		case err != nil:
+			reason = "a body that could not be read"
+		}
+		g.log.WarnContext(ctx, "gateway: unusable upstream answer", "reason", reason, "upstream_status", resp.StatusCode, "request_id", httpx.RequestID(ctx))
+		g.auditCalls(ctx, x, http.StatusBadGateway)
+		writeRPCError(w, http.StatusBadGateway, firstID(x), codeUpstream, fmt.Sprintf("the upstream MCP server answered HTTP %d with %s, not MCP", resp.StatusCode, reason))
 	}
 }
 
@@ -443,13 +459,15 @@ func appendNew(list []string, items ...string) []string {
 	return list
 }
 
+var errTooLarge = errors.New("upstream answer too large")
+
 func readBounded(r io.Reader, limit int64) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(b)) > limit {
-		return nil, errors.New("upstream answer too large")
+		return nil, errTooLarge
 	}
 	return b, nil
 }

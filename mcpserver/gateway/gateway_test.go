@@ -405,6 +405,10 @@ func TestGatewayUpstreamFaults(t *testing.T) {
 		}, http.StatusBadGateway, "refused the gateway (HTTP 401)"},
 		{"403", "", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusForbidden) }, http.StatusBadGateway, "HTTP 403"},
 		{"500", "", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusInternalServerError) }, http.StatusBadGateway, "HTTP 500"},
+		// A status the client acts on (404: start a new session) is kept,
+		// its plain-text body made JSON-RPC.
+		{"404 plain text", "", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "Invalid session ID", http.StatusNotFound) },
+			http.StatusNotFound, "HTTP 404"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			url := tc.url
@@ -634,6 +638,44 @@ func TestGatewayOptionalHeaders(t *testing.T) {
 		}
 		if h.Get(gateway.UserHeader) != wantUser || h.Get(gateway.ClerkTokenHeader) != wantToken || h.Get(gateway.AssertionHeader) == "spoofed" {
 			t.Errorf("on=%t: user %q token %q assertion spoofed=%t", on, h.Get(gateway.UserHeader), h.Get(gateway.ClerkTokenHeader), h.Get(gateway.AssertionHeader) == "spoofed")
+		}
+	}
+}
+
+// TestGatewayGetAndDelete: a GET event stream and a DELETE (answered 200
+// with no body and no content type, as server-everything does) pass through.
+func TestGatewayGetAndDelete(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n")
+		case http.MethodDelete:
+			w.(http.Flusher).Flush() // chunked, no length, no type
+		}
+	}))
+	t.Cleanup(up.Close)
+	f := startFront(t, up.URL+"/mcp", nil)
+	for _, tc := range []struct {
+		method string
+		status int
+		body   string
+	}{
+		{http.MethodGet, http.StatusOK, "notifications/tools/list_changed"},
+		{http.MethodDelete, http.StatusOK, ""},
+		{http.MethodPut, http.StatusMethodNotAllowed, "method not allowed"},
+	} {
+		req, _ := http.NewRequest(tc.method, f.URL+"/mcp", nil)
+		req.Header.Set("Authorization", "Bearer token-alice")
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != tc.status || !strings.Contains(string(b), tc.body) {
+			t.Errorf("%s: %d %q, want %d with %q", tc.method, resp.StatusCode, b, tc.status, tc.body)
 		}
 	}
 }
