@@ -3,10 +3,11 @@
 // server @modelcontextprotocol/server-everything behind it: tools,
 // resources, prompts, a long-running tool with progress notifications
 // streamed through, and cancellation. Usage:
-//   node e2e/gateway-everything.mjs <BASE_URL>
+//   node e2e/gateway-everything.mjs <BASE_URL> [token-out-file]
+import { writeFileSync } from "node:fs";
 import { HeadlessProvider, connect } from "./lib/sdk-auth.mjs";
 
-const [base] = process.argv.slice(2);
+const [base, tokenOut] = process.argv.slice(2);
 const mcpURL = new URL(base + "/mcp");
 const redirect = "http://127.0.0.1:41002/callback";
 const check = (cond, what) => {
@@ -55,6 +56,7 @@ async function main() {
   const after = await client.callTool({ name: "echo", arguments: { message: "still here" } });
   check(after.content?.[0]?.text?.includes("still here"), "the session goes on after the cancellation");
 
+  if (tokenOut) writeFileSync(tokenOut, provider.t.access_token);
   await client.transport.terminateSession();
   await client.close();
 }
