@@ -248,6 +248,9 @@ func (c Config) Validate() Problems {
 			p = append(p, "UPSTREAM_MCP_URL: "+err.Error())
 		}
 	}
+	// Every gateway request needs a signed-in user (the upstream is told who
+	// calls); tools callable without one are not supported there yet.
+	check(c.UpstreamURL != "" && len(c.PublicTools) > 0, "PUBLIC_TOOLS is not supported with UPSTREAM_MCP_URL (gateway mode): every gateway request needs a signed-in user")
 	check(c.UpstreamTimeout <= 0 || c.UpstreamTimeout > time.Hour, "UPSTREAM_TIMEOUT must be positive and at most 1h")
 	check(c.UpstreamURL == "" && (c.UpstreamUserHeaders || c.UpstreamClerkToken), "UPSTREAM_FORWARD_USER_HEADERS and UPSTREAM_FORWARD_CLERK_TOKEN need UPSTREAM_MCP_URL")
 	for _, d := range []struct {

@@ -118,6 +118,11 @@ func TestUpstreamURL(t *testing.T) {
 		}
 	}
 	e := good()
+	e["UPSTREAM_MCP_URL"], e["PUBLIC_TOOLS"] = "http://127.0.0.1:3000/mcp", "status"
+	if _, err := Load(env(e), ModeServe); err == nil || !strings.Contains(err.Error(), "PUBLIC_TOOLS is not supported") {
+		t.Errorf("public tools in gateway mode: %v", err)
+	}
+	e = good()
 	e["UPSTREAM_FORWARD_USER_HEADERS"] = "true"
 	if _, err := Load(env(e), ModeServe); err == nil || !strings.Contains(err.Error(), "need UPSTREAM_MCP_URL") {
 		t.Errorf("forwarding without an upstream: %v", err)
