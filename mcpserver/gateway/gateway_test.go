@@ -679,3 +679,25 @@ func TestGatewayGetAndDelete(t *testing.T) {
 		}
 	}
 }
+
+// TestGateway2026 speaks protocol 2026-07-28 (no initialize, no session;
+// Mcp-Method / Mcp-Name headers) through the gateway to an mcp-go upstream:
+// the call reaches the right user, and the filtered tools/list is marked
+// cacheScope "private".
+func TestGateway2026(t *testing.T) {
+	var frontURL string
+	upURL, _, _ := goUpstream(t, &frontURL)
+	f := startFront(t, upURL, nil)
+	frontURL = f.URL
+	const meta = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"}}`
+	h := map[string]string{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "whoami"}
+	resp, body := rpc(t, f.URL+"/mcp", "token-alice", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{},`+meta+`}}`, h)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "user_alice alice@example.com") || resp.Header.Get("Mcp-Session-Id") != "" {
+		t.Errorf("tools/call: %d %s (session %q)", resp.StatusCode, body, resp.Header.Get("Mcp-Session-Id"))
+	}
+	h = map[string]string{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list"}
+	resp, body = rpc(t, f.URL+"/mcp", "token-alice", `{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{`+meta+`}}`, h)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"cacheScope":"private"`) || strings.Contains(body, "admin-only") || !strings.Contains(body, `"name":"whoami"`) {
+		t.Errorf("tools/list: %d %s", resp.StatusCode, body)
+	}
+}
