@@ -349,7 +349,7 @@ func (c Config) Summary() map[string]any {
 		"shutdown_timeout":    c.ShutdownTimeout.String(),
 		"client_timeouts":     fmt.Sprintf("header=%s body_idle=%s body=%s idle=%s", c.HeaderReadTimeout, c.BodyIdleTimeout, c.BodyReadTimeout, c.IdleTimeout),
 		"log_level":           c.LogLevel,
-		"upstream_mcp_url":    c.UpstreamURL,
+		"upstream_mcp_url":    withoutQuery(c.UpstreamURL),
 		"upstream_timeout":    c.UpstreamTimeout.String(),
 		"upstream_forwarding": fmt.Sprintf("user_headers=%t clerk_token=%t", c.UpstreamUserHeaders, c.UpstreamClerkToken),
 	}
@@ -588,6 +588,15 @@ func ParseOrigin(v string) (string, error) {
 		return "", errors.Join(errs...)
 	}
 	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host), nil
+}
+
+// withoutQuery drops a URL's query from the summary line: an upstream may
+// take an API key there.
+func withoutQuery(v string) string {
+	if base, _, ok := strings.Cut(v, "?"); ok {
+		return base + "?[redacted]"
+	}
+	return v
 }
 
 func isLoopbackURL(v string) bool {

@@ -127,11 +127,14 @@ func TestUpstreamURL(t *testing.T) {
 	if _, err := Load(env(e), ModeServe); err == nil || !strings.Contains(err.Error(), "need UPSTREAM_MCP_URL") {
 		t.Errorf("forwarding without an upstream: %v", err)
 	}
-	e["UPSTREAM_MCP_URL"] = "http://10.0.0.5:3000/mcp"
+	e["UPSTREAM_MCP_URL"] = "http://10.0.0.5:3000/mcp?api_key=upstream-secret"
 	e["UPSTREAM_FORWARD_CLERK_TOKEN"] = "true"
 	c, err := Load(env(e), ModeServe)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := c.Summary()["upstream_mcp_url"]; got != "http://10.0.0.5:3000/mcp?[redacted]" {
+		t.Errorf("summary shows the upstream as %v", got)
 	}
 	if w := strings.Join(c.Warnings(), "\n"); !strings.Contains(w, "UPSTREAM_FORWARD_USER_HEADERS") || !strings.Contains(w, "unencrypted") {
 		t.Errorf("warnings: %s", w)
