@@ -84,9 +84,12 @@ type Server struct {
 	mcp      http.Handler
 	tools    *server.MCPServer
 	policy   *toolpolicy.Policy
-	prmPath  string
-	origins  map[string]bool
-	hosts    map[string]bool
+	// policyBehind: the handler behind /mcp (SetHandler) enforces the
+	// policy, so authenticate does not.
+	policyBehind bool
+	prmPath      string
+	origins      map[string]bool
+	hosts        map[string]bool
 }
 
 // New builds the endpoint and its MCP server.
@@ -172,6 +175,15 @@ func (s *Server) Mount(r chi.Router) {
 	r.Options("/.well-known/oauth-protected-resource", prmPreflight)
 	r.Handle("/mcp", s.guard(s.authenticate(s.mcp)))
 }
+
+// SetHandler puts h behind /mcp instead of the built-in mcp-go server
+// (gateway mode: h forwards to an upstream MCP server). The Host/Origin
+// guard and the bearer middleware stay in front of it, so h sees only
+// authenticated requests, with the identity in their context. Call it
+// before Mount. h enforces the tool policy itself (the gateway filters the
+// upstream's answers and writes one audit line per tools/call, refused ones
+// included), so the middleware only authenticates: one place decides.
+func (s *Server) SetHandler(h http.Handler) { s.mcp, s.policyBehind = h, true }
 
 // MCPServer is the mcp-go server behind /mcp, for adding tools, resources
 // and prompts with mcp-go's own API. Its handlers see the verified identity

@@ -87,14 +87,13 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if !s.sessionUsable(w, r, id.UserID) {
 			return
 		}
-		if r.Method == http.MethodPost {
+		if r.Method == http.MethodPost && !s.policyBehind {
 			msgs, batch, ok := readMessages(w, r) // unparseable: mcp-go answers the parse error
 			if !ok {
 				return
 			}
 			if missing := without(s.toolScopes(msgs), id.Scopes); len(missing) > 0 {
-				need := append(slices.Clone(id.Scopes), missing...)
-				s.challenge(w, http.StatusForbidden, oautherr.InsufficientScope, "this tool needs the scope "+strings.Join(missing, " "), need)
+				s.StepUp(w, id.Scopes, missing)
 				return
 			}
 			if refused := s.orgRefusals(msgs, batch, id); len(refused) > 0 {
@@ -160,6 +159,15 @@ func (s *Server) sessionUsable(w http.ResponseWriter, r *http.Request, principal
 		return false
 	}
 	return true
+}
+
+// StepUp answers 403 insufficient_scope for a tool call that needs the
+// scopes missing, asking for those held plus the missing ones (a
+// re-authorization then loses nothing). The gateway answers its own policy
+// refusals through it, so both endpoints challenge alike.
+func (s *Server) StepUp(w http.ResponseWriter, held, missing []string) {
+	need := append(slices.Clone(held), missing...)
+	s.challenge(w, http.StatusForbidden, oautherr.InsufficientScope, "this tool needs the scope "+strings.Join(missing, " "), need)
 }
 
 // unavailable answers 503: what the request needs (Clerk, Redis) cannot be

@@ -121,13 +121,21 @@ func appsSDKClient(m mcpwire.Message) bool {
 // organisation role or permissions do not allow. A batch with one refused
 // call is refused whole: its other requests were not run either.
 func (s *Server) orgRefusals(msgs []mcpwire.Message, batch bool, id *verifier.Identity) []mcpwire.Error {
+	return OrgRefusals(s.policy, msgs, batch, id)
+}
+
+// OrgRefusals are the JSON-RPC errors answering the tools/call requests of
+// msgs that p forbids id for its organisation role or permissions (none when
+// all are allowed). In a batch with a refusal every request gets an error:
+// nothing of it runs. The gateway answers its refusals with it too.
+func OrgRefusals(p *toolpolicy.Policy, msgs []mcpwire.Message, batch bool, id *verifier.Identity) []mcpwire.Error {
 	sub := id.Subject()
 	var refused []mcpwire.Error
 	for _, m := range msgs {
 		if m.Method != string(mcp.MethodToolsCall) || !m.IsRequest() {
 			continue
 		}
-		if d := s.policy.Check(m.Name, sub); d.Outcome == toolpolicy.ForbiddenOrg {
+		if d := p.Check(m.Name, sub); d.Outcome == toolpolicy.ForbiddenOrg {
 			refused = append(refused, mcpwire.Error{ID: m.ID, Code: mcpwire.CodeForbidden, Message: orgMessage(m.Name, id, d),
 				Data: map[string]any{"tool": m.Name, "missing": d.Missing}})
 		}

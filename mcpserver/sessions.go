@@ -87,11 +87,48 @@ func (m *sessionManagers) mac(principal, nonce string) []byte {
 // anonymousPrincipal).
 func (m *sessionManagers) owns(userID, id string) bool {
 	nonce, mac, ok := strings.Cut(id, ".")
-	if !ok || userID == "" || len(id) > 128 {
+	if !ok || userID == "" || len(id) > maxSessionID {
 		return false
 	}
 	got, err := base64.RawURLEncoding.DecodeString(mac)
 	return err == nil && seal.Equal(got, m.mac(userID, nonce))
+}
+
+// maxSessionID bounds the ids owns will MAC. Room for an upstream's id
+// wrapped by BindSession (base64url of up to 256 bytes plus the MAC); the
+// built-in server's own ids are 68 bytes.
+const maxSessionID = 420
+
+// maxUpstreamSessionID is the longest upstream session id BindSession wraps.
+const maxUpstreamSessionID = 256
+
+// BindSession wraps a session id minted by an upstream MCP server (gateway
+// mode) into an id bound to userID. It has the shape of the built-in
+// server's ids, "<nonce>.<MAC(user, nonce)>", with the upstream id
+// (base64url) as the nonce, so the middleware's ownership check applies to
+// it unchanged and any replica can verify it without shared state: another
+// user presenting it gets the same 404 as for an unknown session. ok is
+// false for an id too long to wrap.
+func (s *Server) BindSession(userID, upstreamID string) (string, bool) {
+	if upstreamID == "" || len(upstreamID) > maxUpstreamSessionID || userID == "" {
+		return "", false
+	}
+	nonce := base64.RawURLEncoding.EncodeToString([]byte(upstreamID))
+	return nonce + "." + base64.RawURLEncoding.EncodeToString(s.sessions.signer.MAC("mcp-session", userID, nonce)), true
+}
+
+// UpstreamSession unwraps an id made by BindSession for userID; ok is false
+// for an id of another user, a forged one, or one that wraps nothing.
+func (s *Server) UpstreamSession(userID, id string) (string, bool) {
+	if !s.sessions.owns(userID, id) {
+		return "", false
+	}
+	nonce, _, _ := strings.Cut(id, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(nonce)
+	if err != nil || len(raw) == 0 {
+		return "", false
+	}
+	return string(raw), true
 }
 
 func terminatedKey(id string) string { return "mcp-session-terminated:" + seal.HashHex(id) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -24,7 +25,11 @@ const (
 
 // dev runs the whole product locally: the fake Clerk in-process, an in-memory
 // store, a random PROXY_SECRET. Nothing to sign up for.
-func dev(ctx context.Context, getenv config.Getenv, stdout, stderr io.Writer) int {
+func dev(ctx context.Context, getenv config.Getenv, upstream string, stdout, stderr io.Writer) int {
+	if upstream != "" {
+		// The flag wins over the environment: it is what was just typed.
+		getenv = overrideEnv(getenv, "UPSTREAM_MCP_URL", upstream)
+	}
 	env := envWith(getenv, map[string]string{
 		"LISTEN_ADDR": "127.0.0.1:8080",
 		"LOG_FORMAT":  "text",
@@ -92,10 +97,47 @@ func dev(ctx context.Context, getenv config.Getenv, stdout, stderr io.Writer) in
 	return serveUntilDone(ctx, serve, cfg.ShutdownTimeout, l, log)
 }
 
+// devFlags reads dev's one flag, --upstream URL (also -upstream, and with
+// "="). Anything else is refused by name, as the other commands refuse
+// arguments, so a typo never starts a server with settings it did not ask for.
+func devFlags(args []string) (upstream string, err error) {
+	for i := 0; i < len(args); i++ {
+		name, value, hasValue := strings.Cut(args[i], "=")
+		if name != "--upstream" && name != "-upstream" {
+			return "", fmt.Errorf("unknown argument %q", args[i])
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				return "", errors.New("dev: --upstream needs a URL")
+			}
+			i++
+			value = args[i]
+		}
+		upstream = value
+	}
+	if upstream == "" {
+		return "", errors.New("dev: --upstream needs a URL")
+	}
+	return upstream, nil
+}
+
+// overrideEnv answers v for name whatever the environment says.
+func overrideEnv(getenv config.Getenv, name, v string) config.Getenv {
+	return func(k string) string {
+		if k == name {
+			return v
+		}
+		return getenv(k)
+	}
+}
+
 func printDevBanner(w io.Writer, cfg config.Config, fake *mockclerk.Running) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nclerk-mcp-proxy %s — dev mode (fake Clerk, in-memory store; nothing is persisted)\n\n", app.Version)
 	fmt.Fprintf(&b, "  MCP server URL     %s\n", cfg.Resource())
+	if cfg.UpstreamURL != "" {
+		fmt.Fprintf(&b, "  Fronting           %s  (gateway mode: its tools, behind the sign-in)\n", cfg.UpstreamURL)
+	}
 	fmt.Fprintf(&b, "  Authorization      %s/.well-known/oauth-authorization-server\n", cfg.Issuer())
 	fmt.Fprintf(&b, "  Fake Clerk         %s\n\n", fake.URL)
 	fmt.Fprintf(&b, "Connect a client:\n")
@@ -110,6 +152,10 @@ func printDevBanner(w io.Writer, cfg config.Config, fake *mockclerk.Running) {
 		}
 		fmt.Fprintf(&b, "  - %s %s <%s>  %s%s\n", u.FirstName, u.LastName, u.Email, u.ID, org)
 	}
-	fmt.Fprintf(&b, "\nTools: get-user-info, get-clerk-user-profile, get-user-greeting. Stop with Ctrl-C.\n\n")
+	if cfg.UpstreamURL != "" {
+		fmt.Fprintf(&b, "\nTools: those of the upstream; it can verify who calls with the X-Clerk-MCP-Assertion header. Stop with Ctrl-C.\n\n")
+	} else {
+		fmt.Fprintf(&b, "\nTools: get-user-info, get-clerk-user-profile, get-user-greeting. Stop with Ctrl-C.\n\n")
+	}
 	_, _ = io.WriteString(w, b.String())
 }

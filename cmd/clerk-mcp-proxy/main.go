@@ -3,6 +3,7 @@
 //
 //	clerk-mcp-proxy [serve]     run against Clerk and Redis (configured by environment)
 //	clerk-mcp-proxy dev         run with an in-process fake Clerk and memory store; no accounts needed
+//	clerk-mcp-proxy dev --upstream URL   the same, fronting an existing MCP server (gateway mode)
 //	clerk-mcp-proxy healthcheck exit 0 if the local server answers /healthz (container HEALTHCHECK)
 //	clerk-mcp-proxy version     print the version
 package main
@@ -42,9 +43,17 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 	if len(args) > 0 {
 		cmd = args[0]
 	}
-	// The commands take no arguments (configuration is the environment):
-	// anything after one is a request for help or a mistake, and must not
-	// start a server.
+	if cmd == "dev" && len(args) > 1 && !isHelp(args[1]) {
+		upstream, err := devFlags(args[1:])
+		if err != nil {
+			fmt.Fprintf(stderr, "%v\n\n%s", err, usage)
+			return 2
+		}
+		return dev(ctx, getenv, upstream, stdout, stderr)
+	}
+	// The other commands take no arguments (configuration is the
+	// environment): anything after one is a request for help or a mistake,
+	// and must not start a server.
 	if len(args) > 1 && !isHelp(args[1]) {
 		fmt.Fprintf(stderr, "unknown argument %q\n\n%s", args[1], usage)
 		return 2
@@ -57,7 +66,7 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 	case "serve":
 		return serve(ctx, getenv, stderr)
 	case "dev":
-		return dev(ctx, getenv, stdout, stderr)
+		return dev(ctx, getenv, "", stdout, stderr)
 	case "healthcheck":
 		return healthcheck(getenv, stderr)
 	case "version", "--version", "-v":
@@ -76,6 +85,8 @@ const usage = `usage: clerk-mcp-proxy [serve|dev|healthcheck|version]
   serve        run against Clerk and Redis; configure with CLERK_DOMAIN, CLERK_CLIENT_ID,
                CLERK_CLIENT_SECRET, BASE_URL, REDIS_URL, PROXY_SECRET (see README)
   dev          run locally with a built-in fake Clerk and an in-memory store
+    --upstream URL   gateway mode: put the sign-in in front of the MCP server at URL
+                     (streamable HTTP, e.g. http://127.0.0.1:3000/mcp; as UPSTREAM_MCP_URL)
   healthcheck  exit 0 when the server on LISTEN_ADDR answers /healthz
   version      print the version
 `

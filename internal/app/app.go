@@ -28,6 +28,7 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver/gateway"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/proxy"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/verifier"
@@ -143,6 +144,17 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		Issuer: cfg.Issuer(), Resource: cfg.Resource(), Scopes: cfg.ScopesSupported, Policy: policy,
 		AllowedOrigins: cfg.AllowedOrigins, Version: Version, NoDemoTools: o.NoDemoTools,
 	}, mcpserver.Deps{Verifier: v, Profiles: cl, Sessions: o.Store, Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now})
+
+	if cfg.UpstreamURL != "" {
+		gw, err := gateway.New(gateway.Config{
+			Upstream: cfg.UpstreamURL, Issuer: cfg.Issuer(), HeaderTimeout: cfg.UpstreamTimeout, Policy: cfg.ToolPolicy(),
+			ForwardUserHeaders: cfg.UpstreamUserHeaders, ForwardClerkToken: cfg.UpstreamClerkToken,
+		}, gateway.Deps{Resource: rs, Signer: keys, Logger: o.Logger, Now: o.Now})
+		if err != nil {
+			return nil, err
+		}
+		rs.SetHandler(gw)
+	}
 
 	a := &App{Config: cfg, Metrics: m, Clerk: cl, Verifier: v, MCP: rs, Store: o.Store, Logger: o.Logger}
 	r := chi.NewRouter()

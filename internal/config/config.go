@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver/gateway"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver/toolpolicy"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/redisstore"
 )
@@ -43,6 +44,13 @@ type Config struct {
 	ToolRoles       map[string][]string // TOOL_ROLES: the user's org role must be one of these
 	ToolPermissions map[string][]string // TOOL_PERMISSIONS: org permissions the user must all hold
 	PublicTools     []string            // PUBLIC_TOOLS: callable without a token
+
+	// Gateway mode: /mcp forwards to an existing MCP server (see package
+	// mcpserver/gateway) instead of serving the built-in tools.
+	UpstreamURL         string        // UPSTREAM_MCP_URL; empty: built-in tools
+	UpstreamTimeout     time.Duration // wait for the upstream's response headers
+	UpstreamUserHeaders bool          // also send X-Forwarded-User / X-Forwarded-Email
+	UpstreamClerkToken  bool          // also send the user's Clerk access token
 
 	// Lifetimes.
 	AccessTokenTTL   time.Duration
@@ -161,6 +169,10 @@ func Load(getenv Getenv, mode Mode) (Config, error) {
 		ToolRoles:           l.toolScopes("TOOL_ROLES"),
 		ToolPermissions:     l.toolScopes("TOOL_PERMISSIONS"),
 		PublicTools:         l.list("PUBLIC_TOOLS"),
+		UpstreamURL:         l.str("UPSTREAM_MCP_URL", ""),
+		UpstreamTimeout:     l.duration("UPSTREAM_TIMEOUT", 30*time.Second),
+		UpstreamUserHeaders: l.boolean("UPSTREAM_FORWARD_USER_HEADERS", false),
+		UpstreamClerkToken:  l.boolean("UPSTREAM_FORWARD_CLERK_TOKEN", false),
 		AccessTokenTTL:      l.duration("ACCESS_TOKEN_TTL", time.Hour),
 		RefreshTokenTTL:     l.duration("REFRESH_TOKEN_TTL", 30*24*time.Hour),
 		RefreshGrace:        l.duration("REFRESH_GRACE", 60*time.Second),
@@ -234,6 +246,19 @@ func (c Config) Validate() Problems {
 	check(c.ClientIdleTTL < 0, "CLIENT_IDLE_TTL must not be negative")
 	check(c.ClerkTimeout <= 0, "CLERK_TIMEOUT must be positive")
 	check(c.ShutdownTimeout <= 0, "SHUTDOWN_TIMEOUT must be positive")
+	if c.UpstreamURL != "" {
+		// Loopback and private upstreams are allowed: an MCP server on the
+		// same host or network, unreachable from outside, is the normal
+		// deployment, and the URL comes from the operator, not a request.
+		if _, err := gateway.ParseUpstream(c.UpstreamURL); err != nil {
+			p = append(p, "UPSTREAM_MCP_URL: "+err.Error())
+		}
+	}
+	// Every gateway request needs a signed-in user (the upstream is told who
+	// calls); tools callable without one are not supported there yet.
+	check(c.UpstreamURL != "" && len(c.PublicTools) > 0, "PUBLIC_TOOLS is not supported with UPSTREAM_MCP_URL (gateway mode): every gateway request needs a signed-in user")
+	check(c.UpstreamTimeout <= 0 || c.UpstreamTimeout > time.Hour, "UPSTREAM_TIMEOUT must be positive and at most 1h")
+	check(c.UpstreamURL == "" && (c.UpstreamUserHeaders || c.UpstreamClerkToken), "UPSTREAM_FORWARD_USER_HEADERS and UPSTREAM_FORWARD_CLERK_TOKEN need UPSTREAM_MCP_URL")
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -281,6 +306,12 @@ func (c Config) Warnings() []string {
 	var w []string
 	if !slices.Contains(c.ClerkScopes, "offline_access") {
 		w = append(w, "CLERK_SCOPES lacks offline_access: Clerk may issue no refresh token, so sessions end when Clerk's access token expires")
+	}
+	if c.UpstreamURL != "" && c.UpstreamUserHeaders {
+		w = append(w, "UPSTREAM_FORWARD_USER_HEADERS is on: the upstream gets the user in plain headers anyone on its network could forge. Use it only when nothing but the gateway can reach the upstream; prefer verifying X-Clerk-MCP-Assertion")
+	}
+	if c.UpstreamURL != "" && c.UpstreamClerkToken && strings.HasPrefix(c.UpstreamURL, "http://") && !isLoopbackURL(c.UpstreamURL) {
+		w = append(w, "UPSTREAM_FORWARD_CLERK_TOKEN is on with a plain-http upstream that is not on loopback: users' Clerk tokens cross the network unencrypted")
 	}
 	if c.CIMDAllowLoopback {
 		w = append(w, "CIMD_ALLOW_LOOPBACK_FOR_TESTS is on: client metadata documents may be fetched from loopback and private addresses (SSRF guard off). Never use this in production")
@@ -349,6 +380,9 @@ func (c Config) Summary() map[string]any {
 		"shutdown_timeout":    c.ShutdownTimeout.String(),
 		"client_timeouts":     fmt.Sprintf("header=%s body_idle=%s body=%s idle=%s", c.HeaderReadTimeout, c.BodyIdleTimeout, c.BodyReadTimeout, c.IdleTimeout),
 		"log_level":           c.LogLevel,
+		"upstream_mcp_url":    withoutQuery(c.UpstreamURL),
+		"upstream_timeout":    c.UpstreamTimeout.String(),
+		"upstream_forwarding": fmt.Sprintf("user_headers=%t clerk_token=%t", c.UpstreamUserHeaders, c.UpstreamClerkToken),
 	}
 }
 
@@ -585,6 +619,24 @@ func ParseOrigin(v string) (string, error) {
 		return "", errors.Join(errs...)
 	}
 	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host), nil
+}
+
+// withoutQuery drops a URL's query from the summary line: an upstream may
+// take an API key there.
+func withoutQuery(v string) string {
+	if base, _, ok := strings.Cut(v, "?"); ok {
+		return base + "?[redacted]"
+	}
+	return v
+}
+
+func isLoopbackURL(v string) bool {
+	u, err := url.Parse(v)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(u.Hostname())
+	return u.Hostname() == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 func isHTTPURL(v string) bool {

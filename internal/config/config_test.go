@@ -95,6 +95,53 @@ func TestLoadReportsAllProblems(t *testing.T) {
 	}
 }
 
+// TestUpstreamURL: gateway mode's URL is checked at start-up; loopback is
+// the normal case and allowed.
+func TestUpstreamURL(t *testing.T) {
+	for _, tc := range []struct {
+		url, problem string
+	}{
+		{"http://127.0.0.1:3000/mcp", ""},
+		{"https://mcp-upstream.internal/api/mcp?tenant=1", ""},
+		{"ftp://host/mcp", "must use http or https"},
+		{"http:///mcp", "has no host"},
+		{"https://user:pw@host/mcp", "must not contain userinfo"},
+		{"https://host/mcp#x", "must not have a fragment"},
+	} {
+		e := good()
+		e["UPSTREAM_MCP_URL"] = tc.url
+		c, err := Load(env(e), ModeServe)
+		switch {
+		case tc.problem == "" && (err != nil || c.UpstreamURL != tc.url):
+			t.Errorf("%q: %v", tc.url, err)
+		case tc.problem != "" && (err == nil || !strings.Contains(err.Error(), "UPSTREAM_MCP_URL") || !strings.Contains(err.Error(), tc.problem)):
+			t.Errorf("%q: %v, want %q", tc.url, err, tc.problem)
+		}
+	}
+	e := good()
+	e["UPSTREAM_MCP_URL"], e["PUBLIC_TOOLS"] = "http://127.0.0.1:3000/mcp", "status"
+	if _, err := Load(env(e), ModeServe); err == nil || !strings.Contains(err.Error(), "PUBLIC_TOOLS is not supported") {
+		t.Errorf("public tools in gateway mode: %v", err)
+	}
+	e = good()
+	e["UPSTREAM_FORWARD_USER_HEADERS"] = "true"
+	if _, err := Load(env(e), ModeServe); err == nil || !strings.Contains(err.Error(), "need UPSTREAM_MCP_URL") {
+		t.Errorf("forwarding without an upstream: %v", err)
+	}
+	e["UPSTREAM_MCP_URL"] = "http://10.0.0.5:3000/mcp?api_key=upstream-secret"
+	e["UPSTREAM_FORWARD_CLERK_TOKEN"] = "true"
+	c, err := Load(env(e), ModeServe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Summary()["upstream_mcp_url"]; got != "http://10.0.0.5:3000/mcp?[redacted]" {
+		t.Errorf("summary shows the upstream as %v", got)
+	}
+	if w := strings.Join(c.Warnings(), "\n"); !strings.Contains(w, "UPSTREAM_FORWARD_USER_HEADERS") || !strings.Contains(w, "unencrypted") {
+		t.Errorf("warnings: %s", w)
+	}
+}
+
 func TestParseOriginRejects(t *testing.T) {
 	for _, bad := range []string{
 		"ftp://x", "https://", "https://user:pw@host", "https://host/path", "https://host?q", "https://host#frag", "://nope", "https://host/#",

@@ -318,6 +318,25 @@ func (ks *KeySet) Sign(c AccessClaims) (string, error) {
 	return s, nil
 }
 
+// SignJWT signs arbitrary claims with the set's current key and the given
+// typ header. It serves tokens that are not access tokens (the gateway's
+// identity assertions to its upstream): their own typ keeps either from
+// being taken for the other. It builds a signer per call, so callers on a
+// hot path reuse what it returns for its lifetime.
+func (ks *KeySet) SignJWT(typ string, claims any) (string, error) {
+	ks.syncIfOlder(syncEvery)
+	st := ks.state()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: st.keys[0]}, (&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
+	if err != nil {
+		return "", fmt.Errorf("tokens: signer: %w", err)
+	}
+	s, err := jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		return "", fmt.Errorf("tokens: sign: %w", err)
+	}
+	return s, nil
+}
+
 // Expectations are what a verified access token must say.
 type Expectations struct {
 	Issuer   string
