@@ -62,7 +62,8 @@ func TestGatewayEndToEnd(t *testing.T) {
 	e := e2etest.Start(t, e2etest.Options{Env: map[string]string{"UPSTREAM_MCP_URL": up, "TOOL_ROLES": "org-report=org:admin"}})
 	base = e.BaseURL
 	c := e.Register()
-	e.Login(c, testflow.Choices{})
+	// Carol is a member, not an admin, of the fake Clerk's Acme organisation.
+	e.Login(c, testflow.Choices{UserID: "user_2carolExampleSeededUser003"})
 	sub := jwtSubject(t, c.AccessToken)
 
 	session := e.Initialize(c.AccessToken)
@@ -72,7 +73,7 @@ func TestGatewayEndToEnd(t *testing.T) {
 	}
 	list := e.MCP(c.AccessToken, session, "tools/list", map[string]any{})
 	if !strings.Contains(string(list.Result), "whoami") || strings.Contains(string(list.Result), "org-report") {
-		t.Errorf("tools/list %s: want whoami, not org-report (no organisation role)", list.Result)
+		t.Errorf("tools/list %s: want whoami, not org-report (org:member, not org:admin)", list.Result)
 	}
 	refused := e.MCP(c.AccessToken, session, "tools/call", map[string]any{"name": "org-report"})
 	if refused.Status != http.StatusOK || !strings.Contains(string(refused.Error), "-32003") {
@@ -80,6 +81,16 @@ func TestGatewayEndToEnd(t *testing.T) {
 	}
 	if !strings.Contains(e.Logs.String(), `"msg":"audit: tools/call"`) {
 		t.Error("no audit line")
+	}
+	// Alice is Acme's admin: the same tool is listed and reaches the upstream.
+	admin := e.Register()
+	e.Login(admin, testflow.Choices{UserID: "user_2aliceExampleSeededUser0001"})
+	adminSession := e.Initialize(admin.AccessToken)
+	if list := e.MCP(admin.AccessToken, adminSession, "tools/list", map[string]any{}); !strings.Contains(string(list.Result), "org-report") {
+		t.Errorf("tools/list for an org admin %s: want org-report", list.Result)
+	}
+	if r, _ := e.CallTool(admin.AccessToken, adminSession, "org-report"); r.Status != http.StatusOK || len(r.Error) > 0 || !strings.Contains(r.Body, "report") {
+		t.Errorf("org-report as an org admin: %d %s", r.Status, r.Body)
 	}
 	// The proxy's own token is still required; a client without one is
 	// challenged by the proxy, never reaching the upstream.
