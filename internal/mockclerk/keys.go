@@ -11,9 +11,12 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// sign makes an RS256 JWT with the instance key (kid "ins_…").
+// sign makes an RS256 JWT with the instance key (kid "ins_…"). Like Clerk's
+// since 2026-05 it carries a "cat" protected header, so verifiers are
+// tested against the header that made strict JWT libraries refuse Clerk's
+// tokens (clerk/javascript#9038).
 func (s *Server) sign(typ string, claims map[string]any) (string, error) {
-	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader("kid", s.kid)
+	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader("kid", s.kid).WithHeader("cat", clerkCAT)
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: s.key}, opts)
 	if err != nil {
 		return "", err
@@ -54,6 +57,9 @@ func (s *Server) handleJWKS(w http.ResponseWriter, _ *http.Request) {
 		"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes()),
 	}}})
 }
+
+// clerkCAT is the fake instance's "cat" header value, shaped like Clerk's.
+const clerkCAT = "cl_B7d4PD111AAA"
 
 func randomBytes(n int) []byte {
 	b := make([]byte, n)

@@ -482,7 +482,13 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (namedToke
 
 // handleTokenInfo is §7: RFC 7662 with Clerk's minimal answer. The optional
 // scope parameter is "the granted scopes for the token to check against"
-// (FAPI): a token lacking one of them is inactive.
+// (FAPI): a token lacking one of them is inactive. Any authenticated client
+// of the instance may introspect any token, a token of another client
+// included, and the answer names that token's own client_id: that is what
+// fosite's NewIntrospectionRequest does (it authenticates the caller, then
+// introspects without comparing clients), and Clerk's AS is believed to be
+// fosite (docs/clerk-wire-findings.md). So a resource server must check
+// client_id itself.
 func (s *Server) handleTokenInfo(w http.ResponseWriter, r *http.Request) {
 	req, ok := s.tokenRequest(w, r)
 	if !ok {
