@@ -199,6 +199,12 @@ func (v *Verifier) GrantRevoked(grantID string) { v.grants.Delete(grantID) }
 // Verify runs the whole hot path for one bearer token.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, error) {
 	id, err := v.verify(ctx, token)
+	v.countOutcome(err)
+	return id, err
+}
+
+// countOutcome reports a verification's outcome, the same for every mode.
+func (v *Verifier) countOutcome(err error) {
 	outcome := "ok"
 	switch {
 	case errors.Is(err, ErrUnavailable):
@@ -207,7 +213,6 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, error) 
 		outcome = "invalid"
 	}
 	v.metrics.VerifierOutcomes.WithLabelValues(outcome).Inc()
-	return id, err
 }
 
 func (v *Verifier) verify(ctx context.Context, token string) (*Identity, error) {
@@ -255,17 +260,25 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Identity, error) 
 		UserID: g.UserID, ClientID: claims.ClientID, Scopes: claims.Scopes(), GrantID: g.ID,
 		Expires: claims.ExpiresAt(), OrgID: in.OrgID, ClerkScopes: in.Scopes(), ClerkToken: ts.AccessToken,
 	}
-	if ui, ok := v.userinfo(ctx, ts.AccessToken); ok {
-		id.Enriched, id.UserInfo = true, &ui
-		id.Email, id.EmailVerified, id.Name, id.Picture, id.Username = ui.Email, ui.EmailVerified, ui.Name, ui.Picture, ui.PreferredUsername
-		if id.Name == "" {
-			id.Name = strings.TrimSpace(ui.GivenName + " " + ui.FamilyName)
-		}
-		if ui.OrgID != "" {
-			id.OrgID, id.OrgName, id.OrgSlug = ui.OrgID, ui.OrgName, ui.OrgSlug
-		}
-	}
+	v.enrich(ctx, id, ts.AccessToken)
 	return id, nil
+}
+
+// enrich adds Clerk's userinfo to id when Clerk answers; never fatal. Every
+// mode fills the identity the same way, so tools see the same fields.
+func (v *Verifier) enrich(ctx context.Context, id *Identity, clerkToken string) {
+	ui, ok := v.userinfo(ctx, clerkToken)
+	if !ok {
+		return
+	}
+	id.Enriched, id.UserInfo = true, &ui
+	id.Email, id.EmailVerified, id.Name, id.Picture, id.Username = ui.Email, ui.EmailVerified, ui.Name, ui.Picture, ui.PreferredUsername
+	if id.Name == "" {
+		id.Name = strings.TrimSpace(ui.GivenName + " " + ui.FamilyName)
+	}
+	if ui.OrgID != "" {
+		id.OrgID, id.OrgName, id.OrgSlug = ui.OrgID, ui.OrgName, ui.OrgSlug
+	}
 }
 
 // proxyClaims verifies the proxy's own JWT, cached by token hash.
@@ -368,12 +381,25 @@ var errClientGone = errors.New("client registration gone")
 // errInactive: Clerk answered that the token is not active.
 var errInactive = fmt.Errorf("%w: Clerk reports the token inactive", ErrInvalidToken)
 
-// introspect asks Clerk about its access token, through the caches.
+// introspect asks Clerk about its access token, through the caches, and
+// applies the proxy's gate.
 func (v *Verifier) introspect(ctx context.Context, clerkToken string) (clerk.Introspection, error) {
+	in, err := v.introspection(ctx, clerkToken)
+	if err != nil {
+		return in, err
+	}
+	return in, v.gate(in)
+}
+
+// introspection is Clerk's answer about a token: from this replica's cache,
+// the shared store's, or one call per token however many requests miss at
+// once (singleflight). Only active answers are cached. It applies no policy:
+// each mode gates the answer with its own rules.
+func (v *Verifier) introspection(ctx context.Context, clerkToken string) (clerk.Introspection, error) {
 	key := "intro:" + seal.HashHex(clerkToken)
 	if in, ok := v.intro.Get(key); ok {
 		v.metrics.CacheLookup("introspection", true)
-		return in, v.gate(in)
+		return in, nil
 	}
 	v.metrics.CacheLookup("introspection", false)
 	res, err, _ := v.flight.Do(key, func() (any, error) {
@@ -416,8 +442,7 @@ func (v *Verifier) introspect(ctx context.Context, clerkToken string) (clerk.Int
 		v.log.ErrorContext(ctx, "Clerk introspection refused the proxy's request (check CLERK_CLIENT_ID/SECRET)", "err", err)
 		return clerk.Introspection{}, fmt.Errorf("%w: Clerk introspection", ErrUnavailable)
 	}
-	in := res.(clerk.Introspection)
-	return in, v.gate(in)
+	return res.(clerk.Introspection), nil
 }
 
 // gate applies the introspection rules: active, issued to our Clerk
