@@ -13,6 +13,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { UnauthorizedError, auth } from "@modelcontextprotocol/sdk/client/auth.js";
 import { Browser } from "./lib/browser.mjs";
+import { MemoryProvider, checkTools, publicClientMetadata } from "./lib/provider.mjs";
 
 const [base, stepupTool, tokenOut, redisPort] = process.argv.slice(2);
 const mcpURL = new URL(base + "/mcp");
@@ -29,17 +30,10 @@ const check = (cond, what) => {
   console.log(`  ok  ${what}`);
 };
 
-class HeadlessProvider {
-  constructor() { this.code = null; }
+class HeadlessProvider extends MemoryProvider {
+  constructor() { super(); this.code = null; }
   get redirectUrl() { return used; }
-  get clientMetadata() {
-    return { client_name: "sdk e2e", redirect_uris: [registered], grant_types: ["authorization_code", "refresh_token"],
-      response_types: ["code"], token_endpoint_auth_method: "none" };
-  }
-  state() { return (this.st ??= crypto.randomUUID()); }
-  clientInformation() { return this.ci; }
-  saveClientInformation(c) { this.ci = c; }
-  tokens() { return this.t; }
+  get clientMetadata() { return publicClientMetadata("sdk e2e", registered); }
   // What the SDK calls when the server no longer knows the client or grant
   // (invalid_client / invalid_grant), before it starts over.
   invalidateCredentials(scope) {
@@ -48,9 +42,6 @@ class HeadlessProvider {
     if (scope === "all" || scope === "tokens") this.t = undefined;
     if (scope === "all" || scope === "verifier") this.v = undefined;
   }
-  saveTokens(t) { this.t = t; }
-  saveCodeVerifier(v) { this.v = v; }
-  codeVerifier() { return this.v; }
   async redirectToAuthorization(url) {
     this.authorizeURL = url;
     const final = await new Browser().authorize(url.href, used);
@@ -95,13 +86,7 @@ async function main() {
     "PKCE S256, loopback redirect on another port than registered accepted");
   check(calls.includes("POST /token 200") && provider.t?.refresh_token, "code exchanged for tokens");
 
-  const tools = await client.listTools();
-  const names = tools.tools.map((t) => t.name).sort();
-  check(["get-clerk-user-profile", "get-user-greeting", "get-user-info"].every((n) => names.includes(n)), `tools/list: ${names.join(", ")}`);
-  const info = await client.callTool({ name: "get-user-info", arguments: {} });
-  const user = info.structuredContent;
-  check(user?.email === "alice@example.com" && user?.userId?.startsWith("user_") && user?.client_id === provider.ci.client_id,
-    `get-user-info is the signed-in user (${user?.email})`);
+  await checkTools(client, check, provider.ci.client_id);
 
   // 3. localhost is not 127.0.0.1: refused locally, no redirect.
   const u = new URL(provider.authorizeURL);

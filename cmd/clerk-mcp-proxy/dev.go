@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -55,16 +56,16 @@ func dev(ctx context.Context, getenv config.Getenv, stdout, stderr io.Writer) in
 	if clerkAddr == "" {
 		clerkAddr = "127.0.0.1:9400"
 	}
-	fake, err := mockclerk.Listen(clerkAddr, mockclerk.Config{
+	// In clerk mode MCP clients register at the fake Clerk itself (DCR).
+	fakeCfg := mockclerk.Config{
 		ClientID: devClerkClientID, ClientSecret: devClerkClientSecret,
 		RedirectURIs: []string{cfg.CallbackURL()}, Logger: log.With("component", "mockclerk"),
-	})
+		DCR: cfg.AuthMode == config.AuthClerk,
+	}
+	fake, err := mockclerk.Listen(clerkAddr, fakeCfg)
 	if err != nil && getenv("MOCKCLERK_ADDR") == "" {
 		// The default port is taken: any free port will do.
-		fake, err = mockclerk.Listen("127.0.0.1:0", mockclerk.Config{
-			ClientID: devClerkClientID, ClientSecret: devClerkClientSecret,
-			RedirectURIs: []string{cfg.CallbackURL()}, Logger: log.With("component", "mockclerk"),
-		})
+		fake, err = mockclerk.Listen("127.0.0.1:0", fakeCfg)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "dev: cannot start the fake Clerk:", err)
@@ -95,7 +96,12 @@ func printDevBanner(w io.Writer, cfg config.Config, fake *mockclerk.Running) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nclerk-mcp-proxy %s — dev mode (fake Clerk, in-memory store; nothing is persisted)\n\n", app.Version)
 	fmt.Fprintf(&b, "  MCP server URL     %s\n", cfg.Resource())
-	fmt.Fprintf(&b, "  Authorization      %s/.well-known/oauth-authorization-server\n", cfg.Issuer())
+	if cfg.AuthMode == config.AuthClerk {
+		fmt.Fprintf(&b, "  Mode               clerk: the fake Clerk is the authorization server (DCR on); /register, /authorize, /token here answer 404\n")
+		fmt.Fprintf(&b, "  Authorization      %s/.well-known/oauth-authorization-server\n", fake.URL)
+	} else {
+		fmt.Fprintf(&b, "  Authorization      %s/.well-known/oauth-authorization-server\n", cfg.Issuer())
+	}
 	fmt.Fprintf(&b, "  Fake Clerk         %s\n\n", fake.URL)
 	fmt.Fprintf(&b, "Connect a client:\n")
 	fmt.Fprintf(&b, "  Claude Code        claude mcp add --transport http clerk-dev %s\n", cfg.Resource())
@@ -111,4 +117,26 @@ func printDevBanner(w io.Writer, cfg config.Config, fake *mockclerk.Running) {
 	}
 	fmt.Fprintf(&b, "\nTools: get-user-info, get-clerk-user-profile, get-user-greeting. Stop with Ctrl-C.\n\n")
 	_, _ = io.WriteString(w, b.String())
+}
+
+// devWithFlags is dev with its flags: --mode proxy|clerk|app picks AUTH_MODE
+// (the flag wins over the environment).
+func devWithFlags(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // refusals are answered like every command's
+	mode := fs.String("mode", "", "AUTH_MODE to run: proxy, clerk or app")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unknown argument %q\n\n%s", strings.Join(args, " "), usage)
+		return 2
+	}
+	if *mode != "" {
+		env := getenv
+		getenv = func(k string) string {
+			if k == "AUTH_MODE" {
+				return *mode
+			}
+			return env(k)
+		}
+	}
+	return dev(ctx, getenv, stdout, stderr)
 }

@@ -19,50 +19,7 @@ import (
 // would: read the banner, register, sign in through the consent page and the
 // fake Clerk, exchange the code, call the tools, refresh.
 func TestDevModeFullFlow(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	env := map[string]string{"LISTEN_ADDR": "127.0.0.1:0", "MOCKCLERK_ADDR": "127.0.0.1:0"}
-	pr, pw := io.Pipe()
-	var errb e2etest.SyncBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"dev"}, func(k string) string { return env[k] }, pw, &errb) }()
-	t.Cleanup(func() {
-		// Ctrl-C: dev stops promptly and cleanly (serve's SIGTERM, event
-		// streams included, is tested on the binary in deploy/compose_test.go;
-		// both go through serveUntilDone).
-		cancel()
-		select {
-		case code := <-done:
-			if code != 0 {
-				t.Errorf("dev exit code %d after Ctrl-C:\n%s", code, errb.String())
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("dev did not shut down within 10s")
-		}
-		_ = pw.Close()
-	})
-
-	// The banner names the MCP URL and the seeded users.
-	urlRe := regexp.MustCompile(`MCP server URL\s+(http://\S+)/mcp`)
-	var base string
-	var banner strings.Builder
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		banner.WriteString(sc.Text() + "\n")
-		if m := urlRe.FindStringSubmatch(sc.Text()); m != nil {
-			base = m[1]
-		}
-		if strings.HasPrefix(sc.Text(), "Tools:") {
-			break
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	if base == "" {
-		t.Fatalf("no MCP URL in the banner:\n%s\nstderr:\n%s", banner.String(), errb.String())
-	}
-	if !strings.Contains(banner.String(), "@") {
-		t.Errorf("banner lists no seeded users:\n%s", banner.String())
-	}
-
+	base, banner := startDev(t, "dev")
 	e := &e2etest.Env{T: t, BaseURL: base}
 	r := e.MCP("", "", "initialize", map[string]any{})
 	if r.Status != http.StatusUnauthorized || !strings.Contains(r.Header.Get("WWW-Authenticate"), "resource_metadata=") {
@@ -87,4 +44,53 @@ func TestDevModeFullFlow(t *testing.T) {
 	if r := e.MCP(out["access_token"].(string), session, "tools/list", map[string]any{}); r.Status != http.StatusOK {
 		t.Fatalf("tools/list after refresh: %d %s", r.Status, r.Body)
 	}
+}
+
+// startDev runs `clerk-mcp-proxy <args>` on free ports until the test ends
+// and returns the MCP server's base URL and the banner it printed.
+func startDev(t *testing.T, args ...string) (base string, banner *strings.Builder) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	env := map[string]string{"LISTEN_ADDR": "127.0.0.1:0", "MOCKCLERK_ADDR": "127.0.0.1:0"}
+	pr, pw := io.Pipe()
+	var errb e2etest.SyncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, pw, &errb) }()
+	t.Cleanup(func() {
+		// Ctrl-C: dev stops promptly and cleanly (serve's SIGTERM, event
+		// streams included, is tested on the binary in deploy/compose_test.go;
+		// both go through serveUntilDone).
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("dev exit code %d after Ctrl-C:\n%s", code, errb.String())
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("dev did not shut down within 10s")
+		}
+		_ = pw.Close()
+	})
+
+	// The banner names the MCP URL and the seeded users.
+	urlRe := regexp.MustCompile(`MCP server URL\s+(http://\S+)/mcp`)
+	banner = &strings.Builder{}
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		banner.WriteString(sc.Text() + "\n")
+		if m := urlRe.FindStringSubmatch(sc.Text()); m != nil {
+			base = m[1]
+		}
+		if strings.HasPrefix(sc.Text(), "Tools:") {
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	if base == "" {
+		t.Fatalf("no MCP URL in the banner:\n%s\nstderr:\n%s", banner.String(), errb.String())
+	}
+	if !strings.Contains(banner.String(), "@") {
+		t.Errorf("banner lists no seeded users:\n%s", banner.String())
+	}
+	return base, banner
 }

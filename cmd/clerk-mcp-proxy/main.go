@@ -43,6 +43,9 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 	if len(args) > 0 {
 		cmd = args[0]
 	}
+	if cmd == "dev" && len(args) > 1 && !isHelp(args[1]) {
+		return devWithFlags(ctx, args[1:], getenv, stdout, stderr)
+	}
 	// The commands take no arguments (configuration is the environment):
 	// anything after one is a request for help or a mistake, and must not
 	// start a server.
@@ -77,6 +80,7 @@ const usage = `usage: clerk-mcp-proxy [serve|dev|healthcheck|version]
   serve        run against Clerk and Redis; configure with CLERK_DOMAIN, CLERK_CLIENT_ID,
                CLERK_CLIENT_SECRET, BASE_URL, REDIS_URL, PROXY_SECRET (see README)
   dev          run locally with a built-in fake Clerk and an in-memory store
+               (dev --mode clerk: Clerk is the authorization server, DCR at the fake)
   healthcheck  exit 0 when the server on LISTEN_ADDR answers /healthz
   version      print the version
 `

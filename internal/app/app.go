@@ -110,7 +110,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		Issuer: cfg.Issuer(), Resource: cfg.Resource(), ClerkClientID: cfg.ClerkClientID,
 		RequiredScopes: cfg.ClerkRequiredScopes(), IntrospectionTTL: cfg.IntrospectionTTL, UserinfoTTL: cfg.UserinfoTTL,
 		RefreshTimeout: cfg.ClerkTimeout,
-	}, verifier.Deps{Keys: keys, Store: o.Store, Clerk: cl, Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now})
+	}, verifier.Deps{Keys: keys, Store: o.Store, Clerk: introspector(cfg, cl), Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -128,8 +128,8 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	}
 	rs := mcpserver.New(mcpserver.Config{
 		Issuer: cfg.Issuer(), Resource: cfg.Resource(), Scopes: cfg.ScopesSupported, ToolScopes: cfg.ToolScopes,
-		AllowedOrigins: cfg.AllowedOrigins, Version: Version,
-	}, mcpserver.Deps{Verifier: v, Profiles: cl, Sessions: o.Store, Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now})
+		AllowedOrigins: cfg.AllowedOrigins, Version: Version, AuthorizationServer: authorizationServer(cfg),
+	}, mcpserver.Deps{Verifier: mcpVerifier(cfg, v, cl), Profiles: cl, Sessions: o.Store, Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now})
 
 	a := &App{Config: cfg, Metrics: m, Clerk: cl, Verifier: v, MCP: rs, Store: o.Store, Logger: o.Logger}
 	r := chi.NewRouter()
@@ -140,7 +140,12 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		oautherr.Write(w, oautherr.New(http.StatusMethodNotAllowed, oautherr.InvalidRequest, "method not allowed on this endpoint"))
 	})
-	as.Mount(r)
+	if cfg.AuthMode == config.AuthProxy {
+		// In clerk mode Clerk is the authorization server: /register,
+		// /authorize, /consent, /oauth/callback, /token, /revoke,
+		// /introspect and the AS metadata answer 404.
+		as.Mount(r)
+	}
 	rs.Mount(r)
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		oautherr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
