@@ -121,29 +121,50 @@ func (c *Client) VerifyAccessJWT(ctx context.Context, token string, now time.Tim
 	if err != nil {
 		return claims, err
 	}
-	payload, err := c.keys.VerifySignature(ctx, token)
+	payload, err := c.verifySigned(ctx, token, now, leeway, ErrBadAccessToken)
 	if err != nil {
-		// go-oidc reports a failed key-set fetch as "fetching keys …";
-		// anything else is a signature that does not verify.
-		if strings.HasPrefix(err.Error(), "fetching keys") {
-			return claims, fmt.Errorf("clerk jwks: %w", ErrUnavailable)
-		}
-		return claims, fmt.Errorf("%w: signature", ErrBadAccessToken)
+		return claims, err
 	}
 	// The verified payload is what counts, not the one parsed unverified.
 	var verified AccessClaims
 	if err := json.Unmarshal(payload, &verified); err != nil {
 		return claims, fmt.Errorf("%w: claims do not decode", ErrBadAccessToken)
 	}
-	switch {
-	case verified.Issuer != c.cfg.Issuer:
-		return verified, fmt.Errorf("%w: issued by another Clerk instance", ErrBadAccessToken)
-	case now.After(time.Unix(verified.Expiry, 0).Add(leeway)):
-		return verified, fmt.Errorf("%w: expired", ErrBadAccessToken)
-	case verified.NotBefore != 0 && now.Add(leeway).Before(time.Unix(verified.NotBefore, 0)):
-		return verified, fmt.Errorf("%w: not valid yet", ErrBadAccessToken)
-	}
 	return verified, nil
+}
+
+// verifySigned checks what every Clerk JWT shares: the signature against
+// the instance key set (cached by kid), iss equal to the Frontend API
+// origin, exp and nbf with leeway. It returns the verified payload; bad is
+// the kind of a refusal, and a key set that cannot be fetched is
+// ErrUnavailable.
+func (c *Client) verifySigned(ctx context.Context, token string, now time.Time, leeway time.Duration, bad error) ([]byte, error) {
+	payload, err := c.keys.VerifySignature(ctx, token)
+	if err != nil {
+		// go-oidc reports a failed key-set fetch as "fetching keys …";
+		// anything else is a signature that does not verify.
+		if strings.HasPrefix(err.Error(), "fetching keys") {
+			return nil, fmt.Errorf("clerk jwks: %w", ErrUnavailable)
+		}
+		return nil, fmt.Errorf("%w: signature", bad)
+	}
+	var std struct {
+		Issuer    string `json:"iss"`
+		Expiry    int64  `json:"exp"`
+		NotBefore int64  `json:"nbf"`
+	}
+	if err := json.Unmarshal(payload, &std); err != nil {
+		return nil, fmt.Errorf("%w: claims do not decode", bad)
+	}
+	switch {
+	case std.Issuer != c.cfg.Issuer:
+		return nil, fmt.Errorf("%w: issued by another Clerk instance", bad)
+	case now.After(time.Unix(std.Expiry, 0).Add(leeway)):
+		return nil, fmt.Errorf("%w: expired", bad)
+	case std.NotBefore != 0 && now.Add(leeway).Before(time.Unix(std.NotBefore, 0)):
+		return nil, fmt.Errorf("%w: not valid yet", bad)
+	}
+	return payload, nil
 }
 
 // verifyAnswer is the Backend API's answer about an OAuth access token

@@ -3,6 +3,7 @@ package clerk
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -96,6 +97,44 @@ func FuzzBackendVerify(f *testing.F) {
 		}
 		if in.Active && (tr.status < 200 || tr.status > 299 || in.ClientID == "" || strings.Contains(string(body), `"revoked":true`)) {
 			t.Fatalf("active from status %d body %q", tr.status, body)
+		}
+	})
+}
+
+// FuzzParseSessionToken: the clerk_token an app hands the proxy in app mode
+// is read without a panic, and taken as a session token only with RS256, no
+// crit, a typ other than an access token's, and a user_ subject, a sess_
+// session and an expiry.
+//
+//	go test -run='^$' -fuzz='^FuzzParseSessionToken$' -fuzztime=20s ./internal/clerk
+func FuzzParseSessionToken(f *testing.F) {
+	enc := base64.RawURLEncoding.EncodeToString
+	for _, s := range []struct{ header, claims string }{
+		{`{"alg":"RS256","kid":"ins_1","typ":"JWT","cat":"cl_B7d4PD111AAA"}`, `{"sub":"user_1","sid":"sess_1","azp":"https://app.example","exp":99999999999,"iss":"https://clerk.example","nbf":1,"iat":1}`},
+		{`{"alg":"RS256"}`, `{"sub":"user_1","sid":"sess_1","exp":1}`},
+		{`{"alg":"RS256","typ":"at+jwt"}`, `{"sub":"user_1","sid":"sess_1","exp":1}`},
+		{`{"alg":"HS256","typ":"JWT"}`, `{"sub":"user_1","sid":"sess_1","exp":1}`},
+		{`{"alg":"RS256","typ":"JWT"}`, `{"sub":"org_1","sid":"sess_1","exp":1}`},
+	} {
+		f.Add(enc([]byte(s.header)) + "." + enc([]byte(s.claims)) + ".c2ln")
+	}
+	f.Add("sess_opaque")
+	f.Fuzz(func(t *testing.T, token string) {
+		c, err := ParseSessionToken(token)
+		if err != nil {
+			if !errors.Is(err, ErrBadSessionToken) {
+				t.Fatalf("unclassified error %v", err)
+			}
+			return
+		}
+		if !strings.HasPrefix(c.Subject, "user_") || !strings.HasPrefix(c.SessionID, "sess_") || c.Expiry == 0 {
+			t.Fatalf("accepted claims %+v", c)
+		}
+		raw, _ := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[0])
+		var h jwtHeader
+		_ = json.Unmarshal(raw, &h)
+		if h.Alg != "RS256" || h.Typ != "" && !strings.EqualFold(h.Typ, "JWT") {
+			t.Fatalf("accepted header %s", raw)
 		}
 	})
 }

@@ -71,6 +71,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/oauth/userinfo", s.handleUserInfo)
 	s.mux.HandleFunc("/oauth/register", s.handleRegister)
 	s.bapiRoutes()
+	s.teamAppRoutes()
 	s.adminRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeClerkError(w, http.StatusNotFound, "resource_not_found", "not found")
