@@ -341,25 +341,10 @@ func TestClerkModeVerificationCallsBounded(t *testing.T) {
 			e := newClerkModeEnv(t, vt.o)
 			tok, _ := e.token(t, cmScope, cmResource)
 			e.ck.Reset()
-			var wg sync.WaitGroup
-			errs := make(chan error, 1000)
-			start := make(chan struct{})
-			for range 1000 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					if _, err := e.m.Verify(context.Background(), tok); err != nil {
-						errs <- err
-					}
-				}()
-			}
-			close(start)
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Fatal(err)
-			}
+			concurrently(t, 1000, func() error {
+				_, err := e.m.Verify(context.Background(), tok)
+				return err
+			})
 			stats := e.ck.Stats()
 			t.Logf("calls to the fake Clerk for 1000 concurrent first uses: %v", stats)
 			if n := e.verifyCalls(); n != 1 {
@@ -372,5 +357,30 @@ func TestClerkModeVerificationCallsBounded(t *testing.T) {
 				t.Fatalf("%d key set fetches, want at most 1", n)
 			}
 		})
+	}
+}
+
+// concurrently runs f n times at once (released together) and fails the
+// test with the first error.
+func concurrently(t *testing.T, n int, f func() error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if err := f(); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }

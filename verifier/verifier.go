@@ -140,6 +140,9 @@ type Verifier struct {
 	// rotation, not once per request.
 	marked *ttlcache.Cache[string, struct{}]
 	flight singleflight.Group
+	// sessions and live serve grants bound to a Clerk session (appmode.go).
+	sessions SessionChecker
+	live     *ttlcache.Cache[string, struct{}]
 }
 
 // Deps are the verifier's collaborators.
@@ -151,6 +154,8 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// Sessions answers for Clerk sessions (app mode; nil otherwise).
+	Sessions SessionChecker
 }
 
 // New builds a verifier.
@@ -185,6 +190,7 @@ func New(cfg Config, d Deps) (*Verifier, error) {
 	}
 	return &Verifier{
 		cfg: cfg, keys: d.Keys, store: d.Store, clerk: d.Clerk, vault: v, metrics: d.Metrics, log: d.Logger, now: d.Now,
+		sessions: d.Sessions, live: ttlcache.New[string, struct{}](100_000, d.Now),
 		jwts:   ttlcache.New[string, tokens.AccessClaims](100_000, d.Now),
 		grants: ttlcache.New[string, store.Grant](100_000, d.Now),
 		intro:  ttlcache.New[string, clerk.Introspection](100_000, d.Now),
@@ -231,6 +237,9 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Identity, error) 
 	// rotation (its flag is about the previous generation): the store decides.
 	if rc := g.Refresh; claims.RefreshGen > rc.Generation || claims.RefreshGen == rc.Generation && !rc.CurrentUsed {
 		v.markRefreshUsed(ctx, g.ID, claims.RefreshGen)
+	}
+	if g.ClerkSession != "" {
+		return v.verifySessionGrant(ctx, g, claims)
 	}
 	ts, err := v.vault.Open(g.ID, g.Upstream)
 	if err != nil {

@@ -77,6 +77,10 @@ func dev(ctx context.Context, getenv config.Getenv, stdout, stderr io.Writer) in
 	if cfg.ClerkSecretKey == "" {
 		cfg.ClerkSecretKey = fake.Config().SecretKey
 	}
+	if cfg.AuthMode == config.AuthApp && cfg.AppURL == "" {
+		// The fake Clerk's team app stands in for the team's web app.
+		cfg.AppURL = fake.URL + mockclerk.TeamAppPath
+	}
 	if problems := cfg.Validate(); len(problems) > 0 {
 		fmt.Fprintln(stderr, problems)
 		return 2
@@ -101,6 +105,9 @@ func printDevBanner(w io.Writer, cfg config.Config, fake *mockclerk.Running) {
 		fmt.Fprintf(&b, "  Authorization      %s/.well-known/oauth-authorization-server\n", fake.URL)
 	} else {
 		fmt.Fprintf(&b, "  Authorization      %s/.well-known/oauth-authorization-server\n", cfg.Issuer())
+	}
+	if cfg.AuthMode == config.AuthApp {
+		fmt.Fprintf(&b, "  Mode               app: sign-in through the team app %s/auth/mcp (back to %s/callback)\n", cfg.AppURL, cfg.Issuer())
 	}
 	fmt.Fprintf(&b, "  Fake Clerk         %s\n\n", fake.URL)
 	fmt.Fprintf(&b, "Connect a client:\n")

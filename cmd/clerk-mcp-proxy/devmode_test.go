@@ -55,17 +55,32 @@ func TestDevClerkMode(t *testing.T) {
 	}
 }
 
-// TestDevModeFlagRefusals: a mode that is not available or not known stops
-// dev at once with the configuration's message.
+// TestDevModeFlagRefusals: a mode that is not known stops dev at once with
+// the configuration's message.
 func TestDevModeFlagRefusals(t *testing.T) {
 	for _, tc := range []struct{ mode, want string }{
-		{"app", "AUTH_MODE=app (sign-in through your own app's Clerk session) is not available"},
-		{"bogus", `AUTH_MODE must be proxy or clerk (got "bogus")`},
+		{"bogus", `AUTH_MODE must be proxy, clerk or app (got "bogus")`},
 	} {
 		var out, errb bytes.Buffer
 		code := run(context.Background(), []string{"dev", "--mode=" + tc.mode}, func(string) string { return "" }, &out, &errb)
 		if code != 2 || !strings.Contains(errb.String(), tc.want) {
 			t.Errorf("dev --mode=%s: exit %d, stderr %q", tc.mode, code, errb.String())
 		}
+	}
+}
+
+// TestDevAppMode: `dev --mode app` signs users in through the fake's team
+// app: the whole flow as a browser and client do it.
+func TestDevAppMode(t *testing.T) {
+	base, banner := startDev(t, "dev", "--mode", "app")
+	if !strings.Contains(banner.String(), "Mode               app") {
+		t.Fatalf("banner:\n%s", banner.String())
+	}
+	e := &e2etest.Env{T: t, BaseURL: base}
+	c := e.Register("http://127.0.0.1:33419/callback")
+	e.Login(c, testflow.Choices{})
+	session := e.Initialize(c.AccessToken)
+	if r, info := e.CallTool(c.AccessToken, session, "get-user-info"); r.Status != http.StatusOK || info["userId"] == nil {
+		t.Fatalf("get-user-info: %d %s", r.Status, r.Body)
 	}
 }

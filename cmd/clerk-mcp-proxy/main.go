@@ -80,7 +80,8 @@ const usage = `usage: clerk-mcp-proxy [serve|dev|healthcheck|version]
   serve        run against Clerk and Redis; configure with CLERK_DOMAIN, CLERK_CLIENT_ID,
                CLERK_CLIENT_SECRET, BASE_URL, REDIS_URL, PROXY_SECRET (see README)
   dev          run locally with a built-in fake Clerk and an in-memory store
-               (dev --mode clerk: Clerk is the authorization server, DCR at the fake)
+               (dev --mode clerk: Clerk is the authorization server, DCR at the fake;
+               dev --mode app: sign-in through the fake's team app)
   healthcheck  exit 0 when the server on LISTEN_ADDR answers /healthz
   version      print the version
 `

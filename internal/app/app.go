@@ -110,7 +110,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		Issuer: cfg.Issuer(), Resource: cfg.Resource(), ClerkClientID: cfg.ClerkClientID,
 		RequiredScopes: cfg.ClerkRequiredScopes(), IntrospectionTTL: cfg.IntrospectionTTL, UserinfoTTL: cfg.UserinfoTTL,
 		RefreshTimeout: cfg.ClerkTimeout,
-	}, verifier.Deps{Keys: keys, Store: o.Store, Clerk: introspector(cfg, cl), Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now})
+	}, verifier.Deps{Keys: keys, Store: o.Store, Clerk: introspector(cfg, cl), Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now, Sessions: cl})
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,8 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		TrustedProxies: cfg.TrustedProxies,
 		RateLimits:     proxy.RateLimits{Register: cfg.RateLimitRegister, Token: cfg.RateLimitToken, Authorize: cfg.RateLimitAuthorize, InFlight: cfg.MaxInFlightPerIP},
 		CIMD:           proxy.CIMDConfig{Enabled: cfg.CIMDEnabled, AllowPrivate: cfg.CIMDAllowLoopback},
-	}, proxy.Deps{Store: o.Store, Clerk: cl, Keys: keys, Secret: cfg.Secret, Metrics: m, Logger: o.Logger,
+		App:            appConfig(cfg),
+	}, proxy.Deps{Sessions: cl, Store: o.Store, Clerk: cl, Keys: keys, Secret: cfg.Secret, Metrics: m, Logger: o.Logger,
 		Events: v, Now: o.Now, Rand: o.Rand, HTTPClient: o.CIMDClient})
 	if err != nil {
 		return nil, err
@@ -140,7 +141,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		oautherr.Write(w, oautherr.New(http.StatusMethodNotAllowed, oautherr.InvalidRequest, "method not allowed on this endpoint"))
 	})
-	if cfg.AuthMode == config.AuthProxy {
+	if cfg.AuthMode != config.AuthClerk {
 		// In clerk mode Clerk is the authorization server: /register,
 		// /authorize, /consent, /oauth/callback, /token, /revoke,
 		// /introspect and the AS metadata answer 404.

@@ -4,6 +4,7 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clerk"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/config"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/proxy"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/verifier"
 )
 
@@ -39,4 +40,13 @@ func mcpVerifier(cfg config.Config, v *verifier.Verifier, cl *clerk.Client) mcps
 		}, cl)
 	}
 	return v
+}
+
+// appConfig is app mode's sign-in through the team's web app: its URL, and
+// its origin as the one azp its session tokens may carry. Empty otherwise.
+func appConfig(cfg config.Config) proxy.AppConfig {
+	if cfg.AuthMode != config.AuthApp {
+		return proxy.AppConfig{}
+	}
+	return proxy.AppConfig{URL: cfg.AppURL, AuthorizedParties: []string{cfg.AppOrigin()}}
 }

@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-// TestAuthModes: AUTH_MODE picks what each mode requires, and a mode that
-// is not available (app) or unknown is refused with a message naming it.
+// TestAuthModes: AUTH_MODE picks what each mode requires, and an unknown
+// mode is refused with a message naming it.
 func TestAuthModes(t *testing.T) {
 	without := func(keys ...string) map[string]string {
 		e := good()
@@ -37,8 +37,12 @@ func TestAuthModes(t *testing.T) {
 		{"clerk without any credential", with(without("CLERK_CLIENT_ID", "CLERK_CLIENT_SECRET"), "AUTH_MODE", "clerk"), "", "", "AUTH_MODE=clerk needs a way to verify Clerk's tokens"},
 		{"clerk with half the OAuth application", with(without("CLERK_CLIENT_SECRET"), "AUTH_MODE", "clerk"), "", "", "CLERK_CLIENT_ID and CLERK_CLIENT_SECRET go together"},
 		{"clerk still needs CLERK_DOMAIN", with(without("CLERK_DOMAIN"), "AUTH_MODE", "clerk"), "", "", "CLERK_DOMAIN is required"},
-		{"app is not available yet", with(good(), "AUTH_MODE", "app"), "", "", "AUTH_MODE=app (sign-in through your own app's Clerk session) is not available"},
-		{"unknown mode", with(good(), "AUTH_MODE", "gateway"), "", "", `AUTH_MODE must be proxy or clerk (got "gateway")`},
+		{"app with APP_URL and the secret key", with(without("CLERK_CLIENT_ID", "CLERK_CLIENT_SECRET"), "AUTH_MODE", "app", "APP_URL", "https://app.example.com/", "CLERK_SECRET_KEY", "sk_live_x"), AuthApp, "openid profile email", ""},
+		{"app without APP_URL", with(good(), "AUTH_MODE", "app", "CLERK_SECRET_KEY", "sk_live_x"), "", "", "AUTH_MODE=app needs APP_URL"},
+		{"app without the secret key", with(good(), "AUTH_MODE", "app", "APP_URL", "https://app.example.com"), "", "", "AUTH_MODE=app needs CLERK_SECRET_KEY"},
+		{"app with an APP_URL carrying a query", with(good(), "AUTH_MODE", "app", "APP_URL", "https://app.example.com/x?y=1", "CLERK_SECRET_KEY", "sk_live_x"), "", "", "must be an absolute http(s) URL without query"},
+		{"APP_URL outside app mode", with(good(), "APP_URL", "https://app.example.com"), "", "", "APP_URL is set but only applies with AUTH_MODE=app"},
+		{"unknown mode", with(good(), "AUTH_MODE", "gateway"), "", "", `AUTH_MODE must be proxy, clerk or app (got "gateway")`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Load(env(tc.env), ModeServe)
@@ -77,5 +81,11 @@ func TestClerkAllowedClients(t *testing.T) {
 	}
 	if w := strings.Join(c.Warnings(), "\n"); !strings.Contains(w, "CLERK_ALLOWED_CLIENT_IDS is set but only applies with AUTH_MODE=clerk") {
 		t.Fatalf("warnings %q", w)
+	}
+}
+
+func TestAppOrigin(t *testing.T) {
+	if got := (Config{AppURL: "https://App.Example.com:8443/team"}).AppOrigin(); got != "https://app.example.com:8443" {
+		t.Fatalf("AppOrigin = %q", got)
 	}
 }

@@ -26,8 +26,8 @@ const (
 	// AuthClerk: Clerk is the authorization server; /mcp accepts
 	// Clerk-issued access tokens and the proxy's OAuth endpoints are off.
 	AuthClerk = "clerk"
-	// AuthApp: sign-in through the team's own web app's Clerk session. Not
-	// available yet: Load refuses it.
+	// AuthApp: the proxy is the authorization server, but users sign in
+	// through the team's own web app's Clerk session (APP_URL).
 	AuthApp = "app"
 )
 
@@ -39,6 +39,9 @@ type Config struct {
 	// OAuth client ids whose tokens /mcp accepts; empty accepts any client
 	// of the Clerk instance.
 	ClerkAllowedClients []string
+	// AppURL (APP_URL, app mode): the team's web app, which serves
+	// AppURL + "/auth/mcp" and calls back with clerk_token and state.
+	AppURL string
 
 	// Clerk, the upstream identity provider.
 	ClerkIssuer       string   // Frontend API origin, e.g. https://your-app.clerk.accounts.dev
@@ -187,6 +190,7 @@ func Load(getenv Getenv, mode Mode) (Config, error) {
 	}
 	c := Config{
 		AuthMode:            authMode,
+		AppURL:              strings.TrimSuffix(l.str("APP_URL", ""), "/"),
 		ClerkAllowedClients: l.list("CLERK_ALLOWED_CLIENT_IDS"),
 		ClerkAPIURL:         l.str("CLERK_API_URL", DefaultClerkAPIURL),
 		ClerkSecretKey:      l.str("CLERK_SECRET_KEY", ""),
@@ -224,7 +228,7 @@ func Load(getenv Getenv, mode Mode) (Config, error) {
 	}
 	if mode == ModeServe {
 		c.ClerkIssuer = l.clerkDomain(l.required("CLERK_DOMAIN"))
-		if c.AuthMode == AuthClerk {
+		if c.AuthMode == AuthClerk || c.AuthMode == AuthApp {
 			// Either credential verifies Clerk's tokens (Validate
 			// checks that one is there).
 			c.ClerkClientID = l.str("CLERK_CLIENT_ID", "")
@@ -263,10 +267,13 @@ func (c Config) Validate() Problems {
 		check(c.ClerkIssuer != "" && c.ClerkClientID == "" && c.ClerkSecretKey == "",
 			"AUTH_MODE=clerk needs a way to verify Clerk's tokens: CLERK_CLIENT_ID and CLERK_CLIENT_SECRET (introspection at /oauth/token_info) or CLERK_SECRET_KEY (the Backend API verify call)")
 	case AuthApp:
-		p = append(p, "AUTH_MODE=app (sign-in through your own app's Clerk session) is not available in this version yet; use proxy or clerk")
+		check(c.ClerkIssuer != "" && c.AppURL == "", "AUTH_MODE=app needs APP_URL, the web app that serves /auth/mcp")
+		check(c.AppURL != "" && !validAppURL(c.AppURL), fmt.Sprintf("APP_URL %q must be an absolute http(s) URL without query, fragment or userinfo", c.AppURL))
+		check(c.ClerkIssuer != "" && c.ClerkSecretKey == "", "AUTH_MODE=app needs CLERK_SECRET_KEY: the Backend API is the source of truth for the app's Clerk sessions")
 	default:
-		p = append(p, fmt.Sprintf("AUTH_MODE must be proxy or clerk (got %q)", c.AuthMode))
+		p = append(p, fmt.Sprintf("AUTH_MODE must be proxy, clerk or app (got %q)", c.AuthMode))
 	}
+	check(c.AuthMode != AuthApp && c.AppURL != "", "APP_URL is set but only applies with AUTH_MODE=app")
 	check(len(c.Secret) > 0 && len(c.Secret) < 32, fmt.Sprintf("PROXY_SECRET must be at least 32 bytes (got %d)", len(c.Secret)))
 	if c.RedisURL != "" {
 		// The Redis client's own parser, so what passes here is what it can
@@ -351,6 +358,7 @@ func (c Config) Warnings() []string {
 func (c Config) Summary() map[string]any {
 	return map[string]any{
 		"auth_mode":           c.AuthMode,
+		"app_url":             c.AppURL,
 		"clerk_allowed_ids":   c.ClerkAllowedClients,
 		"base_url":            c.BaseURL,
 		"listen_addr":         c.ListenAddr,
@@ -621,6 +629,24 @@ func ParseOrigin(v string) (string, error) {
 		return "", errors.Join(errs...)
 	}
 	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host), nil
+}
+
+// validAppURL: APP_URL is where the browser is sent with the state, so it
+// must be a plain absolute http(s) URL.
+func validAppURL(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil &&
+		u.RawQuery == "" && !u.ForceQuery && u.Fragment == "" && !strings.Contains(v, "#")
+}
+
+// AppOrigin is APP_URL's origin: the azp a session token minted for the
+// app's pages carries.
+func (c Config) AppOrigin() string {
+	u, err := url.Parse(c.AppURL)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host)
 }
 
 func isHTTPURL(v string) bool {
