@@ -6,6 +6,7 @@ package verifier
 // GET /v1/sessions/{id}, an active answer trusted for INTROSPECTION_CACHE_TTL
 // in-process and in the shared store, concurrent misses sharing one call.
 // A session that is over (revoked, ended, expired, removed) ends the grant.
+// The profile (email, name, picture) comes from the Backend API's user.
 
 import (
 	"context"
@@ -18,9 +19,10 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 )
 
-// SessionChecker answers for Clerk sessions (clerk.Client).
+// SessionChecker answers for Clerk sessions and users (clerk.Client).
 type SessionChecker interface {
 	Session(ctx context.Context, sessionID string) (clerk.Session, error)
+	User(ctx context.Context, userID string) (map[string]any, error)
 }
 
 // verifySessionGrant finishes the hot path for a session-bound grant.
@@ -38,7 +40,16 @@ func (v *Verifier) verifySessionGrant(ctx context.Context, g store.Grant, claims
 		v.metrics.Revocations.WithLabelValues("clerk_session_ended").Inc()
 		return nil, fmt.Errorf("%w: the Clerk session behind the grant has ended", ErrInvalidToken)
 	}
-	return &Identity{UserID: g.UserID, ClientID: claims.ClientID, Scopes: claims.Scopes(), GrantID: g.ID, Expires: claims.ExpiresAt()}, nil
+	id := &Identity{UserID: g.UserID, ClientID: claims.ClientID, Scopes: claims.Scopes(), GrantID: g.ID, Expires: claims.ExpiresAt()}
+	// No OAuth token for userinfo here: the profile comes from the Backend
+	// API's user record, cached like userinfo, never fatal.
+	if ui, ok := v.profile(ctx, "bapiuser:"+g.UserID, func(ctx context.Context) (clerk.UserInfo, error) {
+		u, err := v.sessions.User(ctx, g.UserID)
+		return clerk.ProfileFromUser(u), err
+	}); ok {
+		id.fill(ui)
+	}
+	return id, nil
 }
 
 // sessionLive reports whether the session is active and userID's, through

@@ -83,7 +83,7 @@ func TestSessionGrantCallsBounded(t *testing.T) {
 	e := newSessionEnv(t)
 	concurrently(t, 1000, func() error {
 		id, err := e.v.Verify(context.Background(), e.token)
-		if err == nil && (id.UserID != mockclerk.DefaultUsers()[0].ID || id.ClientID != "mcp_c") {
+		if err == nil && (id.UserID != mockclerk.DefaultUsers()[0].ID || id.ClientID != "mcp_c" || id.Email != mockclerk.DefaultUsers()[0].Email) {
 			err = errors.New("wrong identity")
 		}
 		return err
@@ -91,6 +91,9 @@ func TestSessionGrantCallsBounded(t *testing.T) {
 	t.Logf("calls to the fake Clerk for 1000 concurrent first uses: %v", e.ck.Stats())
 	if n := e.sessionCalls(); n != 1 {
 		t.Fatalf("%d session lookups, want 1", n)
+	}
+	if n := e.ck.Stats()["/v1/users/"+mockclerk.DefaultUsers()[0].ID]; n != 1 {
+		t.Fatalf("%d Backend API user lookups for the profile, want 1", n)
 	}
 	if _, err := e.v.Verify(context.Background(), e.token); err != nil || e.sessionCalls() != 1 {
 		t.Fatalf("cached: %v, %d lookups", err, e.sessionCalls())

@@ -276,10 +276,13 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Identity, error) 
 // enrich adds Clerk's userinfo to id when Clerk answers; never fatal. Every
 // mode fills the identity the same way, so tools see the same fields.
 func (v *Verifier) enrich(ctx context.Context, id *Identity, clerkToken string) {
-	ui, ok := v.userinfo(ctx, clerkToken)
-	if !ok {
-		return
+	if ui, ok := v.userinfo(ctx, clerkToken); ok {
+		id.fill(ui)
 	}
+}
+
+// fill copies a profile into the identity.
+func (id *Identity) fill(ui clerk.UserInfo) {
 	id.Enriched, id.UserInfo = true, &ui
 	id.Email, id.EmailVerified, id.Name, id.Picture, id.Username = ui.Email, ui.EmailVerified, ui.Name, ui.Picture, ui.PreferredUsername
 	if id.Name == "" {
@@ -475,7 +478,15 @@ func (v *Verifier) gate(in clerk.Introspection) error {
 
 // userinfo fetches Clerk's userinfo through the caches; failure is not fatal.
 func (v *Verifier) userinfo(ctx context.Context, clerkToken string) (clerk.UserInfo, bool) {
-	key := "userinfo:" + seal.HashHex(clerkToken)
+	return v.profile(ctx, "userinfo:"+seal.HashHex(clerkToken), func(ctx context.Context) (clerk.UserInfo, error) {
+		return v.clerk.UserInfo(ctx, clerkToken)
+	})
+}
+
+// profile is the user's profile under key through the caches (this
+// replica's, the shared store's, one call for concurrent misses), fetched
+// with fetch; failure is not fatal.
+func (v *Verifier) profile(ctx context.Context, key string, fetch func(context.Context) (clerk.UserInfo, error)) (clerk.UserInfo, bool) {
 	if ui, ok := v.info.Get(key); ok {
 		v.metrics.CacheLookup("userinfo", true)
 		return ui, true
@@ -491,7 +502,7 @@ func (v *Verifier) userinfo(ctx context.Context, clerkToken string) (clerk.UserI
 		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		ui, err := v.clerk.UserInfo(cctx, clerkToken)
+		ui, err := fetch(cctx)
 		if err != nil {
 			return ui, err
 		}
@@ -503,7 +514,7 @@ func (v *Verifier) userinfo(ctx context.Context, clerkToken string) (clerk.UserI
 		return ui, nil
 	})
 	if err != nil {
-		v.log.WarnContext(ctx, "Clerk userinfo failed; continuing without profile enrichment", "err", err)
+		v.log.WarnContext(ctx, "Clerk profile lookup failed; continuing without profile enrichment", "err", err)
 		return clerk.UserInfo{}, false
 	}
 	return res.(clerk.UserInfo), true

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -206,4 +207,24 @@ func sessionOf(t *testing.T, tok string) string {
 		t.Fatal(err)
 	}
 	return c.SessionID
+}
+
+// TestAppModeSDKClient: the official TypeScript SDK client's whole flow
+// (e2e/sdk-client.mjs: discovery, DCR, PKCE, consent, sign-in, tools,
+// refresh, step-up) in app mode, the browser part signing in at the team
+// app.
+func TestAppModeSDKClient(t *testing.T) {
+	t.Parallel()
+	node, script := nodeScript(t, "sdk-client.mjs")
+	e := startAppMode(t, map[string]string{"TOOL_SCOPES": "get-clerk-user-profile=profile:read"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, node, script, e.BaseURL, "get-clerk-user-profile").CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("sdk-client.mjs in app mode: %v", err)
+	}
+	if n := countPrefix(e.Clerk.Stats(), mockclerk.TeamAppPath+"/auth/mcp"); n < 2 {
+		t.Fatalf("the team app was visited %d times, want the sign-in and the step-up", n)
+	}
 }

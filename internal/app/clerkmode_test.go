@@ -36,14 +36,7 @@ func startClerkMode(t *testing.T, format string, env map[string]string) *e2etest
 // TestClerkModeSDKClient: the official TypeScript SDK client, both of
 // Clerk's token formats (e2e/sdk-clerk-mode.mjs says what it checks).
 func TestClerkModeSDKClient(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if _, serr := os.Stat("../../e2e/node_modules/@modelcontextprotocol/sdk"); err != nil || serr != nil {
-		t.Skip("needs node and e2e/node_modules (bash scripts/deps)")
-	}
-	script, err := filepath.Abs("../../e2e/sdk-clerk-mode.mjs")
-	if err != nil {
-		t.Fatal(err)
-	}
+	node, script := nodeScript(t, "sdk-clerk-mode.mjs")
 	for _, format := range []string{"jwt", "opaque"} {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()
@@ -152,4 +145,19 @@ func TestClerkModeBadTokens(t *testing.T) {
 	if r := e.MCP(fresh, "", "initialize", map[string]any{}); r.Status != http.StatusServiceUnavailable {
 		t.Errorf("Clerk down: %d, want 503", r.Status)
 	}
+}
+
+// nodeScript finds node and one of e2e/'s scripts, or skips the test when
+// the SDK is not installed (bash scripts/deps installs it).
+func nodeScript(t *testing.T, name string) (node, script string) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if _, serr := os.Stat("../../e2e/node_modules/@modelcontextprotocol/sdk"); err != nil || serr != nil {
+		t.Skip("needs node and e2e/node_modules (bash scripts/deps)")
+	}
+	script, err = filepath.Abs("../../e2e/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return node, script
 }

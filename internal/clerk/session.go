@@ -115,3 +115,25 @@ func (c *Client) Session(ctx context.Context, sessionID string) (Session, error)
 	}
 	return out, err
 }
+
+// ProfileFromUser reads a Backend API user record (GET /v1/users/{id}) as
+// the userinfo fields the identity carries: the primary email and whether it
+// is verified, the name, the picture and the username. Fields of the wrong
+// type are left empty.
+func ProfileFromUser(u map[string]any) UserInfo {
+	str := func(m map[string]any, k string) string { s, _ := m[k].(string); return s }
+	ui := UserInfo{Subject: str(u, "id"), UserID: str(u, "id"), GivenName: str(u, "first_name"), FamilyName: str(u, "last_name"),
+		Picture: str(u, "image_url"), PreferredUsername: str(u, "username")}
+	ui.Name = strings.TrimSpace(ui.GivenName + " " + ui.FamilyName)
+	emails, _ := u["email_addresses"].([]any)
+	for _, e := range emails {
+		m, _ := e.(map[string]any)
+		if m == nil || str(m, "id") == "" || str(m, "id") != str(u, "primary_email_address_id") {
+			continue
+		}
+		ui.Email = str(m, "email_address")
+		v, _ := m["verification"].(map[string]any)
+		ui.EmailVerified = v != nil && str(v, "status") == "verified"
+	}
+	return ui
+}
