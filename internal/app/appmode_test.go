@@ -10,7 +10,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -226,5 +228,35 @@ func TestAppModeSDKClient(t *testing.T) {
 	}
 	if n := countPrefix(e.Clerk.Stats(), mockclerk.TeamAppPath+"/auth/mcp"); n < 2 {
 		t.Fatalf("the team app was visited %d times, want the sign-in and the step-up", n)
+	}
+}
+
+// TestAppModeChromium: the app-mode sign-in in real Chromium, allow and
+// deny (e2e/browser-app.mjs); screenshots of the consent and team-app pages
+// go to e2e/artifacts/app-mode/.
+func TestAppModeChromium(t *testing.T) {
+	t.Parallel()
+	node, script := nodeScript(t, "browser-app.mjs")
+	chromium := os.Getenv("CHROMIUM")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		t.Skip("needs chromium (bash scripts/deps)")
+	}
+	art, err := filepath.Abs("../../e2e/artifacts/app-mode")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(art, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := startAppMode(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, node, script, e.BaseURL, art).CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("browser-app.mjs: %v", err)
 	}
 }
