@@ -65,6 +65,9 @@ func (v *Verifier) sessionLive(ctx context.Context, sid, userID string) (bool, e
 		return false, fmt.Errorf("%w: no Clerk session checker configured", ErrUnavailable)
 	}
 	res, err, _ := v.flight.Do(key, func() (any, error) {
+		if _, ok := v.live.Get(key); ok { // filled by the call that just ended
+			return true, nil
+		}
 		if _, err := v.store.GetCache(ctx, key); err == nil {
 			v.live.Set(key, struct{}{}, v.now().Add(min(v.cfg.IntrospectionTTL, 5*time.Second)))
 			return true, nil

@@ -66,7 +66,7 @@ func newSessionEnv(t *testing.T) *sessionEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := verifier.New(verifier.Config{Issuer: "https://as.example", Resource: "https://as.example/mcp", IntrospectionTTL: time.Minute},
+	v, err := verifier.New(verifier.Config{Issuer: "https://as.example", Resource: "https://as.example/mcp", IntrospectionTTL: time.Minute, UserinfoTTL: time.Minute},
 		verifier.Deps{Keys: keys, Store: st, Clerk: cl, Secret: []byte(cacheSecret), Now: clock.Now, Sessions: cl})
 	if err != nil {
 		t.Fatal(err)

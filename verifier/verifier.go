@@ -493,6 +493,11 @@ func (v *Verifier) profile(ctx context.Context, key string, fetch func(context.C
 	}
 	v.metrics.CacheLookup("userinfo", false)
 	res, err, _ := v.flight.Do(key, func() (any, error) {
+		// A caller that missed the cache just before the previous call
+		// finished finds its answer here instead of calling again.
+		if ui, ok := v.info.Get(key); ok {
+			return ui, nil
+		}
 		if raw, err := v.store.GetCache(ctx, key); err == nil {
 			var ui clerk.UserInfo
 			if json.Unmarshal(raw, &ui) == nil {
