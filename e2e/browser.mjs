@@ -4,29 +4,14 @@
 // page can be framed, the consent form has no CSRF token, or the flow does
 // not reach the client's redirect URI with a code.
 // Usage: node e2e/browser.mjs <BASE_URL> <ARTIFACTS>
-import http from "node:http";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash, randomBytes } from "node:crypto";
-import { chromium } from "playwright-core";
+import { launchChromium, listen, registeredClient } from "./lib/chromium.mjs";
 
 const [base, art] = process.argv.slice(2);
 const check = (cond, what) => { if (!cond) throw new Error(what); console.log(`  ok  ${what}`); };
-const listen = (handler) => new Promise((ok) => { const s = http.createServer(handler).listen(0, "127.0.0.1", () => ok(s)); });
 
-// The client's loopback redirect endpoint: records what the browser brings
-// to /callback (and only there: Chromium asks for /favicon.ico afterwards).
-let callback = null;
-const client = await listen((req, res) => {
-  const u = new URL(req.url, "http://x");
-  if (u.pathname !== "/callback") { res.statusCode = 404; res.end(); return; }
-  callback = u;
-  res.end("<h1>Signed in. You can close this window.</h1>");
-});
-const redirect = `http://127.0.0.1:${client.address().port}/callback`;
-const reg = await (await fetch(`${base}/register`, { method: "POST", headers: { "content-type": "application/json" },
-  body: JSON.stringify({ client_name: "Acme Notes Desktop", redirect_uris: [redirect], token_endpoint_auth_method: "none" }) })).json();
+const { reg, redirect, last, close: closeClient } = await registeredClient(base);
 const verifier = randomBytes(32).toString("base64url");
 const challenge = createHash("sha256").update(verifier).digest("base64url");
 const authorize = `${base}/authorize?` + new URLSearchParams({ response_type: "code", client_id: reg.client_id, redirect_uri: redirect,
@@ -41,11 +26,7 @@ const framer = await listen((req, res) => {
 });
 const framerURL = (src) => `http://127.0.0.1:${framer.address().port}/?` + new URLSearchParams({ src });
 
-const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "chromium-")), {
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true, viewport: { width: 900, height: 900 },
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
 
@@ -94,6 +75,7 @@ try {
   await page.locator('input[name="user_id"]').nth(1).check(); // sign in as the second user
   await page.getByRole("button", { name: /continue/i }).click();
   await page.waitForURL((u) => u.href.startsWith(redirect));
+  const callback = last();
   check(callback?.searchParams.get("code") && callback.searchParams.get("state") === "browser-state-1" && callback.searchParams.get("iss") === base,
     "the flow reached the client's redirect URI with code, state and iss");
 
@@ -104,7 +86,7 @@ try {
   check(typeof tok.access_token === "string", "the code was exchanged for tokens");
 } finally {
   await browser.close();
-  client.close();
+  closeClient();
   framer.close();
 }
 console.log("browser: PASS");

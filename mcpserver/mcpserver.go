@@ -60,6 +60,9 @@ type Config struct {
 	AllowedOrigins []string // besides the issuer's own origin
 	ServiceName    string
 	Version        string
+	// AuthorizationServer, when set, is the issuer the protected-resource
+	// metadata names instead of Issuer (clerk mode: Clerk's Frontend API).
+	AuthorizationServer string
 }
 
 // Deps are the endpoint's collaborators.

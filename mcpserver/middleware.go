@@ -282,14 +282,21 @@ func (s *Server) toolScopes(msgs []mcpwire.Message) []string {
 // URL exactly and authorization_servers names the issuer byte for byte
 // (strict clients compare both as strings).
 func (s *Server) handlePRM(w http.ResponseWriter, r *http.Request) {
-	body, _ := json.Marshal(map[string]any{
+	prm := map[string]any{
 		"resource":                 s.cfg.Resource,
 		"authorization_servers":    []string{s.cfg.Issuer},
 		"scopes_supported":         without(s.cfg.Scopes, []string{offlineAccess}),
 		"bearer_methods_supported": []string{"header"},
 		"resource_name":            s.cfg.ServiceName,
 		"jwks_uri":                 s.cfg.Issuer + "/.well-known/jwks.json",
-	})
+	}
+	if as := s.cfg.AuthorizationServer; as != "" && as != s.cfg.Issuer {
+		// Another server issues the tokens (clerk mode): name it, and
+		// publish no key set, since this server signs nothing.
+		prm["authorization_servers"] = []string{as}
+		delete(prm, "jwks_uri")
+	}
+	body, _ := json.Marshal(prm)
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")

@@ -30,49 +30,11 @@ type codeRecord struct {
 // sends the MCP client its own code. Every failure after the state is known
 // goes back to the client as an OAuth error, so the client never hangs.
 func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
-	p, oerr := readQuery(r)
-	if oerr != nil {
-		s.renderError(w, r, pageBadRequest.withError(oerr))
-		return
-	}
-	state := p.get("state")
-	if state == "" || len(state) > 128 {
-		s.renderError(w, r, pageExpired)
-		return
-	}
-	raw, err := s.store.ConsumeTicket(r.Context(), store.KindUpstreamState, seal.HashHex(state), 0)
-	if err == nil {
-		// Sealed under the state itself (startUpstream); a ticket that does
-		// not open is treated like an unknown one.
-		if raw, err = seal.OpenWithSecret(state, raw, []byte(upstreamTicketAD)); err != nil {
-			raw, err = nil, store.ErrNotFound
-		}
-	}
-	up, outcome := readTicket[upstreamRequest](s, r, "consume_upstream_state", raw, err, nil)
-	if s.ticketPageShown(w, r, outcome) {
+	p, up, ok := s.resumeUpstream(w, r, "clerk")
+	if !ok {
 		return
 	}
 	req := up.Request
-	httpx.SetClient(r.Context(), req.ClientID)
-	// The binding cookie proves this browser approved the consent; without it
-	// a victim could be walked through someone else's authorization.
-	cookieName := bindingCookie(state)
-	binding := s.cookie(r, cookieName)
-	s.setCookie(w, cookieName, "", -1)
-	if binding == "" || !seal.EqualHash(binding, up.BindingHash) {
-		s.audit(r, "consent_binding_mismatch", "client_id", req.ClientID)
-		s.renderError(w, r, pageSessionMismatch)
-		return
-	}
-	if e := p.get("error"); e != "" {
-		code := oautherr.ServerError
-		if oautherr.Code(e) == oautherr.AccessDenied {
-			code = oautherr.AccessDenied
-		}
-		s.log.WarnContext(r.Context(), "clerk returned an authorization error", "clerk_error", safeCode(e), "client_id", req.ClientID)
-		s.redirectError(w, r, req.RedirectURI, req.State, &oauthError{Code: code, Description: "sign-in at the identity provider did not complete"})
-		return
-	}
 	code := p.get("code")
 	if code == "" {
 		s.redirectError(w, r, req.RedirectURI, req.State, errServer("the identity provider returned no authorization code"))
@@ -107,7 +69,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.SetUser(r.Context(), userID)
-	clientCode, oe := s.issueCode(r, req, userID, tokens)
+	clientCode, oe := s.issueCode(r, req, userID, tokens, "")
 	if oe != nil {
 		s.revokeUpstream(r, tokens, "client_id", req.ClientID)
 		s.redirectError(w, r, req.RedirectURI, req.State, oe)
@@ -117,10 +79,64 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	s.redirectToClient(w, r, req.RedirectURI, req.State, url.Values{"code": {clientCode}})
 }
 
+// resumeUpstream is how both sign-in callbacks begin (Clerk's
+// /oauth/callback, the team app's /callback): it consumes the upstream state
+// once, checks that the same browser approved the consent, and sends an
+// error the sign-in reported back to the MCP client. ok is false when an
+// answer was written; from names the sign-in in logs.
+func (s *Server) resumeUpstream(w http.ResponseWriter, r *http.Request, from string) (params, upstreamRequest, bool) {
+	var up upstreamRequest
+	p, oerr := readQuery(r)
+	if oerr != nil {
+		s.renderError(w, r, pageBadRequest.withError(oerr))
+		return params{}, up, false
+	}
+	state := p.get("state")
+	if state == "" || len(state) > 128 {
+		s.renderError(w, r, pageExpired)
+		return params{}, up, false
+	}
+	raw, err := s.store.ConsumeTicket(r.Context(), store.KindUpstreamState, seal.HashHex(state), 0)
+	if err == nil {
+		// Sealed under the state itself (startUpstream); a ticket that does
+		// not open is treated like an unknown one.
+		if raw, err = seal.OpenWithSecret(state, raw, []byte(upstreamTicketAD)); err != nil {
+			raw, err = nil, store.ErrNotFound
+		}
+	}
+	up, outcome := readTicket[upstreamRequest](s, r, "consume_upstream_state", raw, err, nil)
+	if s.ticketPageShown(w, r, outcome) {
+		return params{}, up, false
+	}
+	req := up.Request
+	httpx.SetClient(r.Context(), req.ClientID)
+	// The binding cookie proves this browser approved the consent; without it
+	// a victim could be walked through someone else's authorization.
+	cookieName := bindingCookie(state)
+	binding := s.cookie(r, cookieName)
+	s.setCookie(w, cookieName, "", -1)
+	if binding == "" || !seal.EqualHash(binding, up.BindingHash) {
+		s.audit(r, "consent_binding_mismatch", "client_id", req.ClientID)
+		s.renderError(w, r, pageSessionMismatch)
+		return params{}, up, false
+	}
+	if e := p.get("error"); e != "" {
+		code := oautherr.ServerError
+		if oautherr.Code(e) == oautherr.AccessDenied {
+			code = oautherr.AccessDenied
+		}
+		s.log.WarnContext(r.Context(), "the sign-in returned an authorization error", "from", from, "error", safeCode(e), "client_id", req.ClientID)
+		s.redirectError(w, r, req.RedirectURI, req.State, &oauthError{Code: code, Description: "sign-in at the identity provider did not complete"})
+		return params{}, up, false
+	}
+	return p, up, true
+}
+
 // issueCode creates the (not yet active) grant holding Clerk's tokens and a
 // single-use proxy code pointing at it. A grant whose code is never redeemed
 // expires with the code.
-func (s *Server) issueCode(r *http.Request, req authRequest, userID string, upstream clerk.TokenSet) (string, *oauthError) {
+// session, when not empty, binds the grant to a Clerk session (app mode).
+func (s *Server) issueCode(r *http.Request, req authRequest, userID string, upstream clerk.TokenSet, session string) (string, *oauthError) {
 	gid, err := seal.Token(s.rand, 16)
 	if err != nil {
 		return "", errServer("could not issue a code")
@@ -135,7 +151,7 @@ func (s *Server) issueCode(r *http.Request, req authRequest, userID string, upst
 	}
 	now := s.now().UTC()
 	g := store.Grant{ID: gid, UserID: userID, ClientID: req.ClientID, Scopes: req.Scopes, Resource: req.Resource,
-		CreatedAt: now, Upstream: sealed, UpstreamExpiresAt: upstream.ExpiresAt(now)}
+		CreatedAt: now, Upstream: sealed, UpstreamExpiresAt: upstream.ExpiresAt(now), ClerkSession: session}
 	if err := s.store.CreateGrant(r.Context(), g, codeTTL+time.Minute); err != nil {
 		s.storeError(r, "create_grant", err)
 		return "", errUnavailable("the authorization server is temporarily unavailable")

@@ -234,5 +234,8 @@ func (s *Server) startUpstream(r *http.Request, req authRequest) (clerkURL, stat
 	if oerr := s.putTicket(r, "put_upstream_state", store.KindUpstreamState, seal.HashHex(state), up, upstreamTTL, sealUnderState); oerr != nil {
 		return "", "", "", oerr
 	}
+	if s.appMode() {
+		return s.appSignInURL(r, req, state), state, binding, nil
+	}
 	return s.clerk.AuthCodeURL(state, up.Verifier, up.Nonce), state, binding, nil
 }

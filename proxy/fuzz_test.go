@@ -82,17 +82,22 @@ type fzEnv struct {
 
 // newFzEnv builds an authorization server over an in-memory store with three
 // registered clients (public, client_secret_basic, client_secret_post).
-func newFzEnv(tb testing.TB) *fzEnv {
+func newFzEnv(tb testing.TB, mods ...func(*Config, *Deps)) *fzEnv {
 	tb.Helper()
 	st := memstore.New(memstore.Options{})
 	keys, err := tokens.NewEphemeralKeySet(nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := New(Config{
+	cfg := Config{
 		Issuer: fzIssuer, Resource: fzIssuer + "/mcp", Scopes: []string{"openid", "profile", "email"},
 		AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, RefreshGrace: time.Minute, ClientIdleTTL: time.Hour,
-	}, Deps{Store: st, Clerk: fzClerk{}, Keys: keys, Secret: []byte(fzProxySecret)})
+	}
+	deps := Deps{Store: st, Clerk: fzClerk{}, Keys: keys, Secret: []byte(fzProxySecret)}
+	for _, m := range mods {
+		m(&cfg, &deps)
+	}
+	s, err := New(cfg, deps)
 	if err != nil {
 		tb.Fatal(err)
 	}

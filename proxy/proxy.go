@@ -13,6 +13,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -60,6 +61,8 @@ type Config struct {
 	// policy admits, may connect ("pre-registered only").
 	DCRDisabled bool
 	ServiceName string // shown on pages
+	// App, when App.URL is set, is AUTH_MODE=app (appmode.go).
+	App AppConfig
 }
 
 // RateLimits are per-client-IP requests per minute (Register, Token,
@@ -94,6 +97,8 @@ type Deps struct {
 	// HTTPClient fetches client metadata documents (CIMD); nil builds the
 	// SSRF-guarded default.
 	HTTPClient *http.Client
+	// Sessions verifies the team app's Clerk sessions (app mode only).
+	Sessions AppClerk
 }
 
 // Server is the authorization server.
@@ -112,6 +117,7 @@ type Server struct {
 	rand     io.Reader
 	cimd     *cimdFetcher
 	inFlight *httpx.InFlight
+	sessions AppClerk
 }
 
 // New builds the server.
@@ -128,6 +134,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	for _, reason := range AssertionFailureReasons {
 		// Pre-created at 0 so the first refusal shows in rate() (see metrics).
 		d.Metrics.ClientAssertionFailures.WithLabelValues(reason)
+	}
+	if cfg.App.URL != "" && d.Sessions == nil {
+		return nil, errors.New("proxy: app mode needs Deps.Sessions")
 	}
 	if len(cfg.DefaultScopes) == 0 {
 		cfg.DefaultScopes = cfg.Scopes
@@ -157,6 +166,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		now:      d.Now,
 		rand:     d.Rand,
 		inFlight: httpx.NewInFlight(cfg.RateLimits.InFlight),
+		sessions: d.Sessions,
 	}
 	s.cimd = newCIMDFetcher(cfg.CIMD, d.Store, d.HTTPClient, d.Now, d.Logger)
 	return s, nil
@@ -183,7 +193,11 @@ func (s *Server) Mount(r chi.Router) {
 		r.With(s.rateLimit("authorize", s.cfg.RateLimits.Authorize)).Post("/authorize", s.handleAuthorize)
 		r.Get("/consent", s.handleConsentPage)
 		r.Post("/consent", s.handleConsentDecision)
-		r.Get("/oauth/callback", s.handleCallback)
+		if s.appMode() {
+			r.Get(AppCallbackPath, s.handleAppCallback)
+		} else {
+			r.Get("/oauth/callback", s.handleCallback)
+		}
 
 		// /revoke and /introspect authenticate clients like /token, and so may
 		// fetch a client metadata document for an https client_id (failures are

@@ -135,6 +135,9 @@ type Grant struct {
 	Refresh RefreshChain `json:"refresh"`
 	// Active is false until the authorization code is redeemed.
 	Active bool `json:"active"`
+	// ClerkSession, in AUTH_MODE=app, is the Clerk session the grant is
+	// bound to (sess_…): the grant lives while the session is active.
+	ClerkSession string `json:"clerk_session,omitempty"`
 	// Version is maintained by the store: it changes on every successful
 	// update. Callers must not set it.
 	Version int64 `json:"version"`

@@ -158,6 +158,9 @@ type Verifier struct {
 	// rotation, not once per request.
 	marked *ttlcache.Cache[string, struct{}]
 	flight singleflight.Group
+	// sessions and live serve grants bound to a Clerk session (appmode.go).
+	sessions SessionChecker
+	live     *ttlcache.Cache[string, struct{}]
 }
 
 // Deps are the verifier's collaborators.
@@ -172,6 +175,8 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// Sessions answers for Clerk sessions (app mode; nil otherwise).
+	Sessions SessionChecker
 }
 
 // New builds a verifier.
@@ -206,6 +211,7 @@ func New(cfg Config, d Deps) (*Verifier, error) {
 	}
 	return &Verifier{
 		cfg: cfg, keys: d.Keys, store: d.Store, clerk: d.Clerk, vault: v, metrics: d.Metrics, log: d.Logger, now: d.Now,
+		sessions: d.Sessions, live: ttlcache.New[string, struct{}](100_000, d.Now),
 		jwts:   ttlcache.New[string, tokens.AccessClaims](100_000, d.Now),
 		grants: ttlcache.New[string, store.Grant](100_000, d.Now),
 		intro:  ttlcache.New[string, clerk.Introspection](100_000, d.Now),
@@ -222,6 +228,12 @@ func (v *Verifier) GrantRevoked(grantID string) { v.grants.Delete(grantID) }
 // Verify runs the whole hot path for one bearer token.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, error) {
 	id, err := v.verify(ctx, token)
+	v.countOutcome(err)
+	return id, err
+}
+
+// countOutcome reports a verification's outcome, the same for every mode.
+func (v *Verifier) countOutcome(err error) {
 	outcome := "ok"
 	switch {
 	case errors.Is(err, ErrUnavailable):
@@ -230,7 +242,6 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, error) 
 		outcome = "invalid"
 	}
 	v.metrics.VerifierOutcomes.WithLabelValues(outcome).Inc()
-	return id, err
 }
 
 func (v *Verifier) verify(ctx context.Context, token string) (*Identity, error) {
@@ -249,6 +260,9 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Identity, error) 
 	// rotation (its flag is about the previous generation): the store decides.
 	if rc := g.Refresh; claims.RefreshGen > rc.Generation || claims.RefreshGen == rc.Generation && !rc.CurrentUsed {
 		v.markRefreshUsed(ctx, g.ID, claims.RefreshGen)
+	}
+	if g.ClerkSession != "" {
+		return v.verifySessionGrant(ctx, g, claims)
 	}
 	ts, err := v.vault.Open(g.ID, g.Upstream)
 	if err != nil {
@@ -278,18 +292,30 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Identity, error) 
 		UserID: g.UserID, ClientID: claims.ClientID, Scopes: claims.Scopes(), GrantID: g.ID,
 		Expires: claims.ExpiresAt(), OrgID: in.OrgID, ClerkScopes: in.Scopes(), ClerkToken: ts.AccessToken,
 	}
-	if ui, ok := v.userinfo(ctx, ts.AccessToken); ok {
-		id.Enriched, id.UserInfo = true, &ui
-		id.Email, id.EmailVerified, id.Name, id.Picture, id.Username = ui.Email, ui.EmailVerified, ui.Name, ui.Picture, ui.PreferredUsername
-		if id.Name == "" {
-			id.Name = strings.TrimSpace(ui.GivenName + " " + ui.FamilyName)
-		}
-		if ui.OrgID != "" {
-			id.OrgID, id.OrgName, id.OrgSlug = ui.OrgID, ui.OrgName, ui.OrgSlug
-		}
+	v.enrich(ctx, id, ts.AccessToken)
+	return id, nil
+}
+
+// enrich adds Clerk's userinfo to id when Clerk answers (never fatal), then
+// the organisation role. Every mode fills the identity the same way, so
+// tools and the tool policy see the same fields.
+func (v *Verifier) enrich(ctx context.Context, id *Identity, clerkToken string) {
+	if ui, ok := v.userinfo(ctx, clerkToken); ok {
+		id.fill(ui)
 	}
 	v.orgRole(ctx, id)
-	return id, nil
+}
+
+// fill copies a profile into the identity.
+func (id *Identity) fill(ui clerk.UserInfo) {
+	id.Enriched, id.UserInfo = true, &ui
+	id.Email, id.EmailVerified, id.Name, id.Picture, id.Username = ui.Email, ui.EmailVerified, ui.Name, ui.Picture, ui.PreferredUsername
+	if id.Name == "" {
+		id.Name = strings.TrimSpace(ui.GivenName + " " + ui.FamilyName)
+	}
+	if ui.OrgID != "" {
+		id.OrgID, id.OrgName, id.OrgSlug = ui.OrgID, ui.OrgName, ui.OrgSlug
+	}
 }
 
 // orgRole fills the identity's role and permissions in its active
@@ -418,12 +444,25 @@ var errClientGone = errors.New("client registration gone")
 // errInactive: Clerk answered that the token is not active.
 var errInactive = fmt.Errorf("%w: Clerk reports the token inactive", ErrInvalidToken)
 
-// introspect asks Clerk about its access token, through the caches.
+// introspect asks Clerk about its access token, through the caches, and
+// applies the proxy's gate.
 func (v *Verifier) introspect(ctx context.Context, clerkToken string) (clerk.Introspection, error) {
+	in, err := v.introspection(ctx, clerkToken)
+	if err != nil {
+		return in, err
+	}
+	return in, v.gate(in)
+}
+
+// introspection is Clerk's answer about a token: from this replica's cache,
+// the shared store's, or one call per token however many requests miss at
+// once (singleflight). Only active answers are cached. It applies no policy:
+// each mode gates the answer with its own rules.
+func (v *Verifier) introspection(ctx context.Context, clerkToken string) (clerk.Introspection, error) {
 	key := "intro:" + seal.HashHex(clerkToken)
 	if in, ok := v.intro.Get(key); ok {
 		v.metrics.CacheLookup("introspection", true)
-		return in, v.gate(in)
+		return in, nil
 	}
 	v.metrics.CacheLookup("introspection", false)
 	res, err, _ := v.flight.Do(key, func() (any, error) {
@@ -466,8 +505,7 @@ func (v *Verifier) introspect(ctx context.Context, clerkToken string) (clerk.Int
 		v.log.ErrorContext(ctx, "Clerk introspection refused the proxy's request (check CLERK_CLIENT_ID/SECRET)", "err", err)
 		return clerk.Introspection{}, fmt.Errorf("%w: Clerk introspection", ErrUnavailable)
 	}
-	in := res.(clerk.Introspection)
-	return in, v.gate(in)
+	return res.(clerk.Introspection), nil
 }
 
 // gate applies the introspection rules: active, issued to our Clerk
@@ -491,11 +529,17 @@ func (v *Verifier) gate(in clerk.Introspection) error {
 
 // userinfo fetches Clerk's userinfo through the caches; failure is not fatal.
 func (v *Verifier) userinfo(ctx context.Context, clerkToken string) (clerk.UserInfo, bool) {
-	ui, err := cached(ctx, v, "userinfo", v.info, "userinfo:"+seal.HashHex(clerkToken), func(ctx context.Context) (clerk.UserInfo, error) {
+	return v.profile(ctx, "userinfo:"+seal.HashHex(clerkToken), func(ctx context.Context) (clerk.UserInfo, error) {
 		return v.clerk.UserInfo(ctx, clerkToken)
 	})
+}
+
+// profile is the user's profile under key through the caches (see cached),
+// fetched with fetch; failure is not fatal.
+func (v *Verifier) profile(ctx context.Context, key string, fetch func(context.Context) (clerk.UserInfo, error)) (clerk.UserInfo, bool) {
+	ui, err := cached(ctx, v, "userinfo", v.info, key, fetch)
 	if err != nil {
-		v.log.WarnContext(ctx, "Clerk userinfo failed; continuing without profile enrichment", "err", err)
+		v.log.WarnContext(ctx, "Clerk profile lookup failed; continuing without profile enrichment", "err", err)
 		return clerk.UserInfo{}, false
 	}
 	return ui, true
@@ -512,6 +556,11 @@ func cached[T any](ctx context.Context, v *Verifier, kind string, mem *ttlcache.
 	}
 	v.metrics.CacheLookup(kind, false)
 	res, err, _ := v.flight.Do(key, func() (any, error) {
+		// A caller that missed the cache just before the previous call
+		// finished finds its answer here instead of calling again.
+		if val, ok := mem.Get(key); ok {
+			return val, nil
+		}
 		if raw, err := v.store.GetCache(ctx, key); err == nil {
 			var val T
 			if json.Unmarshal(raw, &val) == nil {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -60,16 +60,16 @@ func dev(ctx context.Context, getenv config.Getenv, upstream string, stdout, std
 	if clerkAddr == "" {
 		clerkAddr = "127.0.0.1:9400"
 	}
-	fake, err := mockclerk.Listen(clerkAddr, mockclerk.Config{
+	// In clerk mode MCP clients register at the fake Clerk itself (DCR).
+	fakeCfg := mockclerk.Config{
 		ClientID: devClerkClientID, ClientSecret: devClerkClientSecret,
 		RedirectURIs: []string{cfg.CallbackURL()}, Logger: log.With("component", "mockclerk"),
-	})
+		DCR: cfg.AuthMode == config.AuthClerk,
+	}
+	fake, err := mockclerk.Listen(clerkAddr, fakeCfg)
 	if err != nil && getenv("MOCKCLERK_ADDR") == "" {
 		// The default port is taken: any free port will do.
-		fake, err = mockclerk.Listen("127.0.0.1:0", mockclerk.Config{
-			ClientID: devClerkClientID, ClientSecret: devClerkClientSecret,
-			RedirectURIs: []string{cfg.CallbackURL()}, Logger: log.With("component", "mockclerk"),
-		})
+		fake, err = mockclerk.Listen("127.0.0.1:0", fakeCfg)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "dev: cannot start the fake Clerk:", err)
@@ -80,6 +80,10 @@ func dev(ctx context.Context, getenv config.Getenv, upstream string, stdout, std
 	cfg.ClerkAPIURL = fake.URL
 	if cfg.ClerkSecretKey == "" {
 		cfg.ClerkSecretKey = fake.Config().SecretKey
+	}
+	if cfg.AuthMode == config.AuthApp && cfg.AppURL == "" {
+		// The fake Clerk's team app stands in for the team's web app.
+		cfg.AppURL = fake.URL + mockclerk.TeamAppPath
 	}
 	if problems := cfg.Validate(); len(problems) > 0 {
 		fmt.Fprintln(stderr, problems)
@@ -95,30 +99,6 @@ func dev(ctx context.Context, getenv config.Getenv, upstream string, stdout, std
 	printDevBanner(stdout, cfg, fake)
 	serve := func(ctx context.Context, l net.Listener) error { return a.Serve(ctx, l, cfg.ShutdownTimeout) }
 	return serveUntilDone(ctx, serve, cfg.ShutdownTimeout, l, log)
-}
-
-// devFlags reads dev's one flag, --upstream URL (also -upstream, and with
-// "="). Anything else is refused by name, as the other commands refuse
-// arguments, so a typo never starts a server with settings it did not ask for.
-func devFlags(args []string) (upstream string, err error) {
-	for i := 0; i < len(args); i++ {
-		name, value, hasValue := strings.Cut(args[i], "=")
-		if name != "--upstream" && name != "-upstream" {
-			return "", fmt.Errorf("unknown argument %q", args[i])
-		}
-		if !hasValue {
-			if i+1 >= len(args) {
-				return "", errors.New("dev: --upstream needs a URL")
-			}
-			i++
-			value = args[i]
-		}
-		upstream = value
-	}
-	if upstream == "" {
-		return "", errors.New("dev: --upstream needs a URL")
-	}
-	return upstream, nil
 }
 
 // overrideEnv answers v for name whatever the environment says.
@@ -138,7 +118,15 @@ func printDevBanner(w io.Writer, cfg config.Config, fake *mockclerk.Running) {
 	if cfg.UpstreamURL != "" {
 		fmt.Fprintf(&b, "  Fronting           %s  (gateway mode: its tools, behind the sign-in)\n", cfg.UpstreamURL)
 	}
-	fmt.Fprintf(&b, "  Authorization      %s/.well-known/oauth-authorization-server\n", cfg.Issuer())
+	if cfg.AuthMode == config.AuthClerk {
+		fmt.Fprintf(&b, "  Mode               clerk: the fake Clerk is the authorization server (DCR on); /register, /authorize, /token here answer 404\n")
+		fmt.Fprintf(&b, "  Authorization      %s/.well-known/oauth-authorization-server\n", fake.URL)
+	} else {
+		fmt.Fprintf(&b, "  Authorization      %s/.well-known/oauth-authorization-server\n", cfg.Issuer())
+	}
+	if cfg.AuthMode == config.AuthApp {
+		fmt.Fprintf(&b, "  Mode               app: sign-in through the team app %s/auth/mcp (back to %s/callback)\n", cfg.AppURL, cfg.Issuer())
+	}
 	fmt.Fprintf(&b, "  Fake Clerk         %s\n\n", fake.URL)
 	fmt.Fprintf(&b, "Connect a client:\n")
 	fmt.Fprintf(&b, "  Claude Code        claude mcp add --transport http clerk-dev %s\n", cfg.Resource())
@@ -158,4 +146,28 @@ func printDevBanner(w io.Writer, cfg config.Config, fake *mockclerk.Running) {
 		fmt.Fprintf(&b, "\nTools: get-user-info, get-clerk-user-profile, get-user-greeting. Stop with Ctrl-C.\n\n")
 	}
 	_, _ = io.WriteString(w, b.String())
+}
+
+// devWithFlags is dev with its flags: --mode proxy|clerk|app picks AUTH_MODE
+// and --upstream URL is UPSTREAM_MCP_URL (gateway mode); flags win over the
+// environment. Both -flag and --flag, with "=" or a space, are accepted.
+func devWithFlags(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // refusals are answered like every command's
+	mode := fs.String("mode", "", "AUTH_MODE to run: proxy, clerk or app")
+	upstream := fs.String("upstream", "", "the MCP server to front (gateway mode)")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unknown argument %q\n\n%s", strings.Join(args, " "), usage)
+		return 2
+	}
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "upstream" })
+	if given && *upstream == "" {
+		fmt.Fprintf(stderr, "dev: --upstream needs a URL\n\n%s", usage)
+		return 2
+	}
+	if *mode != "" {
+		getenv = overrideEnv(getenv, "AUTH_MODE", *mode)
+	}
+	return dev(ctx, getenv, *upstream, stdout, stderr)
 }

@@ -44,12 +44,7 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 		cmd = args[0]
 	}
 	if cmd == "dev" && len(args) > 1 && !isHelp(args[1]) {
-		upstream, err := devFlags(args[1:])
-		if err != nil {
-			fmt.Fprintf(stderr, "%v\n\n%s", err, usage)
-			return 2
-		}
-		return dev(ctx, getenv, upstream, stdout, stderr)
+		return devWithFlags(ctx, args[1:], getenv, stdout, stderr)
 	}
 	// The other commands take no arguments (configuration is the
 	// environment): anything after one is a request for help or a mistake,
@@ -87,6 +82,8 @@ const usage = `usage: clerk-mcp-proxy [serve|dev|healthcheck|version]
   dev          run locally with a built-in fake Clerk and an in-memory store
     --upstream URL   gateway mode: put the sign-in in front of the MCP server at URL
                      (streamable HTTP, e.g. http://127.0.0.1:3000/mcp; as UPSTREAM_MCP_URL)
+    --mode MODE      AUTH_MODE: proxy (default); clerk (Clerk is the authorization server,
+                     DCR at the fake); app (sign-in through the fake's team app)
   healthcheck  exit 0 when the server on LISTEN_ADDR answers /healthz
   version      print the version
 `

@@ -120,6 +120,7 @@ func TestCommandArguments(t *testing.T) {
 		{[]string{"serve", "-h"}, 0, "usage: clerk-mcp-proxy", ""},
 		{[]string{"healthcheck", "help"}, 0, "usage: clerk-mcp-proxy", ""},
 		{[]string{"dev", "--port=9000"}, 2, "", `unknown argument "--port=9000"`},
+		{[]string{"dev", "--mode", "clerk", "extra"}, 2, "", `unknown argument "--mode clerk extra"`},
 		{[]string{"serve", "extra"}, 2, "", `unknown argument "extra"`},
 		{[]string{"version", "now"}, 2, "", `unknown argument "now"`},
 	} {

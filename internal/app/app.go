@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		return nil, err
 	}
 	policy := cfg.ToolPolicy()
-	vdeps := verifier.Deps{Keys: keys, Store: o.Store, Clerk: cl, Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now}
+	vdeps := verifier.Deps{Keys: keys, Store: o.Store, Clerk: introspector(cfg, cl), Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now, Sessions: cl}
 	if cfg.ClerkSecretKey != "" {
 		vdeps.Orgs = cl // organisation role and permissions come from the Backend API
 	}
@@ -135,15 +135,16 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		CIMD: proxy.CIMDConfig{Enabled: cfg.CIMDEnabled, AllowPrivate: cfg.CIMDAllowLoopback,
 			Allowed: cfg.CIMDAllowed, Denied: cfg.CIMDDenied},
 		DCRDisabled: !cfg.DCREnabled,
-	}, proxy.Deps{Store: o.Store, Clerk: cl, Keys: keys, Secret: cfg.Secret, Metrics: m, Logger: o.Logger,
+		App:         appConfig(cfg),
+	}, proxy.Deps{Sessions: cl, Store: o.Store, Clerk: cl, Keys: keys, Secret: cfg.Secret, Metrics: m, Logger: o.Logger,
 		Events: v, Now: o.Now, Rand: o.Rand, HTTPClient: o.CIMDClient})
 	if err != nil {
 		return nil, err
 	}
 	rs := mcpserver.New(mcpserver.Config{
 		Issuer: cfg.Issuer(), Resource: cfg.Resource(), Scopes: cfg.ScopesSupported, Policy: policy,
-		AllowedOrigins: cfg.AllowedOrigins, Version: Version, NoDemoTools: o.NoDemoTools,
-	}, mcpserver.Deps{Verifier: v, Profiles: cl, Sessions: o.Store, Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now})
+		AllowedOrigins: cfg.AllowedOrigins, Version: Version, NoDemoTools: o.NoDemoTools, AuthorizationServer: authorizationServer(cfg),
+	}, mcpserver.Deps{Verifier: mcpVerifier(cfg, v, cl), Profiles: cl, Sessions: o.Store, Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now})
 
 	if cfg.UpstreamURL != "" {
 		gw, err := gateway.New(gateway.Config{
@@ -165,7 +166,12 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		oautherr.Write(w, oautherr.New(http.StatusMethodNotAllowed, oautherr.InvalidRequest, "method not allowed on this endpoint"))
 	})
-	as.Mount(r)
+	if cfg.AuthMode != config.AuthClerk {
+		// In clerk mode Clerk is the authorization server: /register,
+		// /authorize, /consent, /oauth/callback, /token, /revoke,
+		// /introspect and the AS metadata answer 404.
+		as.Mount(r)
+	}
 	rs.Mount(r)
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		oautherr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})

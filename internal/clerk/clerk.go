@@ -79,6 +79,7 @@ type Client struct {
 	discover  bool // true when the endpoints came from discovery
 	oauth     *oauth2.Config
 	verifier  *oidc.IDTokenVerifier
+	keys      *oidc.RemoteKeySet // the instance's JWKS, cached by kid
 	httpc     *http.Client
 	log       *slog.Logger
 	observe   func(string, string, time.Duration)
@@ -129,8 +130,8 @@ func New(ctx context.Context, cfg Config) *Client {
 		c.observe(EPDiscovery, "unavailable", time.Since(start))
 		c.log.Warn("clerk discovery failed; using Clerk's documented endpoint paths", "issuer", cfg.Issuer, "err", err)
 	}
-	keys := oidc.NewRemoteKeySet(octx, c.ep.JWKS)
-	c.verifier = oidc.NewVerifier(cfg.Issuer, keys, &oidc.Config{ClientID: cfg.ClientID, SupportedSigningAlgs: []string{oidc.RS256}})
+	c.keys = oidc.NewRemoteKeySet(octx, c.ep.JWKS)
+	c.verifier = oidc.NewVerifier(cfg.Issuer, c.keys, &oidc.Config{ClientID: cfg.ClientID, SupportedSigningAlgs: []string{oidc.RS256}})
 	c.oauth = &oauth2.Config{
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,
@@ -405,17 +406,31 @@ func (c *Client) call(ctx context.Context, endpoint, method, target string, auth
 	return err
 }
 
+// callBody POSTs a JSON body (the Backend API's calls).
+func (c *Client) callBody(ctx context.Context, endpoint, target string, auth func(*http.Request), body []byte, out any) error {
+	start := time.Now()
+	err := c.send(ctx, endpoint, http.MethodPost, target, auth, strings.NewReader(string(body)), out)
+	c.done(endpoint, start, err)
+	return err
+}
+
 func (c *Client) do(ctx context.Context, endpoint, method, target string, auth func(*http.Request), form url.Values, out any) error {
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
+	return c.send(ctx, endpoint, method, target, func(r *http.Request) {
+		if form != nil {
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		auth(r)
+	}, body, out)
+}
+
+func (c *Client) send(ctx context.Context, endpoint, method, target string, auth func(*http.Request), body io.Reader, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
 		return fmt.Errorf("clerk %s: %w", endpoint, err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "clerk-mcp-proxy")

@@ -19,8 +19,31 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/redisstore"
 )
 
+// The authentication modes (AUTH_MODE).
+const (
+	// AuthProxy: the proxy is the authorization server in front of Clerk
+	// (the default).
+	AuthProxy = "proxy"
+	// AuthClerk: Clerk is the authorization server; /mcp accepts
+	// Clerk-issued access tokens and the proxy's OAuth endpoints are off.
+	AuthClerk = "clerk"
+	// AuthApp: the proxy is the authorization server, but users sign in
+	// through the team's own web app's Clerk session (APP_URL).
+	AuthApp = "app"
+)
+
 // Config is the effective configuration of the proxy.
 type Config struct {
+	// AuthMode is AUTH_MODE: AuthProxy or AuthClerk.
+	AuthMode string
+	// ClerkAllowedClients (CLERK_ALLOWED_CLIENT_IDS, clerk mode): the Clerk
+	// OAuth client ids whose tokens /mcp accepts; empty accepts any client
+	// of the Clerk instance.
+	ClerkAllowedClients []string
+	// AppURL (APP_URL, app mode): the team's web app, which serves
+	// AppURL + "/auth/mcp" and calls back with clerk_token and state.
+	AppURL string
+
 	// Clerk, the upstream identity provider.
 	ClerkIssuer       string   // Frontend API origin, e.g. https://your-app.clerk.accounts.dev
 	ClerkClientID     string   // the one confidential Clerk OAuth application
@@ -111,18 +134,26 @@ func (c Config) AllScopes() []string {
 	return all
 }
 
-// ClerkRequiredScopes are the scopes a Clerk access token must carry to be
-// accepted: what the proxy asked for, minus offline_access (which Clerk may
-// leave out of an access token's scope).
-func (c Config) ClerkRequiredScopes() []string {
+// ClerkModeRequiredScopes are what a Clerk access token presented at /mcp
+// in clerk mode must carry: the baseline scopes, offline_access aside.
+func (c Config) ClerkModeRequiredScopes() []string { return withoutOfflineAccess(c.ScopesSupported) }
+
+// withoutOfflineAccess drops offline_access, which asks for a refresh token
+// and which Clerk may leave out of an access token's scope.
+func withoutOfflineAccess(scopes []string) []string {
 	var out []string
-	for _, s := range c.ClerkScopes {
+	for _, s := range scopes {
 		if s != "offline_access" {
 			out = append(out, s)
 		}
 	}
 	return out
 }
+
+// ClerkRequiredScopes are the scopes a Clerk access token must carry to be
+// accepted: what the proxy asked for, minus offline_access (which Clerk may
+// leave out of an access token's scope).
+func (c Config) ClerkRequiredScopes() []string { return withoutOfflineAccess(c.ClerkScopes) }
 
 // Getenv reads one variable; os.Getenv satisfies it.
 type Getenv func(string) string
@@ -133,7 +164,10 @@ const (
 	DefaultListenAddr  = ":8080"
 	DefaultClerkScopes = "openid profile email offline_access"
 	DefaultScopes      = "openid profile email"
-	DefaultRedisPrefix = "cmp:"
+	// DefaultClerkModeScopes is the baseline in clerk mode: the scopes
+	// Clerk gives DCR clients, offline_access aside.
+	DefaultClerkModeScopes = "profile email"
+	DefaultRedisPrefix     = "cmp:"
 )
 
 // Problems is every configuration problem found, reported together.
@@ -157,14 +191,25 @@ const (
 // (the dev command supplies the rest itself). The error, if any, is Problems.
 func Load(getenv Getenv, mode Mode) (Config, error) {
 	l := loader{getenv: getenv}
+	authMode := strings.ToLower(l.str("AUTH_MODE", AuthProxy))
+	// In clerk mode the scopes are Clerk's own: a client registered at
+	// Clerk by DCR gets "email offline_access profile" and is refused
+	// openid, so the default baseline leaves openid out.
+	defaultScopes := DefaultScopes
+	if authMode == AuthClerk {
+		defaultScopes = DefaultClerkModeScopes
+	}
 	c := Config{
+		AuthMode:            authMode,
+		AppURL:              strings.TrimSuffix(l.str("APP_URL", ""), "/"),
+		ClerkAllowedClients: l.list("CLERK_ALLOWED_CLIENT_IDS"),
 		ClerkAPIURL:         l.str("CLERK_API_URL", DefaultClerkAPIURL),
 		ClerkSecretKey:      l.str("CLERK_SECRET_KEY", ""),
 		ClerkScopes:         l.fields("CLERK_SCOPES", DefaultClerkScopes),
 		ClerkTimeout:        l.duration("CLERK_TIMEOUT", 10*time.Second),
 		ListenAddr:          l.str("LISTEN_ADDR", DefaultListenAddr),
 		RedisPrefix:         l.str("REDIS_PREFIX", DefaultRedisPrefix),
-		ScopesSupported:     l.fields("SCOPES_SUPPORTED", DefaultScopes),
+		ScopesSupported:     l.fields("SCOPES_SUPPORTED", defaultScopes),
 		ToolScopes:          l.toolScopes("TOOL_SCOPES"),
 		ToolRoles:           l.toolScopes("TOOL_ROLES"),
 		ToolPermissions:     l.toolScopes("TOOL_PERMISSIONS"),
@@ -201,8 +246,15 @@ func Load(getenv Getenv, mode Mode) (Config, error) {
 	}
 	if mode == ModeServe {
 		c.ClerkIssuer = l.clerkDomain(l.required("CLERK_DOMAIN"))
-		c.ClerkClientID = l.required("CLERK_CLIENT_ID")
-		c.ClerkClientSecret = l.required("CLERK_CLIENT_SECRET")
+		if c.AuthMode == AuthClerk || c.AuthMode == AuthApp {
+			// Either credential verifies Clerk's tokens (Validate
+			// checks that one is there).
+			c.ClerkClientID = l.str("CLERK_CLIENT_ID", "")
+			c.ClerkClientSecret = l.str("CLERK_CLIENT_SECRET", "")
+		} else {
+			c.ClerkClientID = l.required("CLERK_CLIENT_ID")
+			c.ClerkClientSecret = l.required("CLERK_CLIENT_SECRET")
+		}
 		c.BaseURL = l.origin("BASE_URL", l.required("BASE_URL"))
 		c.RedisURL = l.required("REDIS_URL")
 		c.Secret = []byte(l.required("PROXY_SECRET"))
@@ -226,6 +278,20 @@ func (c Config) Validate() Problems {
 			p = append(p, msg)
 		}
 	}
+	switch c.AuthMode {
+	case AuthProxy:
+	case AuthClerk:
+		check((c.ClerkClientID == "") != (c.ClerkClientSecret == ""), "AUTH_MODE=clerk: CLERK_CLIENT_ID and CLERK_CLIENT_SECRET go together")
+		check(c.ClerkIssuer != "" && c.ClerkClientID == "" && c.ClerkSecretKey == "",
+			"AUTH_MODE=clerk needs a way to verify Clerk's tokens: CLERK_CLIENT_ID and CLERK_CLIENT_SECRET (introspection at /oauth/token_info) or CLERK_SECRET_KEY (the Backend API verify call)")
+	case AuthApp:
+		check(c.ClerkIssuer != "" && c.AppURL == "", "AUTH_MODE=app needs APP_URL, the web app that serves /auth/mcp")
+		check(c.AppURL != "" && !validAppURL(c.AppURL), fmt.Sprintf("APP_URL %q must be an absolute http(s) URL without query, fragment or userinfo", c.AppURL))
+		check(c.ClerkIssuer != "" && c.ClerkSecretKey == "", "AUTH_MODE=app needs CLERK_SECRET_KEY: the Backend API is the source of truth for the app's Clerk sessions")
+	default:
+		p = append(p, fmt.Sprintf("AUTH_MODE must be proxy, clerk or app (got %q)", c.AuthMode))
+	}
+	check(c.AuthMode != AuthApp && c.AppURL != "", "APP_URL is set but only applies with AUTH_MODE=app")
 	check(len(c.Secret) > 0 && len(c.Secret) < 32, fmt.Sprintf("PROXY_SECRET must be at least 32 bytes (got %d)", len(c.Secret)))
 	if c.RedisURL != "" {
 		// The Redis client's own parser, so what passes here is what it can
@@ -313,6 +379,12 @@ func (c Config) Warnings() []string {
 	if c.UpstreamURL != "" && c.UpstreamClerkToken && strings.HasPrefix(c.UpstreamURL, "http://") && !isLoopbackURL(c.UpstreamURL) {
 		w = append(w, "UPSTREAM_FORWARD_CLERK_TOKEN is on with a plain-http upstream that is not on loopback: users' Clerk tokens cross the network unencrypted")
 	}
+	if c.AuthMode != AuthClerk && len(c.ClerkAllowedClients) > 0 {
+		w = append(w, "CLERK_ALLOWED_CLIENT_IDS is set but only applies with AUTH_MODE=clerk; it is ignored")
+	}
+	if c.AuthMode == AuthClerk && len(c.ClerkAllowedClients) == 0 {
+		w = append(w, "AUTH_MODE=clerk with CLERK_ALLOWED_CLIENT_IDS empty: tokens of any OAuth client of this Clerk instance are accepted (audience and scopes still checked)")
+	}
 	if c.CIMDAllowLoopback {
 		w = append(w, "CIMD_ALLOW_LOOPBACK_FOR_TESTS is on: client metadata documents may be fetched from loopback and private addresses (SSRF guard off). Never use this in production")
 	}
@@ -344,6 +416,9 @@ func (c Config) OrgRuleWarnings() []string {
 // secret redacted.
 func (c Config) Summary() map[string]any {
 	return map[string]any{
+		"auth_mode":           c.AuthMode,
+		"app_url":             c.AppURL,
+		"clerk_allowed_ids":   c.ClerkAllowedClients,
 		"base_url":            c.BaseURL,
 		"listen_addr":         c.ListenAddr,
 		"clerk_issuer":        c.ClerkIssuer,
@@ -637,6 +712,24 @@ func isLoopbackURL(v string) bool {
 	}
 	ip := net.ParseIP(u.Hostname())
 	return u.Hostname() == "localhost" || ip != nil && ip.IsLoopback()
+}
+
+// validAppURL: APP_URL is where the browser is sent with the state, so it
+// must be a plain absolute http(s) URL.
+func validAppURL(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil &&
+		u.RawQuery == "" && !u.ForceQuery && u.Fragment == "" && !strings.Contains(v, "#")
+}
+
+// AppOrigin is APP_URL's origin: the azp a session token minted for the
+// app's pages carries.
+func (c Config) AppOrigin() string {
+	u, err := url.Parse(c.AppURL)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host)
 }
 
 func isHTTPURL(v string) bool {

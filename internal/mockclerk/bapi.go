@@ -115,8 +115,15 @@ func verifyAnswer(rec tokenRecord, now time.Time) map[string]any {
 	if rec.Revoked {
 		reason = "revoked"
 	}
-	return map[string]any{"object": "clerk_idp_oauth_access_token", "type": typ, "id": rec.ID,
+	out := map[string]any{"object": "clerk_idp_oauth_access_token", "type": typ, "id": rec.ID,
 		"client_id": rec.ClientID, "subject": rec.UserID, "scopes": rec.Scopes, "revoked": rec.Revoked,
 		"revocation_reason": reason, "expired": !now.Before(rec.Expires), "expiration": rec.Expires.UnixMilli(),
 		"created_at": rec.IssuedAt.UnixMilli(), "updated_at": rec.IssuedAt.UnixMilli()}
+	if rec.Resource != "" {
+		// The verify answer gains aud (clerk_go#21943, wire facts §11),
+		// like a JWT's claim: only when an RFC 8707 resource was granted.
+		// /oauth/token_info never has it (FAPI schema).
+		out["aud"] = rec.Resource
+	}
+	return out
 }

@@ -64,6 +64,10 @@ func (s *Server) handleJWKS(w http.ResponseWriter, _ *http.Request) {
 	}}})
 }
 
+// catSessionToken is Clerk's category of session tokens (@clerk/backend
+// JWT_CATEGORY_SESSION_TOKEN).
+const catSessionToken = "cl_B7d4PD111AAA"
+
 func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)

@@ -154,6 +154,8 @@ type state struct {
 	refresh map[string]*tokenRecord
 	clients map[string]dcrClient
 	stats   map[string]int
+	// sessions are the team app's Clerk sessions (teamapp.go).
+	sessions map[string]*clerkSession
 }
 
 // New builds the engine; cfg.Issuer must be set (Listen sets it).
@@ -196,7 +198,8 @@ func New(cfg Config) (*Server, error) {
 
 func (s *Server) resetState() {
 	s.st = state{pending: map[string]authRequest{}, codes: map[string]*codeGrant{}, access: map[string]*tokenRecord{},
-		refresh: map[string]*tokenRecord{}, clients: map[string]dcrClient{}, stats: map[string]int{}}
+		refresh: map[string]*tokenRecord{}, clients: map[string]dcrClient{}, stats: map[string]int{},
+		sessions: map[string]*clerkSession{}}
 }
 
 // ServeHTTP counts the call, applies faults, then serves it.
@@ -253,6 +256,11 @@ func (s *Server) RevokeUser(userID string) {
 			if t.UserID == userID {
 				t.Revoked = true
 			}
+		}
+	}
+	for _, sess := range s.st.sessions {
+		if sess.UserID == userID {
+			sess.Status = "revoked"
 		}
 	}
 }

@@ -75,6 +75,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/oauth/userinfo", s.handleUserInfo)
 	s.mux.HandleFunc("/oauth/register", s.handleRegister)
 	s.bapiRoutes()
+	s.teamAppRoutes()
 	s.adminRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeClerkError(w, http.StatusNotFound, "resource_not_found", "not found")
@@ -487,7 +488,13 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (namedToke
 
 // handleTokenInfo is §7: RFC 7662 with Clerk's minimal answer. The optional
 // scope parameter is "the granted scopes for the token to check against"
-// (FAPI): a token lacking one of them is inactive.
+// (FAPI): a token lacking one of them is inactive. Any authenticated client
+// of the instance may introspect any token, a token of another client
+// included, and the answer names that token's own client_id: that is what
+// fosite's NewIntrospectionRequest does (it authenticates the caller, then
+// introspects without comparing clients), and Clerk's AS is believed to be
+// fosite (docs/clerk-wire-findings.md). So a resource server must check
+// client_id itself.
 func (s *Server) handleTokenInfo(w http.ResponseWriter, r *http.Request) {
 	req, ok := s.tokenRequest(w, r)
 	if !ok {

@@ -41,6 +41,9 @@ const (
 	ProxySecret       = "e2e-proxy-secret-0123456789abcdef0123456789"
 )
 
+// ClerkURLVar in an Options.Env value is replaced by the fake Clerk's URL.
+const ClerkURLVar = "{{CLERK_URL}}"
+
 // Options adjust one environment.
 type Options struct {
 	Env   map[string]string // extra proxy environment
@@ -121,7 +124,9 @@ func Start(t testing.TB, o Options) *Env {
 		"LOG_LEVEL": "debug", "CLERK_SCOPES": "openid profile email offline_access user:org:read", "RATE_LIMIT_REGISTER": "0", "RATE_LIMIT_TOKEN": "0", "RATE_LIMIT_AUTHORIZE": "0",
 	}
 	for k, v := range o.Env {
-		envMap[k] = v
+		// ClerkURLVar stands for the fake Clerk's URL, known only now
+		// (APP_URL of app mode is the fake's team app).
+		envMap[k] = strings.ReplaceAll(v, ClerkURLVar, ck.URL)
 	}
 	cfg, err := config.Load(func(k string) string { return envMap[k] }, config.ModeServe)
 	if err != nil {
