@@ -60,6 +60,9 @@ type Config struct {
 	// policy admits, may connect ("pre-registered only").
 	DCRDisabled bool
 	ServiceName string // shown on pages
+	// AdminToken is the bearer token of the operator API (ADMIN_TOKEN);
+	// empty: the API is not served.
+	AdminToken string
 }
 
 // RateLimits are per-client-IP requests per minute (Register, Token,
@@ -194,6 +197,7 @@ func (s *Server) Mount(r chi.Router) {
 		r.With(s.rateLimit("revoke", s.cfg.RateLimits.Token)).Post("/revoke", withCORS(s.clientEndpoint("revoke", s.revoke)))
 		r.With(s.rateLimit("introspect", s.cfg.RateLimits.Token)).Post("/introspect", s.clientEndpoint("introspect", s.introspect))
 	})
+	s.mountAdmin(r)
 	r.Options("/register", preflight)
 	r.Options("/token", preflight)
 	r.Options("/revoke", preflight)

@@ -285,34 +285,11 @@ func (s *Server) handleRegistrationDelete(w http.ResponseWriter, r *http.Request
 		s.writeError(w, r, "register", errUnavailable("registration storage is unavailable, try again"))
 		return
 	}
-	n, err := s.RevokeClientGrants(r, c.ID, "client_deleted")
+	n, err := s.revokeClientGrants(r, c.ID, "client_deleted")
 	// The registration is gone either way, so its grants are already refused
 	// everywhere; a store failure only leaves Clerk tokens to expire there.
 	s.audit(r, "client_deleted", "client_id", c.ID, "grants_revoked", n, "complete", err == nil)
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// RevokeClientGrants ends every grant made for clientID, with their Clerk
-// tokens, and returns how many it ended. reason labels the revocations.
-func (s *Server) RevokeClientGrants(r *http.Request, clientID, reason string) (int, error) {
-	gs, err := s.store.ListGrantsByClient(r.Context(), clientID)
-	if err != nil {
-		s.storeError(r, "list_grants", err)
-		return 0, err
-	}
-	return s.endGrants(r, gs, reason)
-}
-
-// RevokeUserGrants ends every grant of userID, with their Clerk tokens (a
-// user deleted or banned in Clerk, an operator's action, the user's own
-// "disconnect all"), and returns how many it ended.
-func (s *Server) RevokeUserGrants(r *http.Request, userID, reason string) (int, error) {
-	gs, err := s.store.ListGrantsByUser(r.Context(), userID)
-	if err != nil {
-		s.storeError(r, "list_grants", err)
-		return 0, err
-	}
-	return s.endGrants(r, gs, reason)
 }
 
 // bearerToken reads "Authorization: Bearer <token>" (scheme case-insensitive).
