@@ -13,6 +13,7 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -27,6 +28,7 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/metrics"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/svix"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/vault"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
@@ -63,6 +65,9 @@ type Config struct {
 	// AdminToken is the bearer token of the operator API (ADMIN_TOKEN);
 	// empty: the API is not served.
 	AdminToken string
+	// WebhookSecret is CLERK_WEBHOOK_SECRET (whsec_…); empty: POST
+	// /webhooks/clerk is not served.
+	WebhookSecret string
 }
 
 // RateLimits are per-client-IP requests per minute (Register, Token,
@@ -115,6 +120,8 @@ type Server struct {
 	rand     io.Reader
 	cimd     *cimdFetcher
 	inFlight *httpx.InFlight
+	// webhookSecret verifies Clerk webhooks; nil when they are off.
+	webhookSecret *svix.Secret
 }
 
 // New builds the server.
@@ -162,6 +169,13 @@ func New(cfg Config, d Deps) (*Server, error) {
 		inFlight: httpx.NewInFlight(cfg.RateLimits.InFlight),
 	}
 	s.cimd = newCIMDFetcher(cfg.CIMD, d.Store, d.HTTPClient, d.Now, d.Logger)
+	if cfg.WebhookSecret != "" {
+		sec, err := svix.ParseSecret(cfg.WebhookSecret)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: CLERK_WEBHOOK_SECRET: %w", err)
+		}
+		s.webhookSecret = &sec
+	}
 	return s, nil
 }
 
@@ -198,6 +212,7 @@ func (s *Server) Mount(r chi.Router) {
 		r.With(s.rateLimit("introspect", s.cfg.RateLimits.Token)).Post("/introspect", s.clientEndpoint("introspect", s.introspect))
 	})
 	s.mountAdmin(r)
+	s.mountWebhooks(r)
 	r.Options("/register", preflight)
 	r.Options("/token", preflight)
 	r.Options("/revoke", preflight)

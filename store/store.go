@@ -98,6 +98,7 @@ const (
 	KindUpstreamState Kind = "state" // a consented request waiting for Clerk's callback
 	KindCode          Kind = "code"  // a proxy authorization code waiting for /token
 	KindAssertion     Kind = "jti"   // a client assertion's jti, kept until the assertion expires (replay guard)
+	KindWebhook       Kind = "whk"   // a webhook delivery's svix-id, kept while its timestamp is accepted (replay guard)
 )
 
 // Tickets are short-lived, single-use records. ids are opaque; callers hash

@@ -28,8 +28,14 @@ type grantsWorld struct {
 
 func newGrantsWorld(t *testing.T, env map[string]string) *grantsWorld {
 	t.Helper()
+	return newGrantsWorldWith(t, e2etest.Options{Env: env})
+}
+
+func newGrantsWorldWith(t *testing.T, o e2etest.Options) *grantsWorld {
+	t.Helper()
 	clock := testclock.New(time.Now())
-	e := e2etest.Start(t, e2etest.Options{Now: clock.Now, Env: env})
+	o.Now = clock.Now
+	e := e2etest.Start(t, o)
 	users := e.Clerk.Users()
 	w := &grantsWorld{clock: clock, e: e, alice: users[0].ID, bob: users[1].ID}
 	w.aliceA = e.RegisterClient(e2etest.ClientOptions{Name: "Client A"})

@@ -122,7 +122,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		RateLimits:     proxy.RateLimits{Register: cfg.RateLimitRegister, Token: cfg.RateLimitToken, Authorize: cfg.RateLimitAuthorize, InFlight: cfg.MaxInFlightPerIP},
 		CIMD: proxy.CIMDConfig{Enabled: cfg.CIMDEnabled, AllowPrivate: cfg.CIMDAllowLoopback,
 			Allowed: cfg.CIMDAllowed, Denied: cfg.CIMDDenied},
-		DCRDisabled: !cfg.DCREnabled, AdminToken: cfg.AdminToken,
+		DCRDisabled: !cfg.DCREnabled, AdminToken: cfg.AdminToken, WebhookSecret: cfg.WebhookSecret,
 	}, proxy.Deps{Store: o.Store, Clerk: cl, Keys: keys, Secret: cfg.Secret, Metrics: m, Logger: o.Logger,
 		Events: v, Now: o.Now, Rand: o.Rand, HTTPClient: o.CIMDClient})
 	if err != nil {
