@@ -64,6 +64,10 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, pageSessionMismatch)
 		return
 	}
+	if up.Account {
+		s.finishAccountSignIn(w, r, p, up)
+		return
+	}
 	if e := p.get("error"); e != "" {
 		code := oautherr.ServerError
 		if oautherr.Code(e) == oautherr.AccessDenied {
@@ -91,16 +95,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.redirectError(w, r, req.RedirectURI, req.State, oe)
 		return
 	}
-	userID := ""
-	if claims != nil {
-		userID = claims.Subject
-	}
-	if userID == "" {
-		// No openid scope at Clerk: learn the user from userinfo instead.
-		if ui, err := s.clerk.UserInfo(r.Context(), tokens.AccessToken); err == nil {
-			userID = ui.Subject
-		}
-	}
+	userID := s.signedInUser(r, tokens, claims, nil)
 	if userID == "" {
 		s.revokeUpstream(r, tokens, "client_id", req.ClientID)
 		s.redirectError(w, r, req.RedirectURI, req.State, errServer("the identity provider did not say who signed in"))

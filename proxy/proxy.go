@@ -201,6 +201,8 @@ func (s *Server) Mount(r chi.Router) {
 		r.Get("/consent", s.handleConsentPage)
 		r.Post("/consent", s.handleConsentDecision)
 		r.Get("/oauth/callback", s.handleCallback)
+		r.Get("/account", s.handleAccount)
+		r.Post("/account/disconnect", s.handleAccountDisconnect)
 
 		// /revoke and /introspect authenticate clients like /token, and so may
 		// fetch a client metadata document for an https client_id (failures are
