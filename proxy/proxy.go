@@ -201,7 +201,9 @@ func (s *Server) Mount(r chi.Router) {
 		r.Get("/consent", s.handleConsentPage)
 		r.Post("/consent", s.handleConsentDecision)
 		r.Get("/oauth/callback", s.handleCallback)
-		r.Get("/account", s.handleAccount)
+		// Each signed-out visit stores an upstream state, as /authorize does:
+		// the same budget bounds both.
+		r.With(s.rateLimit("authorize", s.cfg.RateLimits.Authorize)).Get("/account", s.handleAccount)
 		r.Post("/account/disconnect", s.handleAccountDisconnect)
 
 		// /revoke and /introspect authenticate clients like /token, and so may
