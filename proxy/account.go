@@ -131,23 +131,47 @@ func firstOf(xs []string) string {
 	return xs[0]
 }
 
+// accountForm checks a form of the page: a live session and its CSRF token.
+// On failure the answer has been written.
+func (s *Server) accountForm(w http.ResponseWriter, r *http.Request) (accountSession, params, bool) {
+	sess, ok := s.accountSession(r)
+	if !ok {
+		s.renderError(w, r, pageCSRF.with("Your session has ended; open the connected apps page again."))
+		return sess, params{}, false
+	}
+	p, oerr := readForm(w, r)
+	if oerr != nil {
+		s.renderError(w, r, pageBadRequest.withError(oerr))
+		return sess, p, false
+	}
+	if !seal.Equal([]byte(p.get("csrf_token")), []byte(sess.csrf(s))) {
+		s.renderError(w, r, pageCSRF)
+		return sess, p, false
+	}
+	return sess, p, true
+}
+
+// handleAccountSignOut ends the page's session (the cookie; nothing is
+// stored server-side).
+func (s *Server) handleAccountSignOut(w http.ResponseWriter, r *http.Request) {
+	if _, _, ok := s.accountForm(w, r); !ok {
+		return
+	}
+	s.setCookie(w, accountCookie, "", -1)
+	s.renderError(w, r, pageSignedOut)
+}
+
+var pageSignedOut = errorPage{status: http.StatusOK, Title: "Signed out",
+	Message: "You are signed out of the connected apps page. Your connected apps keep working.",
+	Hint:    "Open the page again to sign in."}
+
 // handleAccountDisconnect ends one of the signed-in user's grants. The CSRF
 // token must match the session, and the grant must be the user's own: one
 // user can never end another's (a CIMD client id shared by every install
 // is thus only disconnected for this user).
 func (s *Server) handleAccountDisconnect(w http.ResponseWriter, r *http.Request) {
-	sess, ok := s.accountSession(r)
+	sess, p, ok := s.accountForm(w, r)
 	if !ok {
-		s.renderError(w, r, pageCSRF.with("Your session has ended; open the connected apps page again."))
-		return
-	}
-	p, oerr := readForm(w, r)
-	if oerr != nil {
-		s.renderError(w, r, pageBadRequest.withError(oerr))
-		return
-	}
-	if !seal.Equal([]byte(p.get("csrf_token")), []byte(sess.csrf(s))) {
-		s.renderError(w, r, pageCSRF)
 		return
 	}
 	g, err := s.store.GetGrant(r.Context(), p.get("grant_id"))

@@ -205,6 +205,7 @@ func (s *Server) Mount(r chi.Router) {
 		// the same budget bounds both.
 		r.With(s.rateLimit("authorize", s.cfg.RateLimits.Authorize)).Get("/account", s.handleAccount)
 		r.Post("/account/disconnect", s.handleAccountDisconnect)
+		r.Post("/account/signout", s.handleAccountSignOut)
 
 		// /revoke and /introspect authenticate clients like /token, and so may
 		// fetch a client metadata document for an https client_id (failures are

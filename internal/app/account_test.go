@@ -125,4 +125,31 @@ func TestAccountPage(t *testing.T) {
 	if !strings.Contains(bobPage, bobAGrant) || strings.Contains(bobPage, w.alice) {
 		t.Errorf("Bob's page:\n%s", bobPage)
 	}
+
+	// Sign out: CSRF-protected; afterwards the page asks for a sign-in again.
+	signOut := func(csrf string) int {
+		req, _ := http.NewRequest(http.MethodPost, w.e.BaseURL+"/account/signout", strings.NewReader(url.Values{"csrf_token": {csrf}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := b.HTTP.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := signOut(csrf + "x"); s != http.StatusForbidden {
+		t.Errorf("sign-out with a wrong CSRF token: %d, want 403", s)
+	}
+	accountPage(t, w.e, b) // still signed in
+	if s := signOut(csrf); s != http.StatusOK {
+		t.Errorf("sign-out: %d, want 200", s)
+	}
+	resp, err := b.HTTP.Get(w.e.BaseURL + "/account")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Errorf("/account after sign-out: %d, want a redirect to sign in", resp.StatusCode)
+	}
 }
