@@ -144,9 +144,10 @@ func (s *Server) adminListClients(_ http.ResponseWriter, r *http.Request) (admin
 		}
 		c, known := byID[id]
 		meta := clientid.IsMetadataDocument(id)
-		if !known && !meta {
-			// A registration that is gone: its grants are already refused
-			// everywhere (clientid.Gone) and end with it.
+		if (!known && !meta) || (meta && len(gs) == 0) {
+			// A registration that is gone (its grants are already refused
+			// everywhere, clientid.Gone), or a metadata-document client
+			// whose last grants have just ended.
 			continue
 		}
 		kind := "registered"
