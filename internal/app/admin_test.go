@@ -312,3 +312,67 @@ func TestAdminRefusals(t *testing.T) {
 		t.Errorf("without ADMIN_TOKEN /admin/api/clients answered %d, want 404", r.Status)
 	}
 }
+
+// TestAdminMetadataDocumentClient: a CIMD client (one client id shared by
+// every install, no stored registration) is listed with its grants from the
+// grant index, and revoking it everywhere ends every user's grant of it.
+func TestAdminMetadataDocumentClient(t *testing.T) {
+	t.Parallel()
+	d := newDocServer(t)
+	id := d.URL + "/oauth/client.json"
+	d.serve("/oauth/client.json", docReply{body: cimdDoc(id, nil), cc: "public, max-age=300"})
+	e := e2etest.Start(t, e2etest.Options{CIMDClient: d.client(),
+		Env: map[string]string{"CIMD_ALLOW_LOOPBACK_FOR_TESTS": "true", "ADMIN_TOKEN": adminToken}})
+	users := e.Clerk.Users()
+	var installs []*e2etest.Client
+	for _, u := range users[:2] {
+		c := &e2etest.Client{ID: id, RedirectURI: cimdRedirect}
+		e.Login(c, testflow.Choices{UserID: u.ID})
+		installs = append(installs, c)
+	}
+	listed := func() (kind string, grants int) {
+		r := adminCall(t, e, http.MethodGet, "/admin/api/clients", "", asAdmin())
+		var out struct {
+			Clients []struct {
+				ClientID string `json:"client_id"`
+				Kind     string `json:"kind"`
+				Grants   int    `json:"grants"`
+			} `json:"clients"`
+		}
+		if r.Status != http.StatusOK || json.Unmarshal([]byte(r.Body), &out) != nil {
+			t.Fatalf("list clients: %d %s", r.Status, r.Body)
+		}
+		for _, c := range out.Clients {
+			if c.ClientID == id {
+				return c.Kind, c.Grants
+			}
+		}
+		return "", 0
+	}
+	if kind, n := listed(); kind != "metadata_document" || n != 2 {
+		t.Fatalf("the CIMD client is listed as %q with %d grants, want metadata_document with 2", kind, n)
+	}
+	before := clerkRevocations(e)
+	r := adminCall(t, e, http.MethodPost, "/admin/api/clients/revoke", fmt.Sprintf(`{"client_id":%q}`, id), asAdmin())
+	if r.Status != http.StatusOK || r.JSON()["revoked"] != float64(2) {
+		t.Fatalf("revoke the CIMD client: %d %s", r.Status, r.Body)
+	}
+	if got := clerkRevocations(e) - before; got != 4 {
+		t.Errorf("Clerk revocation calls: %d, want 4", got)
+	}
+	for i, c := range installs {
+		refused := false
+		for range 30 { // poll within the grant-cache delay
+			if refused = mcpInit(e, c.AccessToken) == http.StatusUnauthorized; refused {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !refused {
+			t.Errorf("install %d still works after the client was revoked everywhere", i)
+		}
+	}
+	if kind, _ := listed(); kind != "" {
+		t.Errorf("a CIMD client without grants is still listed")
+	}
+}
