@@ -3,12 +3,16 @@
 // clicking. Screenshots of both pages go to the artifacts folder. Fails if a
 // page can be framed, the consent form has no CSRF token, or the flow does
 // not reach the client's redirect URI with a code.
-// Usage: node e2e/browser.mjs <BASE_URL> <ARTIFACTS>
+// Then the user opens the connected-apps page (/account), signs in again,
+// sees the client and disconnects it: its access token is refused at /mcp
+// and the fake Clerk counts the revocations (screenshots at desktop and
+// phone width).
+// Usage: node e2e/browser.mjs <BASE_URL> <ARTIFACTS> [<CLERK_URL>]
 import { join } from "node:path";
 import { createHash, randomBytes } from "node:crypto";
 import { launchChromium, listen, registeredClient } from "./lib/chromium.mjs";
 
-const [base, art] = process.argv.slice(2);
+const [base, art, clerk] = process.argv.slice(2);
 const check = (cond, what) => { if (!cond) throw new Error(what); console.log(`  ok  ${what}`); };
 
 const { reg, redirect, last, close: closeClient } = await registeredClient(base);
@@ -84,6 +88,41 @@ try {
     body: new URLSearchParams({ grant_type: "authorization_code", code: callback.searchParams.get("code"), redirect_uri: redirect,
       client_id: reg.client_id, code_verifier: verifier }) })).json();
   check(typeof tok.access_token === "string", "the code was exchanged for tokens");
+
+  // Connected apps: sign in to /account, see the client, disconnect it.
+  const mcpStatus = async () => (await fetch(`${base}/mcp`, { method: "POST", headers: { authorization: `Bearer ${tok.access_token}`,
+    "content-type": "application/json", accept: "application/json, text/event-stream" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {},
+      clientInfo: { name: "browser-e2e", version: "1" } } }) })).status;
+  check(await mcpStatus() === 200, "the client's access token works at /mcp");
+  await page.goto(`${base}/account`);
+  await page.waitForURL((u) => u.pathname === "/oauth/authorize");
+  await page.locator('input[name="user_id"]').nth(1).check(); // the same user as the flow above
+  await page.getByRole("button", { name: /continue/i }).click();
+  await page.waitForURL((u) => u.href === `${base}/account`);
+  const account = await page.request.get(`${base}/account`);
+  const ah = account.headers();
+  check(ah["x-frame-options"] === "DENY" && /frame-ancestors 'none'/.test(ah["content-security-policy"] ?? ""),
+    "connected apps page: X-Frame-Options DENY and CSP frame-ancestors 'none'");
+  const accountText = await page.locator("body").innerText();
+  check(accountText.includes("Acme Notes Desktop") && accountText.includes("127.0.0.1"), "connected apps page lists the client and its redirect host");
+  check(await page.locator('form[action="/account/disconnect"] input[name="csrf_token"]').count() === 1, "the disconnect form carries a CSRF token");
+  await page.screenshot({ path: join(art, "account.png"), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: join(art, "account-phone.png"), fullPage: true });
+  const revocations = async () => clerk ? ((await (await fetch(`${clerk}/__admin/stats`)).json())["/oauth/token/revoke"] ?? 0) : 0;
+  const before = await revocations();
+  await page.getByRole("button", { name: /disconnect acme notes desktop/i }).click();
+  await page.waitForURL((u) => u.pathname === "/account" && u.searchParams.has("disconnected"));
+  check(await page.locator('section[aria-label="Acme Notes Desktop"]').count() === 0, "after Disconnect the page no longer lists the client");
+  await page.screenshot({ path: join(art, "account-disconnected.png"), fullPage: true });
+  let refused = false;
+  for (let i = 0; i < 30 && !refused; i++) { // within the documented ~1 s grant cache
+    refused = (await mcpStatus()) === 401;
+    if (!refused) await new Promise((ok) => setTimeout(ok, 100));
+  }
+  check(refused, "the disconnected client's next MCP request is refused (401)");
+  if (clerk) check(await revocations() - before >= 2, "the fake Clerk saw the Clerk tokens revoked");
 } finally {
   await browser.close();
   closeClient();

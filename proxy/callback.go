@@ -35,6 +35,10 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := up.Request
+	if up.Account {
+		s.finishAccountSignIn(w, r, p, up)
+		return
+	}
 	code := p.get("code")
 	if code == "" {
 		s.redirectError(w, r, req.RedirectURI, req.State, errServer("the identity provider returned no authorization code"))
@@ -53,16 +57,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.redirectError(w, r, req.RedirectURI, req.State, oe)
 		return
 	}
-	userID := ""
-	if claims != nil {
-		userID = claims.Subject
-	}
-	if userID == "" {
-		// No openid scope at Clerk: learn the user from userinfo instead.
-		if ui, err := s.clerk.UserInfo(r.Context(), tokens.AccessToken); err == nil {
-			userID = ui.Subject
-		}
-	}
+	userID := s.signedInUser(r, tokens, claims, nil)
 	if userID == "" {
 		s.revokeUpstream(r, tokens, "client_id", req.ClientID)
 		s.redirectError(w, r, req.RedirectURI, req.State, errServer("the identity provider did not say who signed in"))
@@ -119,6 +114,11 @@ func (s *Server) resumeUpstream(w http.ResponseWriter, r *http.Request, from str
 		s.audit(r, "consent_binding_mismatch", "client_id", req.ClientID)
 		s.renderError(w, r, pageSessionMismatch)
 		return params{}, up, false
+	}
+	if up.Account {
+		// A sign-in to /account, not an authorization: no client to send an
+		// error to (finishAccountSignIn answers it).
+		return p, up, true
 	}
 	if e := p.get("error"); e != "" {
 		code := oautherr.ServerError

@@ -22,6 +22,8 @@ type upstreamRequest struct {
 	Verifier    string      `json:"verifier"`
 	Nonce       string      `json:"nonce"`
 	BindingHash []byte      `json:"binding_hash"`
+	// Account marks a sign-in to the connected-apps page (no MCP client).
+	Account bool `json:"account,omitempty"`
 }
 
 // Cookie names: the __Host- prefix over https pins cookies to this origin
@@ -192,7 +194,7 @@ func (s *Server) handleConsentDecision(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.Consents.WithLabelValues("approved").Inc()
 	s.audit(r, "consent_approved", "client_id", req.ClientID, "scopes", strings.Join(req.Scopes, " "))
-	clerkURL, state, binding, oerr := s.startUpstream(r, req)
+	clerkURL, state, binding, oerr := s.startUpstream(r, req, false)
 	if oerr != nil {
 		s.redirectError(w, r, req.RedirectURI, req.State, oerr)
 		return
@@ -214,9 +216,9 @@ func bindingCookie(state string) string { return "cmp_bind_" + seal.HashHex(stat
 // (single use, 10 minutes) with the proxy's own PKCE verifier and nonce, and
 // returns Clerk's sign-in URL, the state and the browser binding value. The
 // client's resource is not forwarded: Clerk's token is only for the proxy.
-func (s *Server) startUpstream(r *http.Request, req authRequest) (clerkURL, state, binding string, oerr *oauthError) {
+func (s *Server) startUpstream(r *http.Request, req authRequest, account bool) (clerkURL, state, binding string, oerr *oauthError) {
 	var err error
-	up := upstreamRequest{Request: req}
+	up := upstreamRequest{Request: req, Account: account}
 	for _, dst := range []*string{&state, &binding, &up.Verifier, &up.Nonce} {
 		if *dst, err = seal.Token(s.rand, 32); err != nil {
 			return "", "", "", errServer("could not start the sign-in")

@@ -17,6 +17,7 @@ var templateFS embed.FS
 type pages struct {
 	consent *template.Template
 	errors  *template.Template
+	account *template.Template
 }
 
 func parsePages() (*pages, error) {
@@ -28,7 +29,11 @@ func parsePages() (*pages, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pages{consent: consent, errors: errs}, nil
+	account, err := template.ParseFS(templateFS, "templates/layout.html", "templates/account.html")
+	if err != nil {
+		return nil, err
+	}
+	return &pages{consent: consent, errors: errs, account: account}, nil
 }
 
 // errorPage is a local error shown in the browser when the client cannot be

@@ -14,6 +14,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -28,6 +29,7 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/metrics"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/svix"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/vault"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
@@ -63,6 +65,12 @@ type Config struct {
 	ServiceName string // shown on pages
 	// App, when App.URL is set, is AUTH_MODE=app (appmode.go).
 	App AppConfig
+	// AdminToken is the bearer token of the operator API (ADMIN_TOKEN);
+	// empty: the API is not served.
+	AdminToken string
+	// WebhookSecret is CLERK_WEBHOOK_SECRET (whsec_…); empty: POST
+	// /webhooks/clerk is not served.
+	WebhookSecret string
 }
 
 // RateLimits are per-client-IP requests per minute (Register, Token,
@@ -118,6 +126,8 @@ type Server struct {
 	cimd     *cimdFetcher
 	inFlight *httpx.InFlight
 	sessions AppClerk
+	// webhookSecret verifies Clerk webhooks; nil when they are off.
+	webhookSecret *svix.Secret
 }
 
 // New builds the server.
@@ -169,6 +179,13 @@ func New(cfg Config, d Deps) (*Server, error) {
 		sessions: d.Sessions,
 	}
 	s.cimd = newCIMDFetcher(cfg.CIMD, d.Store, d.HTTPClient, d.Now, d.Logger)
+	if cfg.WebhookSecret != "" {
+		sec, err := svix.ParseSecret(cfg.WebhookSecret)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: CLERK_WEBHOOK_SECRET: %w", err)
+		}
+		s.webhookSecret = &sec
+	}
 	return s, nil
 }
 
@@ -197,6 +214,13 @@ func (s *Server) Mount(r chi.Router) {
 			r.Get(AppCallbackPath, s.handleAppCallback)
 		} else {
 			r.Get("/oauth/callback", s.handleCallback)
+			// Connected apps: the user signs in with the Clerk OAuth
+			// application, which app mode does not have. Each signed-out visit
+			// stores an upstream state, as /authorize does: the same budget
+			// bounds both.
+			r.With(s.rateLimit("authorize", s.cfg.RateLimits.Authorize)).Get("/account", s.handleAccount)
+			r.Post("/account/disconnect", s.handleAccountDisconnect)
+			r.Post("/account/signout", s.handleAccountSignOut)
 		}
 
 		// /revoke and /introspect authenticate clients like /token, and so may
@@ -208,6 +232,8 @@ func (s *Server) Mount(r chi.Router) {
 		r.With(s.rateLimit("revoke", s.cfg.RateLimits.Token)).Post("/revoke", withCORS(s.clientEndpoint("revoke", s.revoke)))
 		r.With(s.rateLimit("introspect", s.cfg.RateLimits.Token)).Post("/introspect", s.clientEndpoint("introspect", s.introspect))
 	})
+	s.mountAdmin(r)
+	s.mountWebhooks(r)
 	r.Options("/register", preflight)
 	r.Options("/token", preflight)
 	r.Options("/revoke", preflight)

@@ -195,14 +195,21 @@ func (s *Server) revokeGrant(r *http.Request, gid, reason string) {
 	if gid == "" {
 		return
 	}
-	ctx := r.Context()
-	g, err := s.store.GetGrant(ctx, gid)
+	g, err := s.store.GetGrant(r.Context(), gid)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.storeError(r, "get_grant", err)
 	}
-	if err := s.store.DeleteGrant(ctx, gid); err != nil {
+	g.ID = gid
+	s.endGrant(r, g, reason)
+}
+
+// endGrant deletes grant g (read by the caller) and revokes its Clerk tokens;
+// false when the store failed and the grant may still be alive.
+func (s *Server) endGrant(r *http.Request, g store.Grant, reason string) bool {
+	gid := g.ID
+	if err := s.store.DeleteGrant(r.Context(), gid); err != nil {
 		s.storeError(r, "delete_grant", err)
-		return
+		return false
 	}
 	if s.events != nil {
 		s.events.GrantRevoked(gid)
@@ -210,14 +217,32 @@ func (s *Server) revokeGrant(r *http.Request, gid, reason string) {
 	s.metrics.Revocations.WithLabelValues(reason).Inc()
 	s.audit(r, "grant_revoked", "grant_id", gid, "reason", reason, "client_id", g.ClientID, "user_id", g.UserID)
 	if len(g.Upstream) == 0 {
-		return
+		return true
 	}
 	ts, err := s.vault.Open(gid, g.Upstream)
 	if err != nil {
-		return
+		return true
 	}
 	s.revokeUpstream(r, ts, "grant_id", gid)
+	return true
 }
+
+// endGrants ends every grant in gs (found through the grant index) and
+// reports how many ended; err when the store failed for any of them, so the
+// caller can answer 503 and be retried (ending a grant twice is harmless).
+func (s *Server) endGrants(r *http.Request, gs []store.Grant, reason string) (int, error) {
+	n := 0
+	for _, g := range gs {
+		if !s.endGrant(r, g, reason) {
+			return n, errGrantStore
+		}
+		n++
+	}
+	return n, nil
+}
+
+// errGrantStore: ending a grant failed in the store (already logged).
+var errGrantStore = errors.New("proxy: the store failed while ending grants")
 
 // revokeUpstream revokes Clerk's tokens at Clerk: best effort and bounded,
 // since the proxy has already let go of them locally. logAttrs say whose

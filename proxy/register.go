@@ -270,9 +270,11 @@ func (s *Server) handleRegistrationRead(w http.ResponseWriter, r *http.Request) 
 }
 
 // handleRegistrationDelete implements RFC 7592 §2.3: the client is gone and
-// its grants die with it (clientid.Gone: the verifier and introspection
-// refuse tokens of a client that is no longer registered; refresh fails
-// client authentication).
+// its grants die with it. The registration goes first, so no new grant can
+// be made for it (clientid.Gone: the verifier and introspection refuse tokens
+// of a client that is no longer registered; refresh fails client
+// authentication); then every grant found through the client index is ended
+// and its Clerk tokens are revoked at Clerk.
 func (s *Server) handleRegistrationDelete(w http.ResponseWriter, r *http.Request) {
 	c, ok := s.registrationClient(w, r)
 	if !ok {
@@ -283,7 +285,10 @@ func (s *Server) handleRegistrationDelete(w http.ResponseWriter, r *http.Request
 		s.writeError(w, r, "register", errUnavailable("registration storage is unavailable, try again"))
 		return
 	}
-	s.audit(r, "client_deleted", "client_id", c.ID)
+	n, err := s.revokeClientGrants(r, c.ID, "client_deleted")
+	// The registration is gone either way, so its grants are already refused
+	// everywhere; a store failure only leaves Clerk tokens to expire there.
+	s.audit(r, "client_deleted", "client_id", c.ID, "grants_revoked", n, "complete", err == nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -40,6 +40,7 @@ type Store interface {
 	Clients
 	Tickets
 	Grants
+	GrantIndex
 	KeySets
 	Cache
 	Locker
@@ -97,6 +98,7 @@ const (
 	KindUpstreamState Kind = "state" // a consented request waiting for Clerk's callback
 	KindCode          Kind = "code"  // a proxy authorization code waiting for /token
 	KindAssertion     Kind = "jti"   // a client assertion's jti, kept until the assertion expires (replay guard)
+	KindWebhook       Kind = "whk"   // a webhook delivery's svix-id, kept while its timestamp is accepted (replay guard)
 )
 
 // Tickets are short-lived, single-use records. ids are opaque; callers hash
@@ -179,6 +181,33 @@ type Grants interface {
 	UpdateGrant(ctx context.Context, id string, ttl time.Duration, fn func(g *Grant) error) (Grant, error)
 	// DeleteGrant removes the grant; deleting a missing grant is not an error.
 	DeleteGrant(ctx context.Context, id string) error
+}
+
+// GrantIndex finds grants by the user and by the client they were made for,
+// so a user's grants can be listed and ended together (connected apps, a
+// deleted Clerk user) and a client can be revoked everywhere.
+//
+// The index never misses a live grant: CreateGrant indexes the grant before
+// (or, in memory, together with) storing it, every update with a ttl keeps
+// the index alive at least as long as the grant, and DeleteGrant removes the
+// grant before its index entries. What can lag is the other direction (an
+// index entry whose grant has expired or was deleted half-way); listings skip
+// and prune such entries, so callers only ever see live grants.
+type GrantIndex interface {
+	// ListGrantsByUser returns every live grant of userID, active or not, in
+	// no particular order; none is not an error.
+	ListGrantsByUser(ctx context.Context, userID string) ([]Grant, error)
+	// ListGrantsByClient returns every live grant made for clientID.
+	ListGrantsByClient(ctx context.Context, clientID string) ([]Grant, error)
+	// ListGrantClients returns the ids of clients that hold live grants (a
+	// Client ID Metadata Document client has no stored registration to find
+	// them by). An id may occasionally be listed whose grants have all just
+	// ended; ListGrantsByClient then returns none.
+	ListGrantClients(ctx context.Context) ([]string, error)
+	// ListClients returns every live client record: registrations and cached
+	// metadata documents. It walks the whole key space on Redis, so it is for
+	// operators, never for a request path.
+	ListClients(ctx context.Context) ([]Client, error)
 }
 
 // KeySets holds the proxy's signing key set, shared by all replicas. The value

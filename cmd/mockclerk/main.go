@@ -67,6 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ttl := fs.String("access-token-ttl", env("ACCESS_TOKEN_TTL", "24h"), "access token lifetime")
 	dcr := fs.String("dcr", env("DCR", "false"), "enable /oauth/register")
 	secretKey := fs.String("secret-key", env("SECRET_KEY", ""), "Backend API key sk_… (default: generated)")
+	webhookSecret := fs.String("webhook-secret", env("WEBHOOK_SECRET", ""), "whsec_… secret signing the webhooks POST /__admin/webhooks sends (default: generated)")
 	health := fs.Bool("healthcheck", false, "probe the server on -addr and exit")
 	logFormat := fs.String("log-format", env("LOG_FORMAT", "text"), "text or json")
 	if err := fs.Parse(args); err != nil {
@@ -85,7 +86,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	var problems []string
 	cfg := mockclerk.Config{Issuer: *issuer, ClientID: *clientID, ClientSecret: *clientSecret, RedirectURIs: redirects,
-		TokenFormat: *format, SecretKey: *secretKey}
+		TokenFormat: *format, SecretKey: *secretKey, WebhookSecret: *webhookSecret}
 	if d, err := time.ParseDuration(*ttl); err != nil || d <= 0 {
 		problems = append(problems, fmt.Sprintf("access token TTL %q must be a positive duration such as 24h or 90s", *ttl))
 	} else {
@@ -143,8 +144,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	eff := srv.Config()
 	// The Backend API key is printed too: when generated, this line is the
 	// only place a caller can learn it.
-	fmt.Fprintf(stdout, "mockclerk listening on %s (issuer %s, client_id %s, client_secret %s, Backend API key %s, token format %s, %d users; test data, not secrets)\n",
-		srv.Addr(), srv.URL, eff.ClientID, eff.ClientSecret, eff.SecretKey, eff.TokenFormat, len(eff.Users))
+	fmt.Fprintf(stdout, "mockclerk listening on %s (issuer %s, client_id %s, client_secret %s, Backend API key %s, webhook secret %s, token format %s, %d users; test data, not secrets)\n",
+		srv.Addr(), srv.URL, eff.ClientID, eff.ClientSecret, eff.SecretKey, eff.WebhookSecret, eff.TokenFormat, len(eff.Users))
 	if ready != nil {
 		ready(srv)
 	}

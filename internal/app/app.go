@@ -134,8 +134,8 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		RateLimits:     proxy.RateLimits{Register: cfg.RateLimitRegister, Token: cfg.RateLimitToken, Authorize: cfg.RateLimitAuthorize, InFlight: cfg.MaxInFlightPerIP},
 		CIMD: proxy.CIMDConfig{Enabled: cfg.CIMDEnabled, AllowPrivate: cfg.CIMDAllowLoopback,
 			Allowed: cfg.CIMDAllowed, Denied: cfg.CIMDDenied},
-		DCRDisabled: !cfg.DCREnabled,
-		App:         appConfig(cfg),
+		DCRDisabled: !cfg.DCREnabled, AdminToken: cfg.AdminToken, WebhookSecret: cfg.WebhookSecret,
+		App: appConfig(cfg),
 	}, proxy.Deps{Sessions: cl, Store: o.Store, Clerk: cl, Keys: keys, Secret: cfg.Secret, Metrics: m, Logger: o.Logger,
 		Events: v, Now: o.Now, Rand: o.Rand, HTTPClient: o.CIMDClient})
 	if err != nil {

@@ -233,18 +233,35 @@ func TestRegistrationManagement(t *testing.T) {
 // TestTokensDieWithTheirClient: deleting a registration (RFC 7592) ends
 // its grants: once the in-process grant cache (about a second) has lapsed,
 // the access token is refused at /mcp, and the refresh token gets
-// invalid_client.
+// invalid_client. Every grant of the client, found through the client
+// index, is ended and its Clerk tokens are revoked at Clerk; another
+// client's grant lives on.
 func TestTokensDieWithTheirClient(t *testing.T) {
 	t.Parallel()
 	clock, e, c := signedInOnClock(t)
+	second := *c
+	e.Login(&second, testflow.Choices{}) // a second grant of the same client
+	other := e.Register()
+	e.Login(other, testflow.Choices{})
+	before := clerkRevocations(e)
+
 	req, _ := http.NewRequest(http.MethodDelete, c.RegistrationURI, nil)
 	req.Header.Set("Authorization", "Bearer "+c.RegistrationToken)
 	if r := secDo(t, req); r.Status != http.StatusNoContent {
 		t.Fatalf("delete the registration: %d %s", r.Status, r.Body)
 	}
+	// Two grants, each with a Clerk access and refresh token.
+	if got := clerkRevocations(e) - before; got != 4 {
+		t.Errorf("Clerk revocation calls after the delete: %d, want 4", got)
+	}
 	clock.Advance(2 * time.Second)
-	if s := mcpInit(e, c.AccessToken); s != http.StatusUnauthorized {
-		t.Fatalf("an access token of a deleted client at /mcp: %d, want 401", s)
+	for _, tok := range []string{c.AccessToken, second.AccessToken} {
+		if s := mcpInit(e, tok); s != http.StatusUnauthorized {
+			t.Fatalf("an access token of a deleted client at /mcp: %d, want 401", s)
+		}
+	}
+	if s := mcpInit(e, other.AccessToken); s != http.StatusOK {
+		t.Fatalf("another client's access token after the delete: %d, want 200", s)
 	}
 	tok := postForm(t, e.BaseURL+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {c.RefreshToken}, "client_id": {c.ID}}, nil)
 	wantOAuthError(t, "refresh of a deleted client", tok, http.StatusUnauthorized, "invalid_client")

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/svix"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver/gateway"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver/toolpolicy"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/redisstore"
@@ -96,6 +97,10 @@ type Config struct {
 	CIMDDenied          []string // CIMD_DENIED_CLIENTS: never these
 	DCREnabled          bool     // DCR_ENABLED=false: pre-registered clients only
 	CIMDAllowLoopback   bool     // TEST ONLY: lets CIMD fetch from loopback/private hosts
+
+	// Operator API and Clerk webhooks; each is off while its secret is unset.
+	AdminToken    string // ADMIN_TOKEN: bearer token of /admin/api (>= 32 bytes)
+	WebhookSecret string // CLERK_WEBHOOK_SECRET: the whsec_... secret of POST /webhooks/clerk
 
 	// Operations.
 	LogLevel        string // debug|info|warn|error
@@ -236,6 +241,8 @@ func Load(getenv Getenv, mode Mode) (Config, error) {
 		CIMDDenied:          l.list("CIMD_DENIED_CLIENTS"),
 		DCREnabled:          l.boolean("DCR_ENABLED", true),
 		CIMDAllowLoopback:   l.boolean("CIMD_ALLOW_LOOPBACK_FOR_TESTS", false),
+		AdminToken:          l.str("ADMIN_TOKEN", ""),
+		WebhookSecret:       l.str("CLERK_WEBHOOK_SECRET", ""),
 		LogLevel:            strings.ToLower(l.str("LOG_LEVEL", "info")),
 		LogFormat:           strings.ToLower(l.str("LOG_FORMAT", "")),
 		ShutdownTimeout:     l.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
@@ -301,6 +308,12 @@ func (c Config) Validate() Problems {
 		}
 	}
 	check(c.ClerkSecretKey != "" && !strings.HasPrefix(c.ClerkSecretKey, "sk_"), "CLERK_SECRET_KEY must start with sk_")
+	check(c.AdminToken != "" && len(c.AdminToken) < 32, fmt.Sprintf("ADMIN_TOKEN must be at least 32 bytes (got %d)", len(c.AdminToken)))
+	if c.WebhookSecret != "" {
+		if _, err := svix.ParseSecret(c.WebhookSecret); err != nil {
+			p = append(p, "CLERK_WEBHOOK_SECRET: "+err.Error())
+		}
+	}
 	check(c.ClerkAPIURL != "" && !isHTTPURL(c.ClerkAPIURL), "CLERK_API_URL must be an http(s) URL")
 	check(len(c.ScopesSupported) == 0, "SCOPES_SUPPORTED must name at least one scope")
 	check(len(c.ClerkScopes) == 0, "CLERK_SCOPES must name at least one scope")
@@ -458,6 +471,8 @@ func (c Config) Summary() map[string]any {
 		"upstream_mcp_url":    withoutQuery(c.UpstreamURL),
 		"upstream_timeout":    c.UpstreamTimeout.String(),
 		"upstream_forwarding": fmt.Sprintf("user_headers=%t clerk_token=%t", c.UpstreamUserHeaders, c.UpstreamClerkToken),
+		"admin_api":           c.AdminToken != "",
+		"clerk_webhooks":      c.WebhookSecret != "",
 	}
 }
 

@@ -64,13 +64,15 @@ func TestLoadOriginForms(t *testing.T) {
 // Every problem is reported at once, and no secret value is echoed.
 func TestLoadReportsAllProblems(t *testing.T) {
 	e := map[string]string{
-		"CLERK_DOMAIN":        "https://clerk.example.com/some/path",
-		"CLERK_CLIENT_SECRET": "s3cr3t-value-that-must-not-leak",
-		"BASE_URL":            "https://mcp.example.com/?x=1",
-		"PROXY_SECRET":        "short-secret-value",
-		"ACCESS_TOKEN_TTL":    "forever",
-		"TOOL_SCOPES":         "broken",
-		"LOG_LEVEL":           "loud",
+		"CLERK_DOMAIN":         "https://clerk.example.com/some/path",
+		"CLERK_CLIENT_SECRET":  "s3cr3t-value-that-must-not-leak",
+		"BASE_URL":             "https://mcp.example.com/?x=1",
+		"PROXY_SECRET":         "short-secret-value",
+		"ACCESS_TOKEN_TTL":     "forever",
+		"TOOL_SCOPES":          "broken",
+		"LOG_LEVEL":            "loud",
+		"ADMIN_TOKEN":          "short-admin-token",
+		"CLERK_WEBHOOK_SECRET": "whsec_short-webhook-secret!",
 	}
 	_, err := Load(env(e), ModeServe)
 	if err == nil {
@@ -80,12 +82,13 @@ func TestLoadReportsAllProblems(t *testing.T) {
 	for _, want := range []string{
 		"CLERK_DOMAIN", "without the path", "CLERK_CLIENT_ID is required", "BASE_URL", "must not have a query",
 		"REDIS_URL is required", "PROXY_SECRET must be at least 32 bytes", "ACCESS_TOKEN_TTL", "TOOL_SCOPES", "LOG_LEVEL",
+		"ADMIN_TOKEN must be at least 32 bytes", "CLERK_WEBHOOK_SECRET",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)
 		}
 	}
-	for _, secret := range []string{"s3cr3t-value-that-must-not-leak", "short-secret-value"} {
+	for _, secret := range []string{"s3cr3t-value-that-must-not-leak", "short-secret-value", "short-admin-token", "short-webhook-secret"} {
 		if strings.Contains(msg, secret) {
 			t.Errorf("error leaks a secret: %s", msg)
 		}

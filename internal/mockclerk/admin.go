@@ -118,7 +118,7 @@ func isOAuthPath(p string) bool {
 }
 
 // Admin API (test-only): GET /__admin/stats, POST|DELETE /__admin/faults,
-// POST /__admin/reset.
+// POST /__admin/reset, POST /__admin/webhooks (send a signed webhook).
 func (s *Server) adminRoutes() {
 	s.mux.HandleFunc("GET /__admin/stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Stats())
@@ -138,6 +138,7 @@ func (s *Server) adminRoutes() {
 		s.ClearFaults()
 		w.WriteHeader(http.StatusNoContent)
 	})
+	s.mux.HandleFunc("POST /__admin/webhooks", s.handleSendWebhook)
 	s.mux.HandleFunc("POST /__admin/reset", func(w http.ResponseWriter, r *http.Request) {
 		s.Reset()
 		w.WriteHeader(http.StatusNoContent)

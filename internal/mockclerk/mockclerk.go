@@ -4,8 +4,9 @@
 // pin (mockclerk_test.go, malformed_test.go): discovery split as Clerk
 // splits it, lowercase "bearer", the minimal introspection answer, Clerk's
 // error envelope, opaque "oat_" or RS256 JWT access tokens. It serves a plain HTML sign-in form over seeded users and a
-// test-only admin API (/__admin/stats, /__admin/faults, /__admin/reset) to
-// count calls and inject latency, errors and timeouts.
+// test-only admin API (/__admin/stats, /__admin/faults, /__admin/reset,
+// /__admin/webhooks) to count calls, inject latency, errors and timeouts, and
+// send Svix-signed webhooks as Clerk does.
 //
 // The dev mode of clerk-mcp-proxy, the Go tests and the standalone
 // cmd/mockclerk binary all run this one engine.
@@ -26,6 +27,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/svix"
 )
 
 // Config configures the fake Clerk instance and its one OAuth application.
@@ -39,6 +42,7 @@ type Config struct {
 	TokenFormat    string        // "jwt" (default, as new Clerk apps: RS256, typ at+jwt) or "opaque" ("oat_…")
 	Users          []User        // seeded users; DefaultUsers() when empty
 	DCR            bool          // serve /oauth/register (422 when off, as Clerk)
+	WebhookSecret  string        // whsec_… signing webhooks sent from /__admin/webhooks; generated when empty
 	Logger         *slog.Logger  // nil discards
 	Now            func() time.Time
 }
@@ -110,6 +114,11 @@ func (c Config) Validate() error {
 			problems = append(problems, fmt.Sprintf("redirect URI %q must be an absolute URI without fragment", r))
 		}
 	}
+	if c.WebhookSecret != "" {
+		if _, err := svix.ParseSecret(c.WebhookSecret); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
 	switch c.TokenFormat {
 	case "", "opaque", "jwt":
 	default:
@@ -165,6 +174,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.AccessTokenTTL == 0 {
 		cfg.AccessTokenTTL = 24 * time.Hour
+	}
+	if cfg.WebhookSecret == "" {
+		cfg.WebhookSecret = defaultWebhookSecret()
 	}
 	if cfg.TokenFormat == "" {
 		// New Clerk OAuth applications issue JWT access tokens (2026).

@@ -443,3 +443,58 @@ func (s *Store) Hit(_ context.Context, name string, window time.Duration) (n int
 	})
 	return n, resetIn, err
 }
+
+// --- Grant index ---
+
+// The memory store has no index to keep: a listing walks every grant under
+// the lock, which is exact and cheap at the sizes a single process holds.
+
+// ListGrantsByUser implements store.GrantIndex.
+func (s *Store) ListGrantsByUser(_ context.Context, userID string) ([]store.Grant, error) {
+	return s.listGrants(func(g store.Grant) bool { return g.UserID == userID })
+}
+
+// ListGrantsByClient implements store.GrantIndex.
+func (s *Store) ListGrantsByClient(_ context.Context, clientID string) ([]store.Grant, error) {
+	return s.listGrants(func(g store.Grant) bool { return g.ClientID == clientID })
+}
+
+func (s *Store) listGrants(match func(store.Grant) bool) (out []store.Grant, err error) {
+	err = s.tx(func(now time.Time) error {
+		for _, e := range s.grants {
+			if e.live(now) && match(e.v) {
+				out = append(out, store.CloneGrant(e.v))
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ListGrantClients implements store.GrantIndex.
+func (s *Store) ListGrantClients(context.Context) (out []string, err error) {
+	err = s.tx(func(now time.Time) error {
+		seen := map[string]bool{}
+		for _, e := range s.grants {
+			if e.live(now) && !seen[e.v.ClientID] {
+				seen[e.v.ClientID] = true
+				out = append(out, e.v.ClientID)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ListClients implements store.GrantIndex.
+func (s *Store) ListClients(context.Context) (out []store.Client, err error) {
+	err = s.tx(func(now time.Time) error {
+		for _, e := range s.clients {
+			if e.live(now) {
+				out = append(out, store.CloneClient(e.v))
+			}
+		}
+		return nil
+	})
+	return out, err
+}

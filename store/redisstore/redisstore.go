@@ -32,6 +32,8 @@
 //	<prefix>ticket:<kind>:{<id>}          ticket value; TTL
 //	<prefix>ticket:<kind>:{<id>}:spent    spent marker holding the value; TTL
 //	<prefix>grant:{<id>}                  hash: v = version, d = JSON grant; TTL unless created with ttl 0
+//	<prefix>grants:user:{<user id>}       set of grant ids (index); TTL >= its grants' (see below)
+//	<prefix>grants:client:{<client id>}   set of grant ids (index); TTL >= its grants'
 //	<prefix>keyset                        sealed key set; no TTL
 //	<prefix>cache:{<key>}                 cached value; TTL
 //	<prefix>lock:{<name>}                 lease owner token; TTL
@@ -43,6 +45,16 @@
 // whatever the prefix or id contain, except when the tag would be empty (an
 // empty id, or one starting with '}'): ticket operations refuse those ids.
 // Ids are hashes in practice.
+//
+// A grant and its two index sets live in different hash slots, so they
+// cannot change in one script on Cluster. Order keeps the index complete
+// instead: an index set gains the grant id and an expiry of at least the
+// grant's ttl plus indexSlack before the grant is written (on create and on
+// every update that resets the grant's ttl), and DeleteGrant deletes the
+// grant before removing the id from the sets. A set therefore never expires
+// or drops an id while its grant lives, and outlives its last grant by at most
+// indexSlack. Ids whose grant has gone are skipped and pruned by listings.
+//
 // Atomic multi-step operations are Lua scripts (see scripts.go); nothing does
 // get-then-write from Go except UpdateGrant, which is a compare-and-swap loop.
 package redisstore
@@ -53,8 +65,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -143,7 +157,7 @@ func (s *Store) Close() error {
 
 // --- keys ---
 
-func (s *Store) clientKey(id string) string { return s.prefix + "client:{" + id + "}" }
+func (s *Store) clientKey(id string) string { return s.prefix + clientPart + id + "}" }
 func (s *Store) ticketKey(kind store.Kind, id string) string {
 	return s.prefix + "ticket:" + string(kind) + ":{" + id + "}"
 }
@@ -174,13 +188,29 @@ func hashTag(key string) string {
 	}
 	return tag
 }
-func (s *Store) grantKey(id string) string     { return s.prefix + "grant:{" + id + "}" }
-func (s *Store) keySetKey() string             { return s.prefix + "keyset" }
+func (s *Store) grantKey(id string) string { return s.prefix + "grant:{" + id + "}" }
+func (s *Store) keySetKey() string         { return s.prefix + "keyset" }
+func (s *Store) userIndexKey(id string) string {
+	return s.prefix + userIndexPart + id + "}"
+}
+func (s *Store) clientIndexKey(id string) string {
+	return s.prefix + clientIndexPart + id + "}"
+}
 func (s *Store) cacheKey(key string) string    { return s.prefix + "cache:{" + key + "}" }
 func (s *Store) lockKey(name string) string    { return s.prefix + "lock:{" + name + "}" }
 func (s *Store) counterKey(name string) string { return s.prefix + "rate:{" + name + "}" }
 
-const spentSuffix = ":spent"
+const (
+	spentSuffix     = ":spent"
+	userIndexPart   = "grants:user:{"
+	clientIndexPart = "grants:client:{"
+	clientPart      = "client:{"
+)
+
+// indexSlack is how much longer than its grants an index set is kept, so
+// that the few milliseconds between extending the set and writing the grant
+// can never leave the grant outliving its index entry.
+const indexSlack = time.Minute
 
 // --- helpers ---
 
@@ -394,6 +424,9 @@ func (s *Store) CreateGrant(ctx context.Context, g store.Grant, ttl time.Duratio
 	if err != nil {
 		return fmt.Errorf("redisstore: create grant: encode: %w", err)
 	}
+	if err := s.indexGrant(ctx, "create grant", g, ttl); err != nil {
+		return err
+	}
 	n, err := s.scripts.createGrant.Run(ctx, s.c, []string{s.grantKey(g.ID)}, g.Version, b, ms(ttl)).Int64()
 	if err != nil {
 		return fail("create grant", err)
@@ -410,21 +443,27 @@ func (s *Store) GetGrant(ctx context.Context, id string) (store.Grant, error) {
 	if err != nil {
 		return store.Grant{}, fail("get grant", err)
 	}
+	return decodeGrant("get grant", vals)
+}
+
+// decodeGrant turns an HMGET of a grant's v and d fields into the grant;
+// ErrNotFound when the hash does not exist.
+func decodeGrant(op string, vals []any) (store.Grant, error) {
 	if len(vals) != 2 || vals[0] == nil || vals[1] == nil {
 		return store.Grant{}, store.ErrNotFound
 	}
 	vs, ok1 := vals[0].(string)
 	d, ok2 := vals[1].(string)
 	if !ok1 || !ok2 {
-		return store.Grant{}, errCorrupt("get grant")
+		return store.Grant{}, errCorrupt(op)
 	}
 	version, err := strconv.ParseInt(vs, 10, 64)
 	if err != nil {
-		return store.Grant{}, errCorrupt("get grant")
+		return store.Grant{}, errCorrupt(op)
 	}
 	var g store.Grant
 	if err := json.Unmarshal([]byte(d), &g); err != nil {
-		return store.Grant{}, errCorrupt("get grant")
+		return store.Grant{}, errCorrupt(op)
 	}
 	g.Version = version // the hash field is authoritative: the CAS compares it
 	return g, nil
@@ -441,6 +480,12 @@ func (s *Store) casGrant(ctx context.Context, expect int64, next store.Grant, tt
 	if err != nil {
 		return false, fmt.Errorf("redisstore: update grant: encode: %w", err)
 	}
+	if ttl > 0 {
+		// The grant's life is about to grow: grow its index entries first.
+		if err := s.indexGrant(ctx, "update grant", next, ttl); err != nil {
+			return false, err
+		}
+	}
 	n, err := s.scripts.casGrant.Run(ctx, s.c, []string{s.grantKey(next.ID)}, expect, next.Version, b, ms(ttl)).Int64()
 	if err != nil {
 		return false, fail("update grant", err)
@@ -455,12 +500,190 @@ func (s *Store) casGrant(ctx context.Context, expect int64, next store.Grant, tt
 	}
 }
 
-// DeleteGrant implements store.Grants.
+// DeleteGrant implements store.Grants: the grant goes first, then its index
+// entries (an entry left behind by a failure in between is pruned later).
 func (s *Store) DeleteGrant(ctx context.Context, id string) error {
+	g, err := s.GetGrant(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		// Deleting must not depend on the record decoding.
+		g = store.Grant{ID: id}
+	}
 	if err := s.c.Del(ctx, s.grantKey(id)).Err(); err != nil {
 		return fail("delete grant", err)
 	}
+	if g.UserID != "" {
+		if err := s.c.SRem(ctx, s.userIndexKey(g.UserID), id).Err(); err != nil {
+			return fail("delete grant", err)
+		}
+	}
+	if g.ClientID != "" {
+		if err := s.c.SRem(ctx, s.clientIndexKey(g.ClientID), id).Err(); err != nil {
+			return fail("delete grant", err)
+		}
+	}
 	return nil
+}
+
+// indexGrant adds g to its user and client index sets and keeps each set
+// alive at least ttl + indexSlack (ttl 0: as long as it has members).
+func (s *Store) indexGrant(ctx context.Context, op string, g store.Grant, ttl time.Duration) error {
+	keep := int64(0)
+	if ttl > 0 {
+		keep = ms(ttl + indexSlack)
+	}
+	for _, key := range []string{s.userIndexKey(g.UserID), s.clientIndexKey(g.ClientID)} {
+		if err := s.scripts.indexAdd.Run(ctx, s.c, []string{key}, g.ID, keep).Err(); err != nil {
+			return fail(op, err)
+		}
+	}
+	return nil
+}
+
+// --- Grant index ---
+
+// ListGrantsByUser implements store.GrantIndex.
+func (s *Store) ListGrantsByUser(ctx context.Context, userID string) ([]store.Grant, error) {
+	return s.listIndex(ctx, "list grants by user", s.userIndexKey(userID), func(g store.Grant) bool { return g.UserID == userID })
+}
+
+// ListGrantsByClient implements store.GrantIndex.
+func (s *Store) ListGrantsByClient(ctx context.Context, clientID string) ([]store.Grant, error) {
+	return s.listIndex(ctx, "list grants by client", s.clientIndexKey(clientID), func(g store.Grant) bool { return g.ClientID == clientID })
+}
+
+// listIndex reads the grants an index set names, in one pipeline (which a
+// ClusterClient splits by slot), keeps those that still exist and belong to
+// the set, and prunes the rest from it.
+func (s *Store) listIndex(ctx context.Context, op, key string, belongs func(store.Grant) bool) ([]store.Grant, error) {
+	ids, err := s.c.SMembers(ctx, key).Result()
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	cmds := make([]*redis.SliceCmd, len(ids))
+	if _, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HMGet(ctx, s.grantKey(id), "v", "d")
+		}
+		return nil
+	}); err != nil {
+		return nil, fail(op, err)
+	}
+	var out []store.Grant
+	var stale []any
+	for i, cmd := range cmds {
+		g, err := decodeGrant(op, cmd.Val())
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			stale = append(stale, ids[i])
+		case err != nil:
+			return nil, err
+		case g.ID != ids[i] || !belongs(g):
+			stale = append(stale, ids[i])
+		default:
+			out = append(out, g)
+		}
+	}
+	if len(stale) > 0 {
+		// Best effort: a failed prune only means the next listing tries again.
+		_ = s.c.SRem(ctx, key, stale...).Err()
+	}
+	return out, nil
+}
+
+// ListGrantClients implements store.GrantIndex by scanning for client index
+// sets: a set exists while it has members.
+func (s *Store) ListGrantClients(ctx context.Context) ([]string, error) {
+	keys, err := s.scan(ctx, "list grant clients", s.prefix+clientIndexPart)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(keys))
+	for _, k := range keys {
+		ids = append(ids, strings.TrimSuffix(strings.TrimPrefix(k, s.prefix+clientIndexPart), "}"))
+	}
+	return ids, nil
+}
+
+// ListClients implements store.GrantIndex by scanning for client records.
+func (s *Store) ListClients(ctx context.Context) ([]store.Client, error) {
+	const op = "list clients"
+	keys, err := s.scan(ctx, op, s.prefix+clientPart)
+	if err != nil || len(keys) == 0 {
+		return nil, err
+	}
+	cmds := make([]*redis.StringCmd, len(keys))
+	if _, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.Get(ctx, k)
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fail(op, err)
+	}
+	var out []store.Client
+	for _, cmd := range cmds {
+		b, err := cmd.Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue // expired since the scan
+		}
+		if err != nil {
+			return nil, fail(op, err)
+		}
+		var c store.Client
+		if err := json.Unmarshal(b, &c); err != nil {
+			return nil, errCorrupt(op)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// scan returns every key starting with prefix, on each primary of a Cluster.
+func (s *Store) scan(ctx context.Context, op, prefix string) ([]string, error) {
+	var (
+		mu   sync.Mutex
+		keys []string
+	)
+	pattern := globEscape(prefix) + "*"
+	one := func(ctx context.Context, c redis.Cmdable) error {
+		it := c.Scan(ctx, 0, pattern, 500).Iterator()
+		for it.Next(ctx) {
+			mu.Lock()
+			keys = append(keys, it.Val())
+			mu.Unlock()
+		}
+		return it.Err()
+	}
+	var err error
+	if cc, ok := s.c.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return one(ctx, c) })
+	} else {
+		err = one(ctx, s.c)
+	}
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	slices.Sort(keys) // a replica may be scanned twice during a failover
+	return slices.Compact(keys), nil
+}
+
+// globEscape quotes the characters SCAN MATCH treats as a pattern, so a
+// prefix is matched literally.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // --- Key sets ---

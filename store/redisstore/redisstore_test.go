@@ -262,3 +262,53 @@ func TestCorruptRecordErrorsDoNotLeakValues(t *testing.T) {
 		}
 	}
 }
+
+// TestGrantIndexKeys: the index sets never expire before their grants and
+// outlive them by at most a minute (create and ttl-resetting update), empty
+// once the grants are deleted, and a stale id (its grant gone without the
+// set hearing of it) is skipped and pruned by a listing.
+func TestGrantIndexKeys(t *testing.T) {
+	t.Parallel()
+	srv := testredis.Start(t)
+	const prefix = "idx:"
+	s := newStore(t, srv.URL, prefix)
+	raw := srv.Client(t)
+	ctx := t.Context()
+	userKey, clientKey, grantKey := prefix+"grants:user:{u1}", prefix+"grants:client:{c1}", prefix+"grant:{g1}"
+	wantTTLs := func(what string) {
+		t.Helper()
+		g := raw.PTTL(ctx, grantKey).Val()
+		for _, k := range []string{userKey, clientKey} {
+			if ix := raw.PTTL(ctx, k).Val(); ix < g || ix > g+time.Minute+time.Second {
+				t.Errorf("%s: %s PTTL %v, grant PTTL %v: want between the grant's and a minute more", what, k, ix, g)
+			}
+		}
+	}
+	if err := s.CreateGrant(ctx, store.Grant{ID: "g1", UserID: "u1", ClientID: "c1"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	wantTTLs("after create")
+	if _, err := s.UpdateGrant(ctx, "g1", 48*time.Hour, func(g *store.Grant) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	wantTTLs("after an update that extends the grant")
+	if _, err := s.UpdateGrant(ctx, "g1", 0, func(g *store.Grant) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	wantTTLs("after an update that keeps the expiry")
+
+	raw.SAdd(ctx, userKey, "ghost")
+	gs, err := s.ListGrantsByUser(ctx, "u1")
+	if err != nil || len(gs) != 1 || gs[0].ID != "g1" {
+		t.Fatalf("listing with a stale id: %v %v", gs, err)
+	}
+	if raw.SIsMember(ctx, userKey, "ghost").Val() {
+		t.Error("the stale id was not pruned")
+	}
+	if err := s.DeleteGrant(ctx, "g1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := raw.Exists(ctx, userKey, clientKey).Val(); n != 0 {
+		t.Errorf("%d index sets left after the last grant was deleted", n)
+	}
+}

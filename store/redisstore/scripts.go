@@ -57,6 +57,24 @@ if tonumber(ARGV[4]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
 return 1
 `
 
+// indexAddSrc: KEYS = a grant index set; ARGV = grant id, ttl ms (0 = the
+// grant never expires). Adds the id and makes the set live at least ttl
+// longer, never shorter: a new set gets ttl, a set with an expiry is extended
+// when ttl reaches further, and a set without one (it indexes a grant that
+// never expires) stays so until it empties, when Redis drops it.
+const indexAddSrc = `
+local existed = redis.call('EXISTS', KEYS[1])
+redis.call('SADD', KEYS[1], ARGV[1])
+local want = tonumber(ARGV[2])
+if want == 0 then
+  redis.call('PERSIST', KEYS[1])
+  return 1
+end
+local t = redis.call('PTTL', KEYS[1])
+if existed == 0 or (t >= 0 and t < want) then redis.call('PEXPIRE', KEYS[1], want) end
+return 1
+`
+
 // swapKeySetSrc: KEYS = key set; ARGV = old, next.
 // Returns {1, next} when swapped, {0, current} when current ~= old, {-1}
 // when there is no key set.
@@ -91,7 +109,7 @@ return {c, t}
 // scripts are per Store rather than package variables because a
 // *redis.Script caches its digest in mutable state.
 type scripts struct {
-	putTicket, consumeTicket, createGrant, casGrant, swapKeySet, releaseLock, hit *redis.Script
+	putTicket, consumeTicket, createGrant, casGrant, indexAdd, swapKeySet, releaseLock, hit *redis.Script
 }
 
 func newScripts() scripts {
@@ -100,6 +118,7 @@ func newScripts() scripts {
 		consumeTicket: redis.NewScript(consumeTicketSrc),
 		createGrant:   redis.NewScript(createGrantSrc),
 		casGrant:      redis.NewScript(casGrantSrc),
+		indexAdd:      redis.NewScript(indexAddSrc),
 		swapKeySet:    redis.NewScript(swapKeySetSrc),
 		releaseLock:   redis.NewScript(releaseLockSrc),
 		hit:           redis.NewScript(hitSrc),

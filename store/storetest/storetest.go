@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -73,6 +74,13 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, advance func(t *
 		{"grants/update retries after a concurrent change", testGrantUpdateRetries},
 		{"grants/concurrent updates all land", testGrantConcurrentUpdates},
 		{"grants/rotation race has one winner", testGrantRotationRace},
+
+		{"index/list by user and by client", testIndexList},
+		{"index/expired and deleted grants are not listed", testIndexExpiry},
+		{"index/update with ttl keeps the grant listed", testIndexUpdateTTL},
+		{"index/listed grants are copies", testIndexCopies},
+		{"index/concurrent creates and deletes", testIndexRace},
+		{"index/list clients", testListClients},
 
 		{"keysets/get or create and swap", testKeySet},
 		{"keysets/concurrent creators agree", testKeySetCreateRace},
@@ -737,6 +745,155 @@ func testGrantRotationRace(t *testing.T, s store.Store, _ func(time.Duration)) {
 		t.Fatalf("generation = %d, want 1", got.Refresh.Generation)
 	}
 	wantEqual(t, got, results[winner], "stored grant vs the winner's result")
+}
+
+// --- grant index ---
+
+func indexedGrant(id, user, client string) store.Grant {
+	g := sampleGrant(id)
+	g.UserID, g.ClientID = user, client
+	return g
+}
+
+// grantIDs lists the ids of grants, sorted, so listings compare as sets.
+func grantIDs(gs []store.Grant) []string {
+	ids := []string{}
+	for _, g := range gs {
+		ids = append(ids, g.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func wantListed(t *testing.T, s store.Store, user, client string, wantUser, wantClient []string) {
+	t.Helper()
+	if user != "" {
+		gs, err := s.ListGrantsByUser(ctx(t), user)
+		must(t, err, "list grants by user")
+		wantEqual(t, grantIDs(gs), wantUser, "grants of user "+user)
+	}
+	if client != "" {
+		gs, err := s.ListGrantsByClient(ctx(t), client)
+		must(t, err, "list grants by client")
+		wantEqual(t, grantIDs(gs), wantClient, "grants of client "+client)
+	}
+}
+
+func testIndexList(t *testing.T, s store.Store, _ func(time.Duration)) {
+	wantListed(t, s, "u1", "c1", []string{}, []string{})
+	cimd := "https://app.example/{odd}/client.json" // braces must not confuse key tags
+	must(t, s.CreateGrant(ctx(t), indexedGrant("g1", "u1", "c1"), long), "create g1")
+	must(t, s.CreateGrant(ctx(t), indexedGrant("g2", "u1", cimd), long), "create g2")
+	must(t, s.CreateGrant(ctx(t), indexedGrant("g3", "u2", "c1"), 0), "create g3")
+	wantErr(t, s.CreateGrant(ctx(t), indexedGrant("g3", "u3", "c3"), 0), store.ErrAlreadyExists, "create duplicate g3")
+
+	wantListed(t, s, "u1", "c1", []string{"g1", "g2"}, []string{"g1", "g3"})
+	wantListed(t, s, "u2", cimd, []string{"g3"}, []string{"g2"})
+	wantListed(t, s, "u3", "c3", []string{}, []string{}) // the refused duplicate left nothing visible
+
+	gs, err := s.ListGrantsByUser(ctx(t), "u2")
+	must(t, err, "list grants by user")
+	want := indexedGrant("g3", "u2", "c1")
+	want.Version = 1
+	wantEqual(t, gs, []store.Grant{want}, "listed grant")
+
+	clients, err := s.ListGrantClients(ctx(t))
+	must(t, err, "list grant clients")
+	slices.Sort(clients)
+	wantEqual(t, clients, []string{"c1", cimd}, "clients holding grants")
+
+	must(t, s.DeleteGrant(ctx(t), "g1"), "delete g1")
+	wantListed(t, s, "u1", "c1", []string{"g2"}, []string{"g3"})
+	must(t, s.DeleteGrant(ctx(t), "g2"), "delete g2")
+	wantListed(t, s, "u1", cimd, []string{}, []string{})
+	clients, err = s.ListGrantClients(ctx(t))
+	must(t, err, "list grant clients")
+	wantEqual(t, clients, []string{"c1"}, "clients holding grants after deletes")
+}
+
+func testIndexExpiry(t *testing.T, s store.Store, advance func(time.Duration)) {
+	must(t, s.CreateGrant(ctx(t), indexedGrant("short", "u1", "c1"), ttl), "create short")
+	must(t, s.CreateGrant(ctx(t), indexedGrant("long", "u1", "c1"), long), "create long")
+	advance(short)
+	wantListed(t, s, "u1", "c1", []string{"long", "short"}, []string{"long", "short"})
+	advance(past)
+	wantListed(t, s, "u1", "c1", []string{"long"}, []string{"long"})
+	// A new grant under an expired grant's id belongs to its new owners only.
+	must(t, s.CreateGrant(ctx(t), indexedGrant("short", "u2", "c2"), long), "create short again")
+	wantListed(t, s, "u1", "c1", []string{"long"}, []string{"long"})
+	wantListed(t, s, "u2", "c2", []string{"short"}, []string{"short"})
+}
+
+func testIndexUpdateTTL(t *testing.T, s store.Store, advance func(time.Duration)) {
+	must(t, s.CreateGrant(ctx(t), indexedGrant("g1", "u1", "c1"), ttl), "create grant")
+	_, err := s.UpdateGrant(ctx(t), "g1", long, func(g *store.Grant) error { g.Active = true; return nil })
+	must(t, err, "update grant with a longer ttl")
+	advance(past)
+	wantListed(t, s, "u1", "c1", []string{"g1"}, []string{"g1"})
+	gs, err := s.ListGrantsByUser(ctx(t), "u1")
+	must(t, err, "list grants by user")
+	if len(gs) != 1 || !gs[0].Active || gs[0].Version != 2 {
+		t.Fatalf("listed grant = %+v, want the updated one", gs)
+	}
+}
+
+func testIndexCopies(t *testing.T, s store.Store, _ func(time.Duration)) {
+	must(t, s.CreateGrant(ctx(t), indexedGrant("g1", "u1", "c1"), long), "create grant")
+	gs, err := s.ListGrantsByClient(ctx(t), "c1")
+	must(t, err, "list grants by client")
+	gs[0].Scopes[0] = "mutated"
+	gs[0].Upstream[0] = 'X'
+	got, err := s.GetGrant(ctx(t), "g1")
+	must(t, err, "get grant")
+	want := indexedGrant("g1", "u1", "c1")
+	want.Version = 1
+	wantEqual(t, got, want, "grant after mutating a listed copy")
+}
+
+func testIndexRace(t *testing.T, s store.Store, _ func(time.Duration)) {
+	id := func(i int) string { return fmt.Sprintf("g%02d", i) }
+	race(concurrency, func(i int) {
+		if err := s.CreateGrant(ctx(t), indexedGrant(id(i), "u1", fmt.Sprintf("c%d", i%2)), long); err != nil {
+			t.Errorf("create %s: %v", id(i), err)
+		}
+	})
+	var all, kept []string
+	for i := range concurrency {
+		all = append(all, id(i))
+		if i%3 != 0 {
+			kept = append(kept, id(i))
+		}
+	}
+	wantListed(t, s, "u1", "", all, nil)
+	race(concurrency, func(i int) {
+		if i%3 == 0 {
+			if err := s.DeleteGrant(ctx(t), id(i)); err != nil {
+				t.Errorf("delete %s: %v", id(i), err)
+			}
+		}
+	})
+	wantListed(t, s, "u1", "", kept, nil)
+	c0, err := s.ListGrantsByClient(ctx(t), "c0")
+	must(t, err, "list grants by client")
+	c1, err := s.ListGrantsByClient(ctx(t), "c1")
+	must(t, err, "list grants by client")
+	wantEqual(t, grantIDs(append(c0, c1...)), kept, "grants of both clients")
+}
+
+func testListClients(t *testing.T, s store.Store, advance func(time.Duration)) {
+	clients, err := s.ListClients(ctx(t))
+	must(t, err, "list clients")
+	wantEqual(t, len(clients), 0, "clients in an empty store")
+	must(t, s.CreateClient(ctx(t), sampleClient("c1"), 0), "create c1")
+	must(t, s.PutClient(ctx(t), sampleClient("https://app.example/client.json"), long), "put cimd")
+	must(t, s.CreateClient(ctx(t), sampleClient("short"), ttl), "create short")
+	must(t, s.CreateClient(ctx(t), sampleClient("gone"), 0), "create gone")
+	must(t, s.DeleteClient(ctx(t), "gone"), "delete gone")
+	advance(past)
+	clients, err = s.ListClients(ctx(t))
+	must(t, err, "list clients")
+	slices.SortFunc(clients, func(a, b store.Client) int { return strings.Compare(a.ID, b.ID) })
+	wantEqual(t, clients, []store.Client{sampleClient("c1"), sampleClient("https://app.example/client.json")}, "listed clients")
 }
 
 // --- key sets ---
