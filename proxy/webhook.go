@@ -40,6 +40,9 @@ const (
 	reasonUserDeleted = "clerk_user_deleted"
 	reasonUserBanned  = "clerk_user_banned"
 	reasonUserLocked  = "clerk_user_locked"
+	// The verifier ends a session-bound grant with the same reason when it
+	// finds the session over.
+	reasonSessionEnded = "clerk_session_ended"
 )
 
 // mountWebhooks serves POST /webhooks/clerk when a secret is configured.
@@ -148,8 +151,7 @@ func (s *Server) applyClerkEvent(r *http.Request, ev clerkEvent) (string, int, e
 			reason = reasonUserLocked
 		}
 	case "session.revoked", "session.ended", "session.removed":
-		s.sessionEnded(r, ev)
-		return "ignored", 0, nil
+		return s.sessionEnded(r, ev)
 	}
 	if reason == "" || ev.Data.ID == "" {
 		return "ignored", 0, nil
@@ -158,14 +160,26 @@ func (s *Server) applyClerkEvent(r *http.Request, ev clerkEvent) (string, int, e
 	return "processed", n, err
 }
 
-// sessionEnded is the hook for Clerk session events. Grants made through
-// the proxy's own OAuth flow outlive the Clerk session the user signed in
-// with (as Clerk's OAuth tokens do), so nothing ends here yet.
-//
-// TODO(app mode): once grants record the Clerk session they were made in
-// (AUTH_MODE=app binds them), end the grants bound to ev.Data.ID here
-// through an index by session, as revokeUserGrants does by user.
-func (s *Server) sessionEnded(r *http.Request, ev clerkEvent) {
-	s.log.InfoContext(r.Context(), "clerk session event: no grant is bound to a Clerk session; nothing to end",
-		"type", ev.Type, "session_id", ev.Data.ID, "user_id", ev.Data.UserID)
+// sessionEnded acts on a Clerk session that ended: the grants bound to it
+// (AUTH_MODE=app binds each grant to the Clerk session the user signed in
+// with) end now, instead of when the hot path next looks the session up.
+// Grants made through Clerk's OAuth flow (proxy mode) are bound to no
+// session and outlive it, as Clerk's own OAuth tokens do.
+func (s *Server) sessionEnded(r *http.Request, ev clerkEvent) (string, int, error) {
+	if ev.Data.ID == "" || ev.Data.UserID == "" {
+		return "ignored", 0, nil
+	}
+	gs, err := s.store.ListGrantsByUser(r.Context(), ev.Data.UserID)
+	if err != nil {
+		s.storeError(r, "list_grants", err)
+		return "", 0, err
+	}
+	var bound []store.Grant
+	for _, g := range gs {
+		if g.ClerkSession != "" && g.ClerkSession == ev.Data.ID {
+			bound = append(bound, g)
+		}
+	}
+	n, err := s.endGrants(r, bound, reasonSessionEnded)
+	return "processed", n, err
 }

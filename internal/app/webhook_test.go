@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -42,9 +43,9 @@ func sendWebhook(t *testing.T, e, target *e2etest.Env, wh mockclerk.Webhook) int
 
 // TestClerkWebhookEvents: a signed user.deleted, or a user.updated that bans
 // or locks the user, ends every grant of that user (and revokes their Clerk
-// tokens at Clerk); other users keep theirs. Session events, harmless
-// updates and unknown types are acknowledged (200, so Svix stops retrying)
-// and change nothing.
+// tokens at Clerk); other users keep theirs. Session events (proxy-mode
+// grants are bound to no Clerk session), harmless updates and unknown types
+// are acknowledged (200, so Svix stops retrying) and change nothing.
 func TestClerkWebhookEvents(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -213,5 +214,47 @@ func TestClerkWebhookRefusals(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, off.BaseURL+"/webhooks/clerk", strings.NewReader(string(body)))
 	if r := secDo(t, req); r.Status != http.StatusNotFound {
 		t.Errorf("without CLERK_WEBHOOK_SECRET /webhooks/clerk answered %d, want 404", r.Status)
+	}
+}
+
+// TestClerkWebhookEndsSessionGrants: in AUTH_MODE=app every grant is bound
+// to the Clerk session the user signed in with. A signed session.ended
+// webhook for that session ends the grant at once — without waiting for the
+// hot path's cached session check (an hour here) — while a session event
+// for another session of the same user changes nothing.
+func TestClerkWebhookEndsSessionGrants(t *testing.T) {
+	t.Parallel()
+	o := webhookOptions()
+	for k, v := range map[string]string{"AUTH_MODE": "app", "APP_URL": e2etest.ClerkURLVar + mockclerk.TeamAppPath,
+		"CLERK_CLIENT_ID": "", "CLERK_CLIENT_SECRET": "", "INTROSPECTION_CACHE_TTL": "1h"} {
+		o.Env[k] = v
+	}
+	e := e2etest.Start(t, o)
+	c := e.Register(appRedirect)
+	e.Login(c, testflow.Choices{})
+	alice := mockclerk.DefaultUsers()[0].ID
+	gs, err := e.App.Store.ListGrantsByUser(context.Background(), alice)
+	if err != nil || len(gs) != 1 || gs[0].ClerkSession == "" {
+		t.Fatalf("grants of the user: %+v %v, want one bound to a Clerk session", gs, err)
+	}
+	session := gs[0].ClerkSession
+	sid := e.Initialize(c.AccessToken)
+
+	if s := sendWebhook(t, e, e, mockclerk.Webhook{Type: "session.ended", Data: map[string]any{
+		"id": "sess_other", "object": "session", "user_id": alice, "status": "ended"}}); s != http.StatusOK {
+		t.Fatalf("webhook for another session: %d", s)
+	}
+	if r, _ := e.CallTool(c.AccessToken, sid, "get-user-info"); r.Status != http.StatusOK {
+		t.Fatalf("another session's end ended this grant: %d", r.Status)
+	}
+	if s := sendWebhook(t, e, e, mockclerk.Webhook{Type: "session.revoked", Data: map[string]any{
+		"id": session, "object": "session", "user_id": alice, "status": "revoked"}}); s != http.StatusOK {
+		t.Fatalf("webhook for the grant's session: %d", s)
+	}
+	if gs, err := e.App.Store.ListGrantsByUser(context.Background(), alice); err != nil || len(gs) != 0 {
+		t.Fatalf("grants after the session was revoked: %+v %v, want none", gs, err)
+	}
+	if r := e.MCP(c.AccessToken, sid, "tools/list", map[string]any{}); r.Status != http.StatusUnauthorized {
+		t.Errorf("the grant's token after its session was revoked: %d, want 401", r.Status)
 	}
 }
