@@ -9,11 +9,9 @@
 // after Redis lost every registration and grant.
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { UnauthorizedError, auth } from "@modelcontextprotocol/sdk/client/auth.js";
-import { Browser } from "./lib/browser.mjs";
-import { MemoryProvider, checkTools, publicClientMetadata } from "./lib/provider.mjs";
+import { checkTools } from "./lib/provider.mjs";
+import { HeadlessProvider, connect } from "./lib/sdk-auth.mjs";
 
 const [base, stepupTool, tokenOut, redisPort] = process.argv.slice(2);
 const mcpURL = new URL(base + "/mcp");
@@ -30,44 +28,7 @@ const check = (cond, what) => {
   console.log(`  ok  ${what}`);
 };
 
-class HeadlessProvider extends MemoryProvider {
-  constructor() { super(); this.code = null; }
-  get redirectUrl() { return used; }
-  get clientMetadata() { return publicClientMetadata("sdk e2e", registered); }
-  // What the SDK calls when the server no longer knows the client or grant
-  // (invalid_client / invalid_grant), before it starts over.
-  invalidateCredentials(scope) {
-    this.invalidated = [...(this.invalidated ?? []), scope];
-    if (scope === "all" || scope === "client") this.ci = undefined;
-    if (scope === "all" || scope === "tokens") this.t = undefined;
-    if (scope === "all" || scope === "verifier") this.v = undefined;
-  }
-  async redirectToAuthorization(url) {
-    this.authorizeURL = url;
-    const final = await new Browser().authorize(url.href, used);
-    const q = final.searchParams;
-    if (q.get("state") !== this.st) throw new Error("state mismatch");
-    if (q.get("iss") !== base) throw new Error(`iss ${q.get("iss")} != ${base}`);
-    if (q.get("error")) throw new Error(`authorization error ${q.get("error")}`);
-    this.code = q.get("code");
-  }
-}
-
-async function connect(provider) {
-  const client = new Client({ name: "sdk-e2e", version: "1.0.0" });
-  let transport = new StreamableHTTPClientTransport(mcpURL, { authProvider: provider, fetch: fetchLog });
-  try {
-    await client.connect(transport);
-    return client;
-  } catch (e) {
-    if (!(e instanceof UnauthorizedError)) throw e;
-  }
-  await transport.finishAuth(provider.code);
-  transport = new StreamableHTTPClientTransport(mcpURL, { authProvider: provider, fetch: fetchLog });
-  const again = new Client({ name: "sdk-e2e", version: "1.0.0" });
-  await again.connect(transport);
-  return again;
-}
+const sdkConnect = (provider) => connect(mcpURL, provider, { fetch: fetchLog });
 
 async function main() {
   // 1. No token: 401 naming the protected-resource metadata.
@@ -78,7 +39,7 @@ async function main() {
 
   // 2. The whole flow through the SDK's auth().
   const provider = new HeadlessProvider({ base, name: "sdk e2e", registered, used });
-  const client = await connect(provider);
+  const client = await sdkConnect(provider);
   check(calls.some((c) => c.startsWith("GET /.well-known/oauth-protected-resource")), "discovered the protected-resource metadata");
   check(calls.some((c) => c.startsWith("GET /.well-known/oauth-authorization-server") || c.startsWith("GET /.well-known/openid-configuration")), "discovered the AS metadata");
   check(calls.includes("POST /register 201") && provider.ci?.client_id, "registered by DCR");
@@ -123,7 +84,7 @@ async function main() {
   provider.t = undefined;
   check(await auth(provider, { serverUrl: mcpURL, scope, fetchFn: fetchLog }) === "REDIRECT", "re-authorization with the challenged scope");
   check(await auth(provider, { serverUrl: mcpURL, authorizationCode: provider.code, fetchFn: fetchLog }) === "AUTHORIZED", "step-up code exchanged");
-  const upgraded = await connect(provider);
+  const upgraded = await sdkConnect(provider);
   const stepped = await upgraded.callTool({ name: stepupTool, arguments: {} });
   check(!stepped.isError && provider.t.scope?.split(" ").includes("profile:read"), `${stepupTool} answers after the step-up`);
   await client.close();
@@ -149,7 +110,7 @@ async function main() {
       "the SDK registered again by itself (a new client_id) and sent the user to sign in");
     await upgraded.transport.finishAuth(provider.code);
     await upgraded.close();
-    current = await connect(provider);
+    current = await sdkConnect(provider);
     const back = await current.callTool({ name: "get-user-info", arguments: {} });
     check(!back.isError && back.structuredContent?.client_id === provider.ci.client_id, "tools answer again for the new registration");
   }
