@@ -146,6 +146,16 @@ type stack struct {
 	addrs    [3]string
 	replicas [3]*proc
 	nginx    *proc
+	// the fake Clerk: its binary and arguments, to start it again
+	clerkBin  string
+	clerkArgs []string
+	clerkProc *proc
+}
+
+func (s *stack) startClerk(t *testing.T) {
+	t.Helper()
+	s.clerkProc = startProc(s.root, "mockclerk", nil, s.clerkBin, s.clerkArgs...)
+	waitReady(t, s.clerk+"/.well-known/openid-configuration", s.clerkProc)
 }
 
 func (s *stack) startReplica(t *testing.T, i int) {
@@ -225,9 +235,9 @@ func startStack(t *testing.T) *stack {
 	for i := range s.addrs {
 		s.addrs[i] = e2etest.FreeAddr(t)
 	}
-	clerk := startProc(t, "mockclerk", nil, clerkBin, "-addr", clerkAddr, "-client-id", clerkID, "-client-secret", clerkSecret,
-		"-redirect-uri", s.lb+"/oauth/callback", "-secret-key", "sk_test_replicas")
-	waitReady(t, s.clerk+"/.well-known/openid-configuration", clerk)
+	s.clerkBin, s.clerkArgs = clerkBin, []string{"-addr", clerkAddr, "-client-id", clerkID, "-client-secret", clerkSecret,
+		"-redirect-uri", s.lb + "/oauth/callback", "-secret-key", "sk_test_replicas"}
+	s.startClerk(t)
 	s.env = []string{"CLERK_DOMAIN=" + s.clerk, "CLERK_API_URL=" + s.clerk, "CLERK_CLIENT_ID=" + clerkID,
 		"CLERK_CLIENT_SECRET=" + clerkSecret, "CLERK_SECRET_KEY=sk_test_replicas", "BASE_URL=" + s.lb,
 		"REDIS_URL=" + rs.URL, "PROXY_SECRET=" + proxySecret, "SHUTDOWN_TIMEOUT=10s",
@@ -255,14 +265,14 @@ func startStack(t *testing.T) *stack {
 // that went through nginx.
 type recorder struct {
 	mu   sync.Mutex
-	seen []string // "<method> <path> <replica>"
+	seen []string // "<method> <path> <status> <replica>"
 }
 
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := http.DefaultTransport.RoundTrip(req)
 	if err == nil && resp.Header.Get(replicaHeader) != "" {
 		r.mu.Lock()
-		r.seen = append(r.seen, req.Method+" "+req.URL.Path+" "+resp.Header.Get(replicaHeader))
+		r.seen = append(r.seen, fmt.Sprintf("%s %s %d %s", req.Method, req.URL.Path, resp.StatusCode, resp.Header.Get(replicaHeader)))
 		r.mu.Unlock()
 	}
 	return resp, err
@@ -594,4 +604,104 @@ func TestThreeReplicasBehindNginx(t *testing.T) {
 		t.Logf("after the rolling restart: %d clients (%d from before, %d signed in during it) refreshed and called a tool",
 			len(clients)+len(joined), len(clients), len(joined))
 	})
+}
+
+// TestClerkOutage: the fake Clerk is SIGKILLed under load and started again
+// later. While it is down: tokens whose introspection is cached (in process
+// and in Redis, INTROSPECTION_CACHE_TTL) keep working on every replica; a
+// token never introspected gets 503 (never 200, never 500); a new sign-in
+// fails at Clerk's sign-in page, and no proxy answer on its way is a 500;
+// every replica's /readyz answers 503 (readiness includes Clerk's
+// discovery). After Clerk is back, without restarting anything: /readyz is
+// 200 everywhere and a new sign-in and tool call work.
+func TestClerkOutage(t *testing.T) {
+	s := startStack(t)
+	rec := &recorder{}
+	e := e2etest.Attach(t, s.lb)
+	e.HTTP = noRedirects(rec)
+
+	const workers = 3
+	cached := make([]*signedIn, workers)
+	for i := range cached {
+		u, err := login(e, 41400+i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status, err := u.toolCall(e); status != http.StatusOK || err != nil { // introspected, cached
+			t.Fatalf("tool call before the outage: %d %v", status, err)
+		}
+		cached[i] = u
+	}
+	fresh, err := login(e, 41410) // signed in, its Clerk token never introspected
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ty := &tally{}
+	stop := make(chan struct{})
+	wg := load(e, cached, ty, stop)
+	waitRequests(t, ty, 30)
+	s.clerkProc.stop(t, syscall.SIGKILL)
+	t.Log("fake Clerk SIGKILLed")
+
+	for i := range s.addrs {
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			resp, err := http.Get("http://" + s.addrs[i] + "/readyz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusServiceUnavailable {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("replica %d /readyz still not 503 30s into the Clerk outage", i)
+			}
+		}
+	}
+	t.Log("every replica's /readyz answers 503")
+
+	r, err := e.TryMCP(fresh.c.AccessToken, "", "initialize", map[string]any{"protocolVersion": "2025-11-25",
+		"capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "replicas", "version": "1"}})
+	if err != nil || r.Status != http.StatusServiceUnavailable {
+		t.Errorf("a token never introspected, Clerk down: %d %v %s; want 503", r.Status, err, tail(r.Body, 200))
+	} else {
+		t.Logf("a token never introspected: 503 (Retry-After %q)", r.Header.Get("Retry-After"))
+	}
+
+	rec.mu.Lock()
+	rec.seen = nil
+	rec.mu.Unlock()
+	if _, err := login(e, 41411); err == nil {
+		t.Error("a new sign-in completed while Clerk was down")
+	} else {
+		t.Logf("a new sign-in while Clerk is down fails: %v", err)
+	}
+	rec.mu.Lock()
+	for _, line := range rec.seen {
+		if strings.Contains(line, " 500 ") {
+			t.Errorf("the proxy answered 500 during a sign-in with Clerk down: %s", line)
+		}
+	}
+	rec.mu.Unlock()
+
+	waitRequests(t, ty, 100) // cached tokens keep working all along
+	during := ty.String()
+	s.startClerk(t)
+	t.Log("fake Clerk started again")
+	for i := range s.addrs {
+		waitReady(t, "http://"+s.addrs[i]+"/readyz", s.replicas[i])
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("load on cached tokens through the outage: %s", during)
+	checkTally(t, "tool calls with cached tokens through the Clerk outage", ty, 0)
+
+	u, err := login(e, 41412)
+	if err != nil {
+		t.Fatalf("sign-in after Clerk is back: %v", err)
+	}
+	if status, err := u.toolCall(e); status != http.StatusOK || err != nil {
+		t.Fatalf("tool call after Clerk is back: %d %v", status, err)
+	}
+	t.Log("after Clerk is back, with no restart: /readyz 200 on every replica, a new sign-in and tool call work")
 }
