@@ -3,8 +3,11 @@
 // Package replicas runs the deployment shape of "stateless replicas over
 // Redis" for real: three `clerk-mcp-proxy serve` processes (the built
 // binaries) behind nginx from Debian (round-robin), one redis-server and the
-// mockclerk binary, all on loopback. Faults are real actions on processes
-// (SIGKILL, SIGTERM and a new start), never flags inside the product.
+// mockclerk binary, all on loopback: replicas under faults
+// (TestThreeReplicasBehindNginx), the fake Clerk down under load
+// (TestClerkOutage) and a bounded chaos soak of both (TestChaosSoak).
+// Faults are real actions on processes (SIGKILL, SIGTERM and a new start),
+// never flags inside the product.
 // Nothing here asserts timing: waits are polls with generous bounds, and what
 // was measured is logged (go test -v) for docs/operations.md.
 package replicas
