@@ -1,7 +1,10 @@
 // Package deploy holds the deployment files (Dockerfile, Kubernetes manifests,
 // the env files of docker-compose.yml). Its test runs the docker compose
-// topology as plain processes — there is no Docker engine on our machines —
-// with the compose file's own commands and env files, and signs a user in.
+// topology as plain processes with the compose file's own commands and env
+// files, and signs a user in: the seconds-long twin of the real compose run
+// (scripts/compose-test, the docker phase of scripts/test), for machines
+// without Docker or root, and the place that checks stop_grace_period
+// against SHUTDOWN_TIMEOUT and an open event stream through a SIGTERM.
 package deploy
 
 import (
@@ -135,24 +138,6 @@ func freePort(t *testing.T) string {
 	defer l.Close()
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	return port
-}
-
-// binaries returns the proxy and mockclerk binaries: the ones CI built as the
-// Dockerfile does, or fresh builds.
-func binaries(t *testing.T) (proxyBin, clerkBin string) {
-	t.Helper()
-	proxyBin, clerkBin = os.Getenv("CLERK_MCP_PROXY_BIN"), os.Getenv("MOCKCLERK_BIN")
-	if proxyBin != "" && clerkBin != "" {
-		return proxyBin, clerkBin
-	}
-	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-trimpath", "-o", dir+string(os.PathSeparator), "./cmd/clerk-mcp-proxy", "./cmd/mockclerk")
-	cmd.Dir = ".."
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	return filepath.Join(dir, "clerk-mcp-proxy"), filepath.Join(dir, "mockclerk")
 }
 
 // proc is one service running as a process.
@@ -299,7 +284,7 @@ func TestComposeTopology(t *testing.T) {
 	if grace, err := time.ParseDuration(services["proxy"].stopGrace); err != nil || grace <= cfg.ShutdownTimeout {
 		t.Errorf("proxy stop_grace_period %q must exceed SHUTDOWN_TIMEOUT %v", services["proxy"].stopGrace, cfg.ShutdownTimeout)
 	}
-	proxyBin, clerkBin := binaries(t)
+	proxyBin, clerkBin := e2etest.Binaries(t)
 	redisBin, err := exec.LookPath("redis-server")
 	if err != nil {
 		if os.Getenv("REQUIRE_REDIS") == "1" {

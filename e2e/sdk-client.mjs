@@ -2,6 +2,8 @@
 // headless OAuthClientProvider whose redirectToAuthorization plays the
 // browser (consent page + fake Clerk sign-in). Usage:
 //   node e2e/sdk-client.mjs <BASE_URL> <STEPUP_TOOL> [token-out-file] [redis-port]
+// STEPUP_TOOL "-" skips the step-up (a proxy with no TOOL_SCOPES, as in the
+// docker compose stack).
 // Exercises: 401 + PRM discovery, AS metadata, DCR, PKCE, RFC 8252 loopback
 // port relaxation (registered on one port, used on another), localhost vs
 // 127.0.0.1, tools/list, tools/call, refresh after a junk access token, the
@@ -69,25 +71,28 @@ async function main() {
     "refreshed after a 401 (rotated refresh token) and the call went on");
 
   // 5. Step-up: a tool that needs a scope the token lacks.
-  const raw = await fetch(mcpURL, { method: "POST", headers: { authorization: `Bearer ${provider.t.access_token}`, "content-type": "application/json",
-    accept: "application/json, text/event-stream", "mcp-session-id": client.transport.sessionId, "mcp-protocol-version": "2025-11-25" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: stepupTool, arguments: {} } }) });
-  const chal = raw.headers.get("www-authenticate") ?? "";
-  check(raw.status === 403 && chal.includes('error="insufficient_scope"') && /scope="[^"]*profile:read/.test(chal), `403 insufficient_scope for ${stepupTool}`);
-  // SDK 1.32.2 answers a 403 by refreshing (a refresh cannot widen a grant,
-  // RFC 6749 §6), sees the same 403 and gives up: the app then re-authorizes
-  // with the challenged scope through the SDK's auth(), as a host app does.
-  let gaveUp = null;
-  try { await client.callTool({ name: stepupTool, arguments: {} }); } catch (e) { gaveUp = e; }
-  check(gaveUp && /403/.test(String(gaveUp)), "the SDK client surfaces the 403 (refresh cannot widen the grant)");
-  const scope = chal.match(/scope="([^"]*)"/)[1];
-  provider.t = undefined;
-  check(await auth(provider, { serverUrl: mcpURL, scope, fetchFn: fetchLog }) === "REDIRECT", "re-authorization with the challenged scope");
-  check(await auth(provider, { serverUrl: mcpURL, authorizationCode: provider.code, fetchFn: fetchLog }) === "AUTHORIZED", "step-up code exchanged");
-  const upgraded = await sdkConnect(provider);
-  const stepped = await upgraded.callTool({ name: stepupTool, arguments: {} });
-  check(!stepped.isError && provider.t.scope?.split(" ").includes("profile:read"), `${stepupTool} answers after the step-up`);
-  await client.close();
+  let upgraded = client;
+  if (stepupTool !== "-") {
+    const raw = await fetch(mcpURL, { method: "POST", headers: { authorization: `Bearer ${provider.t.access_token}`, "content-type": "application/json",
+      accept: "application/json, text/event-stream", "mcp-session-id": client.transport.sessionId, "mcp-protocol-version": "2025-11-25" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: stepupTool, arguments: {} } }) });
+    const chal = raw.headers.get("www-authenticate") ?? "";
+    check(raw.status === 403 && chal.includes('error="insufficient_scope"') && /scope="[^"]*profile:read/.test(chal), `403 insufficient_scope for ${stepupTool}`);
+    // SDK 1.32.2 answers a 403 by refreshing (a refresh cannot widen a grant,
+    // RFC 6749 §6), sees the same 403 and gives up: the app then re-authorizes
+    // with the challenged scope through the SDK's auth(), as a host app does.
+    let gaveUp = null;
+    try { await client.callTool({ name: stepupTool, arguments: {} }); } catch (e) { gaveUp = e; }
+    check(gaveUp && /403/.test(String(gaveUp)), "the SDK client surfaces the 403 (refresh cannot widen the grant)");
+    const scope = chal.match(/scope="([^"]*)"/)[1];
+    provider.t = undefined;
+    check(await auth(provider, { serverUrl: mcpURL, scope, fetchFn: fetchLog }) === "REDIRECT", "re-authorization with the challenged scope");
+    check(await auth(provider, { serverUrl: mcpURL, authorizationCode: provider.code, fetchFn: fetchLog }) === "AUTHORIZED", "step-up code exchanged");
+    upgraded = await sdkConnect(provider);
+    const stepped = await upgraded.callTool({ name: stepupTool, arguments: {} });
+    check(!stepped.isError && provider.t.scope?.split(" ").includes("profile:read"), `${stepupTool} answers after the step-up`);
+    await client.close();
+  }
 
   // 6. Redis loses everything (no persistence, a failover to an empty
   // replica): the client's registration, grant and session are gone. The SDK

@@ -8,7 +8,6 @@ package interop
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -40,31 +39,6 @@ const (
 	stepUpTool  = "get-clerk-user-profile"
 	stepUpScope = "profile:read"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func binaries(t *testing.T) (string, string) {
-	t.Helper()
-	p, c := os.Getenv("CLERK_MCP_PROXY_BIN"), os.Getenv("MOCKCLERK_BIN")
-	if p != "" && c != "" {
-		return p, c
-	}
-	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "./cmd/clerk-mcp-proxy", "./cmd/mockclerk")
-	cmd.Dir = filepath.Join("..", "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	return filepath.Join(dir, "clerk-mcp-proxy"), filepath.Join(dir, "mockclerk")
-}
 
 func run(t *testing.T, env []string, bin string, args ...string) {
 	t.Helper()
@@ -100,8 +74,8 @@ func waitReady(t *testing.T, u string) {
 func startStack(t *testing.T) stack {
 	t.Helper()
 	rs := testredis.Start(t)
-	proxyBin, clerkBin := binaries(t)
-	pa, ca := freeAddr(t), freeAddr(t)
+	proxyBin, clerkBin := e2etest.Binaries(t)
+	pa, ca := e2etest.FreeAddr(t), e2etest.FreeAddr(t)
 	s := stack{base: "http://" + pa, clerk: "http://" + ca}
 	run(t, nil, clerkBin, "-addr", ca, "-client-id", "interopClerkApp", "-client-secret", "interop-clerk-secret-0123456789",
 		"-redirect-uri", s.base+"/oauth/callback", "-secret-key", "sk_test_interop")
