@@ -88,7 +88,10 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		if r.Method == http.MethodPost && !s.policyBehind {
-			msgs, batch, ok := readMessages(w, r) // unparseable: mcp-go answers the parse error
+			// Which tools the body calls is read only when a rule depends on it
+			// or the 2026-07-28 headers must be checked: this is the hot path.
+			parse := s.policy.DependsOnTool() || mcpwire.NeedsHeaderCheck(r.Header)
+			msgs, batch, ok := readMessages(w, r, parse) // unparseable: mcp-go answers the parse error
 			if !ok {
 				return
 			}
@@ -108,16 +111,20 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 }
 
 // readMessages reads a POST body (bounded), leaves it readable again for
-// mcp-go and returns its JSON-RPC messages (none when it is not JSON-RPC).
+// mcp-go and, when parse is set, returns its JSON-RPC messages (none when
+// it is not JSON-RPC).
 // A body that cannot be read, or whose 2026-07-28 headers disagree with it,
 // is answered here (4xx) and ok is false.
-func readMessages(w http.ResponseWriter, r *http.Request) (msgs []mcpwire.Message, batch, ok bool) {
+func readMessages(w http.ResponseWriter, r *http.Request, parse bool) (msgs []mcpwire.Message, batch, ok bool) {
 	body, berr := httpx.ReadBody(w, r, maxMCPBody)
 	if berr != nil {
 		oautherr.Write(w, oautherr.New(berr.Status, oautherr.InvalidRequest, berr.Description))
 		return nil, false, false
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
+	if !parse {
+		return nil, false, true
+	}
 	msgs, batch, err := mcpwire.Parse(body)
 	if err != nil {
 		return nil, false, true

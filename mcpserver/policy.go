@@ -53,7 +53,7 @@ func (s *Server) anonymous(w http.ResponseWriter, r *http.Request, next http.Han
 	var msgs []mcpwire.Message
 	if r.Method == http.MethodPost {
 		var ok bool
-		if msgs, _, ok = readMessages(w, r); !ok {
+		if msgs, _, ok = readMessages(w, r, true); !ok {
 			return
 		}
 	}

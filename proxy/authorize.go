@@ -65,7 +65,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	req.ClientID, req.RedirectURI, req.State, req.CreatedAt = client.ID, redirectURI, state, s.now().UTC()
 	req.RedirectExplicit = p.has("redirect_uri")
-	if client.Metadata == false && s.cfg.ClientIdleTTL > 0 {
+	if !client.Metadata && s.cfg.ClientIdleTTL > 0 {
 		// Use keeps a registration alive (idle expiry).
 		_ = s.store.TouchClient(r.Context(), client.ID, s.cfg.ClientIdleTTL)
 	}

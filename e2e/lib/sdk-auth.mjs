@@ -6,23 +6,18 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { Browser } from "./browser.mjs";
+import { MemoryProvider, publicClientMetadata } from "./provider.mjs";
 
-export class HeadlessProvider {
+export class HeadlessProvider extends MemoryProvider {
   // base: the proxy's issuer; registered: the redirect URI registered by DCR;
   // used: the one sent at /authorize (may differ in port, RFC 8252 §7.3).
   constructor({ base, name, registered, used = registered }) {
+    super();
     Object.assign(this, { base, name, registered, used });
     this.code = null;
   }
   get redirectUrl() { return this.used; }
-  get clientMetadata() {
-    return { client_name: this.name, redirect_uris: [this.registered], grant_types: ["authorization_code", "refresh_token"],
-      response_types: ["code"], token_endpoint_auth_method: "none" };
-  }
-  state() { return (this.st ??= crypto.randomUUID()); }
-  clientInformation() { return this.ci; }
-  saveClientInformation(c) { this.ci = c; }
-  tokens() { return this.t; }
+  get clientMetadata() { return publicClientMetadata(this.name, this.registered); }
   // What the SDK calls when the server no longer knows the client or grant
   // (invalid_client / invalid_grant), before it starts over.
   invalidateCredentials(scope) {
@@ -31,9 +26,6 @@ export class HeadlessProvider {
     if (scope === "all" || scope === "tokens") this.t = undefined;
     if (scope === "all" || scope === "verifier") this.v = undefined;
   }
-  saveTokens(t) { this.t = t; }
-  saveCodeVerifier(v) { this.v = v; }
-  codeVerifier() { return this.v; }
   async redirectToAuthorization(url) {
     this.authorizeURL = url;
     const final = await new Browser().authorize(url.href, this.used);

@@ -148,7 +148,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 
 	if cfg.UpstreamURL != "" {
 		gw, err := gateway.New(gateway.Config{
-			Upstream: cfg.UpstreamURL, Issuer: cfg.Issuer(), HeaderTimeout: cfg.UpstreamTimeout, Policy: cfg.ToolPolicy(),
+			Upstream: cfg.UpstreamURL, Issuer: cfg.Issuer(), HeaderTimeout: cfg.UpstreamTimeout, Policy: policy,
 			ForwardUserHeaders: cfg.UpstreamUserHeaders, ForwardClerkToken: cfg.UpstreamClerkToken,
 		}, gateway.Deps{Resource: rs, Signer: keys, Logger: o.Logger, Now: o.Now})
 		if err != nil {

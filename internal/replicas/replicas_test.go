@@ -349,17 +349,6 @@ func (ty *tally) add(status int, err error) {
 	ty.mu.Unlock()
 }
 
-func (ty *tally) failures() (n int) {
-	ty.mu.Lock()
-	defer ty.mu.Unlock()
-	for k, v := range ty.counts {
-		if k != "200" && k != "202" {
-			n += v
-		}
-	}
-	return n
-}
-
 func (ty *tally) String() string {
 	ty.mu.Lock()
 	defer ty.mu.Unlock()

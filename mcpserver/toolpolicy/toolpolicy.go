@@ -172,6 +172,28 @@ func (p *Policy) AnyOrg() bool {
 	return false
 }
 
+// DependsOnTool says whether some decision for a signed-in caller depends
+// on which tool a request calls (a rule asks for scopes or an
+// organisation). When it does not, an endpoint need not read the tools a
+// request calls: every call of a signed-in caller is allowed.
+func (p *Policy) DependsOnTool() bool {
+	if p == nil {
+		return false
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	matters := func(r Rule) bool { return !r.Public && (len(r.Scopes) > 0 || r.NeedsOrg()) }
+	if matters(p.Default) {
+		return true
+	}
+	for _, r := range p.rules {
+		if matters(r) {
+			return true
+		}
+	}
+	return false
+}
+
 // Scopes returns every scope some rule asks for, sorted, once each (for the
 // scopes the authorization server must know).
 func (p *Policy) Scopes() []string {

@@ -82,3 +82,22 @@ func TestMergeFromScopesAndSummaries(t *testing.T) {
 		t.Errorf("Scopes() = %v", got)
 	}
 }
+
+func TestDependsOnTool(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		p    *Policy
+		want bool
+	}{
+		{"nil", nil, false},
+		{"empty", New(nil), false},
+		{"public only", New(map[string]Rule{"a": {Public: true, Scopes: []string{"x"}}}), false},
+		{"a scope", FromScopes(map[string][]string{"a": {"x"}}), true},
+		{"a role", New(map[string]Rule{"a": {OrgRoles: []string{"org:admin"}}}), true},
+		{"a default", &Policy{rules: map[string]Rule{}, Default: Rule{OrgPermissions: []string{"org:p"}}}, true},
+	} {
+		if got := tc.p.DependsOnTool(); got != tc.want {
+			t.Errorf("%s: DependsOnTool() = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
