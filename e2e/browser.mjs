@@ -10,7 +10,7 @@
 // Usage: node e2e/browser.mjs <BASE_URL> <ARTIFACTS> [<CLERK_URL>]
 import { join } from "node:path";
 import { createHash, randomBytes } from "node:crypto";
-import { launchChromium, listen, registeredClient } from "./lib/chromium.mjs";
+import { framingOrigin, launchChromium, registeredClient } from "./lib/chromium.mjs";
 
 const [base, art, clerk] = process.argv.slice(2);
 const check = (cond, what) => { if (!cond) throw new Error(what); console.log(`  ok  ${what}`); };
@@ -21,38 +21,11 @@ const challenge = createHash("sha256").update(verifier).digest("base64url");
 const authorize = `${base}/authorize?` + new URLSearchParams({ response_type: "code", client_id: reg.client_id, redirect_uri: redirect,
   code_challenge: challenge, code_challenge_method: "S256", state: "browser-state-1", scope: "openid profile email", resource: `${base}/mcp` });
 
-// Another origin that tries to frame a page (clickjacking): /?src=<url>.
-const attr = (s) => s.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
-const framer = await listen((req, res) => {
-  const src = new URL(req.url, "http://x").searchParams.get("src") ?? "";
-  res.setHeader("content-type", "text/html");
-  res.end(`<!doctype html><title>evil</title><iframe id="f" src="${attr(src)}" width="600" height="400"></iframe>`);
-});
-const framerURL = (src) => `http://127.0.0.1:${framer.address().port}/?` + new URLSearchParams({ src });
-
+const framer = await framingOrigin();
 const browser = await launchChromium();
 try {
   const page = await browser.newPage();
-
-  // notFramable loads url inside another origin's iframe and asserts the
-  // browser refused to render it: the page was served (200, so the refusal
-  // is the browser honouring its headers, not an error), yet the frame holds
-  // no form — Chromium swaps a blocked frame for its error page.
-  const notFramable = async (url, pathPrefix, what) => {
-    const p = await browser.newPage();
-    try {
-      const served = p.waitForResponse((r) => r.url().startsWith(pathPrefix) && r.request().frame() !== p.mainFrame());
-      await p.goto(framerURL(url));
-      const response = await served;
-      const framed = p.frames().find((f) => f !== p.mainFrame());
-      await framed.waitForLoadState("load").catch(() => {});
-      const forms = await framed.locator("form").count().catch(() => 0);
-      check(response.status() === 200 && forms === 0,
-        `${what} (served ${response.status()}) does not render inside another origin's iframe (frame at ${framed.url().slice(0, 40)})`);
-    } finally {
-      await p.close();
-    }
-  };
+  const notFramable = (url, pathPrefix, what) => framer.notFramable(browser, check, url, pathPrefix, what);
   await notFramable(authorize, `${base}/consent`, "the consent page");
 
   // The consent page.

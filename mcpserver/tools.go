@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -46,7 +48,8 @@ func (s *Server) addTools(m *server.MCPServer) {
 		mcp.WithDescription("The signed-in user's profile as Clerk returns it (Backend API user record when the server has a Clerk secret key, otherwise OpenID userinfo)."))...),
 		s.toolUserProfile)
 	m.AddTool(mcp.NewTool(ToolGreeting, append(readOnly("Greeting"),
-		mcp.WithDescription("A friendly greeting for the signed-in user (or a guest, when the server makes it public)."))...),
+		mcp.WithDescription("A friendly greeting for the signed-in user (or a guest, when the server makes it public)."),
+		mcp.WithString("salutation", mcp.Description("The word to greet with instead of \"Hello\" (at most 40 characters)."), mcp.MaxLength(maxSalutation)))...),
 		s.toolGreeting)
 }
 
@@ -114,7 +117,27 @@ func redactUser(u map[string]any) map[string]any {
 	return out
 }
 
-func (s *Server) toolGreeting(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+// maxSalutation bounds get-user-greeting's optional argument, in characters.
+const maxSalutation = 40
+
+// salutation is get-user-greeting's optional argument: "Hello" when absent,
+// refused when too long or holding control characters.
+func salutation(req mcp.CallToolRequest) (string, bool) {
+	v := strings.TrimSpace(req.GetString("salutation", ""))
+	if v == "" {
+		return "Hello", true
+	}
+	if utf8.RuneCountInString(v) > maxSalutation || strings.ContainsFunc(v, unicode.IsControl) {
+		return "", false
+	}
+	return v, true
+}
+
+func (s *Server) toolGreeting(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	hello, ok := salutation(req)
+	if !ok {
+		return mcp.NewToolResultError(fmt.Sprintf("salutation must be at most %d characters, without control characters", maxSalutation)), nil
+	}
 	id, ok := IdentityFrom(ctx)
 	if !ok {
 		// Reached without a token only when PUBLIC_TOOLS names it.
@@ -132,7 +155,7 @@ func (s *Server) toolGreeting(ctx context.Context, _ mcp.CallToolRequest) (*mcp.
 		name = id.UserID
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Hello, %s!", name)
+	fmt.Fprintf(&b, "%s, %s!", hello, name)
 	if id.Email != "" && id.Email != name {
 		fmt.Fprintf(&b, " You are signed in as %s.", id.Email)
 	}

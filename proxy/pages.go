@@ -7,17 +7,23 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 )
 
-//go:embed templates/*.html
+//go:embed templates/*.html templates/pages.css
 var templateFS embed.FS
+
+// StylesheetPath is where the one stylesheet of every page is served (the
+// Try it page links it too): a file, so the pages' CSP allows no inline style.
+const StylesheetPath = "/assets/pages.css"
 
 // pages are parsed once per server (no package-level state).
 type pages struct {
 	consent *template.Template
 	errors  *template.Template
 	account *template.Template
+	css     http.Handler // the stylesheet, at StylesheetPath
 }
 
 func parsePages() (*pages, error) {
@@ -33,7 +39,11 @@ func parsePages() (*pages, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pages{consent: consent, errors: errs, account: account}, nil
+	css, err := templateFS.ReadFile("templates/pages.css")
+	if err != nil {
+		return nil, err
+	}
+	return &pages{consent: consent, errors: errs, account: account, css: httpx.StaticFile("pages.css", css, nil)}, nil
 }
 
 // errorPage is a local error shown in the browser when the client cannot be
@@ -92,14 +102,15 @@ var (
 )
 
 // setPageHeaders makes HTML pages unframeable (RFC 9700 §4.16), unreferred
-// (§4.2.4) and uncached, with a CSP that allows no script at all.
+// (§4.2.4) and uncached, with a CSP that allows no script at all and only
+// the shared stylesheet.
 func setPageHeaders(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src https: data:; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
 }

@@ -194,6 +194,7 @@ func (s *Server) Mount(r chi.Router) {
 	r.Get("/.well-known/oauth-authorization-server", s.handleMetadata)
 	r.Get("/.well-known/openid-configuration", s.handleOpenIDConfiguration)
 	r.Get("/.well-known/jwks.json", s.handleJWKS)
+	r.Method(http.MethodGet, StylesheetPath, s.pages.css)
 	// Preflight per document, not "/.well-known/*": a wildcard route would
 	// turn a GET of an unknown document into 405 instead of 404.
 	for _, doc := range []string{"oauth-authorization-server", "openid-configuration", "jwks.json"} {

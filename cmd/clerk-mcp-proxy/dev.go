@@ -127,7 +127,11 @@ func printDevBanner(w io.Writer, cfg config.Config, fake *mockclerk.Running) {
 	if cfg.AuthMode == config.AuthApp {
 		fmt.Fprintf(&b, "  Mode               app: sign-in through the team app %s/auth/mcp (back to %s/callback)\n", cfg.AppURL, cfg.Issuer())
 	}
-	fmt.Fprintf(&b, "  Fake Clerk         %s\n\n", fake.URL)
+	fmt.Fprintf(&b, "  Fake Clerk         %s\n", fake.URL)
+	if cfg.TryPage {
+		fmt.Fprintf(&b, "  Try it             %s/try  (an MCP client in your browser: sign in and call a tool)\n", cfg.Issuer())
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "Connect a client:\n")
 	fmt.Fprintf(&b, "  Claude Code        claude mcp add --transport http clerk-dev %s\n", cfg.Resource())
 	fmt.Fprintf(&b, "  MCP Inspector      npx @modelcontextprotocol/inspector  (transport: Streamable HTTP, URL above)\n")

@@ -27,6 +27,15 @@ func TestDevModeFullFlow(t *testing.T) {
 	if !strings.Contains(banner, "@") {
 		t.Errorf("banner lists no seeded users:\n%s", banner)
 	}
+	// The Try it page is on in dev, and the banner says where.
+	if !strings.Contains(banner, base+"/try ") {
+		t.Errorf("banner does not name the Try it page:\n%s", banner)
+	}
+	if r, err := http.Get(base + "/try"); err != nil || r.StatusCode != http.StatusOK {
+		t.Fatalf("GET /try in dev: %v %v", r, err)
+	} else {
+		r.Body.Close()
+	}
 
 	e := &e2etest.Env{T: t, BaseURL: base}
 	r := e.MCP("", "", "initialize", map[string]any{})

@@ -24,6 +24,13 @@ func TestDevClerkMode(t *testing.T) {
 		t.Fatalf("banner:\n%s", banner)
 	}
 	clerkURL := m[1]
+	// Clerk is the authorization server: the Try it page, a client of this
+	// server's own /register and /token, is off.
+	if r, err := http.Get(base + "/try"); err != nil || r.StatusCode != http.StatusNotFound || strings.Contains(banner, "/try") {
+		t.Fatalf("GET /try in clerk mode: %v %v, want 404 and no banner line", r, err)
+	} else {
+		r.Body.Close()
+	}
 	resp, err := http.Get(base + "/.well-known/oauth-protected-resource/mcp")
 	if err != nil {
 		t.Fatal(err)

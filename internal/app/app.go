@@ -27,6 +27,7 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/metrics"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/trypage"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver/gateway"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/proxy"
@@ -171,6 +172,13 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		// /authorize, /consent, /oauth/callback, /token, /revoke,
 		// /introspect and the AS metadata answer 404.
 		as.Mount(r)
+	}
+	if cfg.TryPage {
+		// A browser client of the public endpoints above (config.Validate
+		// keeps it out of clerk mode, where they are Clerk's).
+		if err := trypage.Mount(r); err != nil {
+			return nil, err
+		}
 	}
 	rs.Mount(r)
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -555,7 +555,7 @@ func TestCodeReplayRevokesEverything(t *testing.T) {
 func TestNoOpenRedirectBeforeSignIn(t *testing.T) {
 	t.Parallel()
 	const web = "https://app.example/cb"
-	href := regexp.MustCompile(`href="([^"]+)"`)
+	href := regexp.MustCompile(`<a [^>]*href="([^"]+)"`) // a link, not the page's stylesheet
 	// wantError checks an error response URL: the error, state and iss, once each.
 	wantError := func(what, raw, prefix, code, state, iss string) {
 		t.Helper()

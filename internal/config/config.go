@@ -102,6 +102,10 @@ type Config struct {
 	AdminToken    string // ADMIN_TOKEN: bearer token of /admin/api (>= 32 bytes)
 	WebhookSecret string // CLERK_WEBHOOK_SECRET: the whsec_... secret of POST /webhooks/clerk
 
+	// TryPage (TRY_PAGE) serves /try, an MCP client in the browser; on by
+	// default in dev (unless it cannot work there), off in serve.
+	TryPage bool
+
 	// Operations.
 	LogLevel        string // debug|info|warn|error
 	LogFormat       string // json|text
@@ -251,6 +255,9 @@ func Load(getenv Getenv, mode Mode) (Config, error) {
 		BodyReadTimeout:     l.duration("BODY_READ_TIMEOUT", 60*time.Second),
 		IdleTimeout:         l.duration("IDLE_TIMEOUT", 120*time.Second),
 	}
+	// The page registers by DCR at this server: where there is no such
+	// registration (clerk mode, DCR off) dev leaves it off rather than fail.
+	c.TryPage = l.boolean("TRY_PAGE", mode == ModeDev && c.AuthMode != AuthClerk && c.DCREnabled)
 	if mode == ModeServe {
 		c.ClerkIssuer = l.clerkDomain(l.required("CLERK_DOMAIN"))
 		if c.AuthMode == AuthClerk || c.AuthMode == AuthApp {
@@ -299,6 +306,8 @@ func (c Config) Validate() Problems {
 		p = append(p, fmt.Sprintf("AUTH_MODE must be proxy, clerk or app (got %q)", c.AuthMode))
 	}
 	check(c.AuthMode != AuthApp && c.AppURL != "", "APP_URL is set but only applies with AUTH_MODE=app")
+	check(c.TryPage && c.AuthMode == AuthClerk, "TRY_PAGE does not apply with AUTH_MODE=clerk: the page signs in at this server's own /authorize and /token, which clerk mode does not serve")
+	check(c.TryPage && !c.DCREnabled, "TRY_PAGE needs DCR_ENABLED=true: the page registers itself by Dynamic Client Registration")
 	check(len(c.Secret) > 0 && len(c.Secret) < 32, fmt.Sprintf("PROXY_SECRET must be at least 32 bytes (got %d)", len(c.Secret)))
 	if c.RedisURL != "" {
 		// The Redis client's own parser, so what passes here is what it can
@@ -462,6 +471,7 @@ func (c Config) Summary() map[string]any {
 		"cimd_denied":         c.CIMDDenied,
 		"dcr_enabled":         c.DCREnabled,
 		"cimd_allow_loopback": c.CIMDAllowLoopback,
+		"try_page":            c.TryPage,
 		"rate_limits_per_min": fmt.Sprintf("register=%d token=%d authorize=%d", c.RateLimitRegister, c.RateLimitToken, c.RateLimitAuthorize),
 		"max_inflight_per_ip": c.MaxInFlightPerIP,
 		"clerk_timeout":       c.ClerkTimeout.String(),

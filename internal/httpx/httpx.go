@@ -3,8 +3,8 @@
 // handler learned them), Prometheus request metrics, panic recovery that
 // answers a JSON error instead of dropping the connection, and the client-IP
 // rule that trusts X-Forwarded-For only from configured proxies, the ending
-// of event streams at shutdown, and the local probe behind both binaries'
-// container health checks.
+// of event streams at shutdown, the local probe behind both binaries'
+// container health checks, and the serving of embedded static files.
 package httpx
 
 import (
