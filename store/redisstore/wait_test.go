@@ -76,7 +76,9 @@ func durableOps(ctx context.Context, s store.Store, prefix, id string) []struct 
 		{"create client", func() error { return s.CreateClient(ctx, store.Client{ID: "c" + id}, time.Hour) }, prefix + "client:{c" + id + "}", true},
 		{"put client", func() error { return s.PutClient(ctx, store.Client{ID: "p" + id}, time.Hour) }, prefix + "client:{p" + id + "}", true},
 		{"delete client", func() error { return s.DeleteClient(ctx, "p"+id) }, prefix + "client:{p" + id + "}", false},
-		{"create grant", func() error { return s.CreateGrant(ctx, store.Grant{ID: "g" + id, UserID: "u", ClientID: "c" + id}, time.Hour) }, prefix + "grant:{g" + id + "}", true},
+		{"create grant", func() error {
+			return s.CreateGrant(ctx, store.Grant{ID: "g" + id, UserID: "u", ClientID: "c" + id}, time.Hour)
+		}, prefix + "grant:{g" + id + "}", true},
 		{"update grant", func() error {
 			_, err := s.UpdateGrant(ctx, "g"+id, time.Hour, func(g *store.Grant) error { g.Active = true; return nil })
 			return err
