@@ -6,12 +6,17 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/e2etest"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testredis"
 )
+
+// lagFor is how long the lagging replica is frozen before the kill.
+const lagFor = 500 * time.Millisecond
 
 // redisTopology is a Redis that can fail over: its URL, how to SIGKILL the
 // primary that matters, and how to wait for the promotion.
@@ -22,6 +27,27 @@ type redisTopology struct {
 }
 
 var failoverTopologies = []redisTopology{
+	// The replica falls behind first (frozen by SIGSTOP for lagFor while
+	// the primary keeps acknowledging writes), then the primary is
+	// SIGKILLed and the replica resumes and is promoted: the writes of that
+	// window are what asynchronous replication loses. Opt-in
+	// (FAILOVER_LAGGING=1).
+	{"sentinel-lagging-replica", func(t *testing.T) (string, func(), func()) {
+		st := testredis.StartSentinel(t)
+		t.Cleanup(func() {
+			if st.Replica != nil {
+				st.Replica.Signal(t, syscall.SIGCONT)
+			}
+		})
+		return st.URL, func() {
+				st.Replica.Signal(t, syscall.SIGSTOP)
+				time.Sleep(lagFor)
+				st.Primary.Stop(t)
+				st.Replica.Signal(t, syscall.SIGCONT)
+			}, func() {
+				st.WaitPromoted(t)
+			}
+	}},
 	{"sentinel", func(t *testing.T) (string, func(), func()) {
 		st := testredis.StartSentinel(t)
 		return st.URL, func() { st.Primary.Stop(t) }, func() { st.WaitPromoted(t) }
@@ -56,6 +82,9 @@ func TestRedisFailoverBehindNginx(t *testing.T) {
 		wait = n
 	}
 	for _, topo := range failoverTopologies {
+		if strings.HasSuffix(topo.name, "-lagging-replica") && os.Getenv("FAILOVER_LAGGING") != "1" {
+			continue
+		}
 		t.Run(topo.name, func(t *testing.T) {
 			url, kill, promoted := topo.start(t)
 			s := startStackWith(t, stackOptions{redisURL: url, env: []string{
@@ -72,12 +101,14 @@ func TestRedisFailoverBehindNginx(t *testing.T) {
 				}
 			})
 			tr.waitOps(t, 200)
+			killStarted := time.Now()
+			kill()
+			killed := time.Now()
 			// Only writes acknowledged before the kill can be lost; after
 			// it the promoted primary has no replica, and every waited
-			// write is short of one.
+			// write is short of one. Nothing is acknowledged between the
+			// kill and the promotion.
 			short := unreplicated(t, s)
-			killed := time.Now()
-			kill()
 			promoted()
 			promotion := time.Since(killed)
 
@@ -101,6 +132,9 @@ func TestRedisFailoverBehindNginx(t *testing.T) {
 
 			first, last, n := tr.errorWindow(killed)
 			lost, checked := tr.verify(t)
+			if lag := killed.Sub(killStarted); lag > time.Second/10 {
+				t.Logf("the replica was frozen %v before the kill", lag.Round(time.Millisecond))
+			}
 			t.Logf("%s, REDIS_WAIT_REPLICAS=%d: primary SIGKILLed; promoted %v after; a new sign-in + tool call worked %v after the kill (no proxy restarted)\n"+
 				"  failed answers after the kill: %d, from %v to %v after it\n%s"+
 				"  acknowledged writes checked: %d, lost: %d; writes kept without a replica's acknowledgement before the kill: %d, after it: %d",

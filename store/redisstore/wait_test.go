@@ -59,20 +59,19 @@ func TestConformanceWait(t *testing.T) {
 	}, func(_ *testing.T, d time.Duration) { time.Sleep(d) })
 }
 
-// durableOps are the writes that wait, each with the key it leaves (or
-// removes) and whether the key exists afterwards.
-func durableOps(ctx context.Context, s store.Store, prefix, id string) []struct {
+// durableOp is a store write, the key it leaves (or removes; empty: not
+// checked) and whether the key exists afterwards.
+type durableOp struct {
 	name   string
 	run    func() error
 	key    string
 	exists bool
-} {
-	return []struct {
-		name   string
-		run    func() error
-		key    string
-		exists bool
-	}{
+}
+
+// durableOps are the writes that wait (and one that does not, put code,
+// which the consume needs), in an order that works.
+func durableOps(ctx context.Context, s store.Store, prefix, id string) []durableOp {
+	return []durableOp{
 		{"create client", func() error { return s.CreateClient(ctx, store.Client{ID: "c" + id}, time.Hour) }, prefix + "client:{c" + id + "}", true},
 		{"put client", func() error { return s.PutClient(ctx, store.Client{ID: "p" + id}, time.Hour) }, prefix + "client:{p" + id + "}", true},
 		{"delete client", func() error { return s.DeleteClient(ctx, "p"+id) }, prefix + "client:{p" + id + "}", false},
