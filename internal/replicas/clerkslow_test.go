@@ -85,18 +85,7 @@ func TestClerkSlow(t *testing.T) {
 	e := e2etest.Attach(t, s.lb)
 	e.HTTP = noRedirects(rec)
 
-	const workers = 3
-	cached := make([]*signedIn, workers)
-	for i := range cached {
-		u, err := loginAs(e, 45000+i, users[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if status, err := u.toolCall(e); status != http.StatusOK || err != nil {
-			t.Fatalf("tool call before the slowdown: %d %v", status, err)
-		}
-		cached[i] = u
-	}
+	cached := signInCached(t, e, 3, 45000)
 	ty := &tally{}
 	stop := make(chan struct{})
 	wg := load(e, cached, ty, stop)

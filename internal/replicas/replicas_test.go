@@ -635,18 +635,7 @@ func TestClerkOutage(t *testing.T) {
 	e := e2etest.Attach(t, s.lb)
 	e.HTTP = noRedirects(rec)
 
-	const workers = 3
-	cached := make([]*signedIn, workers)
-	for i := range cached {
-		u, err := login(e, 41400+i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if status, err := u.toolCall(e); status != http.StatusOK || err != nil { // introspected, cached
-			t.Fatalf("tool call before the outage: %d %v", status, err)
-		}
-		cached[i] = u
-	}
+	cached := signInCached(t, e, 3, 41400)
 	fresh, err := login(e, 41410) // signed in, its Clerk token never introspected
 	if err != nil {
 		t.Fatal(err)
@@ -719,4 +708,22 @@ func TestClerkOutage(t *testing.T) {
 		t.Fatalf("tool call after Clerk is back: %d %v", status, err)
 	}
 	t.Log("after Clerk is back, with no restart: /readyz 200 on every replica, a new sign-in and tool call work")
+}
+
+// signInCached signs n clients in as the seeded users in turn and calls a
+// tool with each, so their Clerk tokens' introspection is cached.
+func signInCached(t *testing.T, e *e2etest.Env, n, portBase int) []*signedIn {
+	t.Helper()
+	out := make([]*signedIn, n)
+	for i := range out {
+		u, err := loginAs(e, portBase+i, users[i%len(users)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status, err := u.toolCall(e); status != http.StatusOK || err != nil { // introspected, cached
+			t.Fatalf("tool call before the fault: %d %v", status, err)
+		}
+		out[i] = u
+	}
+	return out
 }
