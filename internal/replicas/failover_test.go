@@ -34,19 +34,18 @@ var failoverTopologies = []redisTopology{
 	// (FAILOVER_LAGGING=1).
 	{"sentinel-lagging-replica", func(t *testing.T) (string, func(), func()) {
 		st := testredis.StartSentinel(t)
-		t.Cleanup(func() {
-			if st.Replica != nil {
-				st.Replica.Signal(t, syscall.SIGCONT)
+		t.Cleanup(func() { _ = st.Replica.Signal(syscall.SIGCONT) })
+		signal := func(sig syscall.Signal) {
+			if err := st.Replica.Signal(sig); err != nil {
+				t.Fatal(err)
 			}
-		})
+		}
 		return st.URL, func() {
-				st.Replica.Signal(t, syscall.SIGSTOP)
-				time.Sleep(lagFor)
-				st.Primary.Stop(t)
-				st.Replica.Signal(t, syscall.SIGCONT)
-			}, func() {
-				st.WaitPromoted(t)
-			}
+			signal(syscall.SIGSTOP)
+			time.Sleep(lagFor)
+			st.Primary.Stop(t)
+			signal(syscall.SIGCONT)
+		}, func() { st.WaitPromoted(t) }
 	}},
 	{"sentinel", func(t *testing.T) (string, func(), func()) {
 		st := testredis.StartSentinel(t)
@@ -92,14 +91,7 @@ func TestRedisFailoverBehindNginx(t *testing.T) {
 			e := e2etest.Attach(t, s.lb)
 			e.HTTP = noRedirects(http.DefaultTransport)
 
-			tr := startTraffic(e, 4, 44000)
-			t.Cleanup(func() {
-				select {
-				case <-tr.stop:
-				default:
-					tr.halt() // a failure stopped the test early
-				}
-			})
+			tr := startTraffic(t, e, 4, 44000)
 			tr.waitOps(t, 200)
 			killStarted := time.Now()
 			kill()

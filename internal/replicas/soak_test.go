@@ -53,6 +53,14 @@ func TestChaosSoak(t *testing.T) {
 	mem := &memTrend{}
 	stopSampling := make(chan struct{})
 	var sampling sync.WaitGroup
+	var samplingStopped sync.Once
+	haltSampling := func() {
+		samplingStopped.Do(func() {
+			close(stopSampling)
+			sampling.Wait()
+		})
+	}
+	t.Cleanup(haltSampling)
 	sampling.Add(1)
 	go func() {
 		defer sampling.Done()
@@ -66,7 +74,7 @@ func TestChaosSoak(t *testing.T) {
 		}
 	}()
 
-	tr := startTraffic(e, 4, 42000)
+	tr := startTraffic(t, e, 4, 42000)
 	// The schedule: faults at fixed fractions of the run.
 	start := time.Now()
 	at := func(frac float64) {
@@ -108,8 +116,7 @@ func TestChaosSoak(t *testing.T) {
 	st.Primary.Restart(t) // it rejoins as the new primary's replica
 	at(1)
 	tr.halt()
-	close(stopSampling)
-	sampling.Wait()
+	haltSampling()
 	mem.sample(observed)
 
 	first, last, n := tr.errorWindow(killed)

@@ -38,6 +38,7 @@ type traffic struct {
 	finals     []*signedIn
 	wg         sync.WaitGroup
 	stop       chan struct{}
+	halted     sync.Once
 }
 
 // ackedWrite is a write the proxy acknowledged (2xx) that must persist.
@@ -50,9 +51,11 @@ type ackedWrite struct {
 	refresh string
 }
 
-// startTraffic starts workers; portBase spaces their redirect ports.
-func startTraffic(e *e2etest.Env, workers, portBase int) *traffic {
+// startTraffic starts workers; portBase spaces their redirect ports. They
+// stop at halt, or at cleanup should the test end first.
+func startTraffic(t *testing.T, e *e2etest.Env, workers, portBase int) *traffic {
 	tr := &traffic{e: e, table: map[string]map[string]int{}, finals: make([]*signedIn, workers), stop: make(chan struct{})}
+	t.Cleanup(tr.halt)
 	for w := range workers {
 		tr.wg.Add(1)
 		go tr.worker(w, portBase+w*500)
@@ -60,10 +63,12 @@ func startTraffic(e *e2etest.Env, workers, portBase int) *traffic {
 	return tr
 }
 
-// halt stops the workers and waits for them.
+// halt stops the workers and waits for them; later calls do nothing.
 func (tr *traffic) halt() {
-	close(tr.stop)
-	tr.wg.Wait()
+	tr.halted.Do(func() {
+		close(tr.stop)
+		tr.wg.Wait()
+	})
 }
 
 func (tr *traffic) record(op, outcome, violation string) {

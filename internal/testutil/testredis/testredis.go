@@ -211,16 +211,13 @@ func (s *Server) Stop(t testing.TB) {
 // Signal sends sig to the running server, e.g. SIGSTOP to freeze it (its
 // connections stay open, nothing is answered or replicated) and SIGCONT to
 // let it go on.
-func (s *Server) Signal(t testing.TB, sig os.Signal) {
-	t.Helper()
+func (s *Server) Signal(sig os.Signal) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc == nil {
-		t.Fatalf("testredis: signal %v: the server on port %d is not running", sig, s.port)
+		return fmt.Errorf("testredis: signal %v: the server on port %d is not running", sig, s.port)
 	}
-	if err := s.proc.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("testredis: signal %v: %v", sig, err)
-	}
+	return s.proc.cmd.Process.Signal(sig)
 }
 
 // Restart starts the server again on the same port after Stop (and stops it
