@@ -57,6 +57,12 @@
 //
 // Atomic multi-step operations are Lua scripts (see scripts.go); nothing does
 // get-then-write from Go except UpdateGrant, which is a compare-and-swap loop.
+//
+// # Durability on failover
+//
+// With Options.WaitReplicas set, the writes that must survive a Sentinel or
+// Cluster failover (clients, grants, grant deletion, spending a code) wait
+// for that many replicas with WAIT; see wait.go.
 package redisstore
 
 import (
