@@ -282,6 +282,12 @@ func Load(getenv Getenv, mode Mode) (Config, error) {
 	return c, nil
 }
 
+// RedisOptions are the options of the Redis store this configuration names
+// (URL, prefix, the WAIT rule).
+func (c Config) RedisOptions() redisstore.Options {
+	return redisstore.Options{URL: c.RedisURL, Prefix: c.RedisPrefix, WaitReplicas: c.RedisWaitReplicas, WaitTimeout: c.RedisWaitTimeout}
+}
+
 // Validate checks the relations between fields; Load calls it, and the dev
 // command calls it again after filling in what it generates.
 func (c Config) Validate() Problems {
