@@ -133,7 +133,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		if cfg.RedisURL == "" {
 			return nil, errors.New("clerkmcp: no store: set REDIS_URL (Config.RedisURL) or Options.Store")
 		}
-		rs, err := redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix})
+		rs, err := redisstore.New(ctx, cfg.RedisOptions())
 		if err != nil {
 			return nil, err
 		}

@@ -96,7 +96,7 @@ func serve(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
 	}
 	log := app.NewLogger(cfg, stderr, "json") // app.New logs cfg.Warnings()
 	redis.SetLogger(redisLogger{log})
-	st, err := redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix})
+	st, err := redisstore.New(ctx, cfg.RedisOptions())
 	if err != nil {
 		// No retry loop here: the process exits and its supervisor (docker
 		// compose, Kubernetes) restarts it, so the message must say what to fix.

@@ -50,6 +50,13 @@ type Options struct {
 	NoDemoTools bool
 }
 
+// shortWaitReporter is a store that can tell when a write it was asked to
+// make durable (REDIS_WAIT_REPLICAS) was acknowledged by fewer replicas:
+// redisstore.Store.
+type shortWaitReporter interface {
+	OnShortWait(func(op string, acked int))
+}
+
 // App is one assembled server.
 type App struct {
 	Config   config.Config
@@ -103,6 +110,13 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		o.HTTPClient = &http.Client{Timeout: cfg.ClerkTimeout}
 	}
 	m := metrics.New()
+	if w, ok := o.Store.(shortWaitReporter); ok {
+		w.OnShortWait(func(op string, acked int) {
+			m.UnreplicatedWrites.WithLabelValues(op).Inc()
+			o.Logger.Warn("a write was not acknowledged by REDIS_WAIT_REPLICAS replicas within REDIS_WAIT_TIMEOUT; kept on the primary, lost should the primary fail now",
+				"op", op, "acked", acked, "want", cfg.RedisWaitReplicas)
+		})
+	}
 	cl := clerk.New(ctx, clerk.Config{
 		Issuer: cfg.ClerkIssuer, ClientID: cfg.ClerkClientID, ClientSecret: cfg.ClerkClientSecret,
 		SecretKey: cfg.ClerkSecretKey, APIURL: cfg.ClerkAPIURL, RedirectURL: cfg.CallbackURL(),

@@ -59,7 +59,11 @@ type Config struct {
 	ListenAddr  string
 	RedisURL    string
 	RedisPrefix string
-	Secret      []byte // PROXY_SECRET, >= 32 bytes
+	// RedisWaitReplicas > 0: writes that must survive a Redis failover wait
+	// for that many replicas (WAIT), at most RedisWaitTimeout each.
+	RedisWaitReplicas int
+	RedisWaitTimeout  time.Duration
+	Secret            []byte // PROXY_SECRET, >= 32 bytes
 
 	// Scopes offered to MCP clients.
 	ScopesSupported []string            // baseline scopes (PRM, 401 challenge)
@@ -218,6 +222,8 @@ func Load(getenv Getenv, mode Mode) (Config, error) {
 		ClerkTimeout:        l.duration("CLERK_TIMEOUT", 10*time.Second),
 		ListenAddr:          l.str("LISTEN_ADDR", DefaultListenAddr),
 		RedisPrefix:         l.str("REDIS_PREFIX", DefaultRedisPrefix),
+		RedisWaitReplicas:   l.integer("REDIS_WAIT_REPLICAS", 0),
+		RedisWaitTimeout:    l.duration("REDIS_WAIT_TIMEOUT", 100*time.Millisecond),
 		ScopesSupported:     l.fields("SCOPES_SUPPORTED", defaultScopes),
 		ToolScopes:          l.toolScopes("TOOL_SCOPES"),
 		ToolRoles:           l.toolScopes("TOOL_ROLES"),
@@ -283,6 +289,12 @@ func Load(getenv Getenv, mode Mode) (Config, error) {
 	return c, nil
 }
 
+// RedisOptions are the options of the Redis store this configuration names
+// (URL, prefix, the WAIT rule).
+func (c Config) RedisOptions() redisstore.Options {
+	return redisstore.Options{URL: c.RedisURL, Prefix: c.RedisPrefix, WaitReplicas: c.RedisWaitReplicas, WaitTimeout: c.RedisWaitTimeout}
+}
+
 // Validate checks the relations between fields; Load calls it, and the dev
 // command calls it again after filling in what it generates.
 func (c Config) Validate() Problems {
@@ -315,6 +327,9 @@ func (c Config) Validate() Problems {
 		if err := redisstore.CheckURL(c.RedisURL); err != nil {
 			p = append(p, "REDIS_URL: "+err.Error())
 		}
+	}
+	if err := redisstore.CheckWait(c.RedisWaitReplicas, c.RedisWaitTimeout); err != nil {
+		p = append(p, "REDIS_WAIT_REPLICAS/REDIS_WAIT_TIMEOUT: "+strings.TrimPrefix(err.Error(), "redisstore: "))
 	}
 	check(c.ClerkSecretKey != "" && !strings.HasPrefix(c.ClerkSecretKey, "sk_"), "CLERK_SECRET_KEY must start with sk_")
 	check(c.AdminToken != "" && len(c.AdminToken) < 32, fmt.Sprintf("ADMIN_TOKEN must be at least 32 bytes (got %d)", len(c.AdminToken)))
@@ -451,6 +466,8 @@ func (c Config) Summary() map[string]any {
 		"clerk_scopes":        strings.Join(c.ClerkScopes, " "),
 		"redis_url":           RedactURL(c.RedisURL),
 		"redis_prefix":        c.RedisPrefix,
+		"redis_wait_replicas": c.RedisWaitReplicas,
+		"redis_wait_timeout":  c.RedisWaitTimeout.String(),
 		"proxy_secret":        redacted(string(c.Secret)),
 		"scopes_supported":    strings.Join(c.ScopesSupported, " "),
 		"tool_scopes":         c.ToolScopes,

@@ -398,3 +398,42 @@ func TestLoadCatchesBadURLsAtOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestRedisWait(t *testing.T) {
+	for _, tc := range []struct {
+		replicas, timeout string
+		ok                bool
+	}{
+		{"", "", true}, // off by default
+		{"1", "", true},
+		{"2", "250ms", true},
+		{"0", "0s", true}, // no timeout needed when off
+		{"-1", "", false},
+		{"1", "0s", false}, // WAIT 0 blocks forever
+		{"1", "500us", false},
+		{"1", "2s", false},
+		{"one", "", false},
+	} {
+		e := good()
+		e["REDIS_WAIT_REPLICAS"], e["REDIS_WAIT_TIMEOUT"] = tc.replicas, tc.timeout
+		c, err := Load(env(e), ModeServe)
+		if (err == nil) != tc.ok {
+			t.Errorf("REDIS_WAIT_REPLICAS=%q REDIS_WAIT_TIMEOUT=%q: %v, want ok=%v", tc.replicas, tc.timeout, err, tc.ok)
+			continue
+		}
+		if err != nil {
+			if !strings.Contains(err.Error(), "REDIS_WAIT") {
+				t.Errorf("the problem does not name the variable: %v", err)
+			}
+			continue
+		}
+		o := c.RedisOptions()
+		if o.URL != e["REDIS_URL"] || o.Prefix != DefaultRedisPrefix || o.WaitReplicas != c.RedisWaitReplicas || o.WaitTimeout != c.RedisWaitTimeout {
+			t.Errorf("RedisOptions %+v do not carry the configuration", o)
+		}
+	}
+	c, _ := Load(env(good()), ModeServe)
+	if c.RedisWaitReplicas != 0 || c.RedisWaitTimeout != 100*time.Millisecond {
+		t.Errorf("defaults: %d %v, want 0 and 100ms", c.RedisWaitReplicas, c.RedisWaitTimeout)
+	}
+}

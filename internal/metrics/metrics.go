@@ -36,7 +36,10 @@ type Metrics struct {
 	VerifierOutcomes  *prometheus.CounterVec // outcome
 	UpstreamRefreshes *prometheus.CounterVec // outcome
 	storeErrors       *prometheus.CounterVec // op; only StoreError adds to it
-	RateLimited       *prometheus.CounterVec // endpoint
+	// UnreplicatedWrites counts writes that fewer replicas than
+	// REDIS_WAIT_REPLICAS acknowledged within REDIS_WAIT_TIMEOUT (kept).
+	UnreplicatedWrites *prometheus.CounterVec // op
+	RateLimited        *prometheus.CounterVec // endpoint
 	// OAuthInFlight is the authorization server's requests in progress on
 	// this replica (what MAX_INFLIGHT_PER_IP caps per address).
 	OAuthInFlight prometheus.Gauge
@@ -71,8 +74,10 @@ func New() *Metrics {
 		VerifierOutcomes:  f.counterVec("verifier_outcomes_total", "Bearer verification results at /mcp.", "outcome"),
 		UpstreamRefreshes: f.counterVec("clerk_token_refreshes_total", "Refreshes of expired Clerk access tokens by outcome.", "outcome"),
 		storeErrors:       f.counterVec("store_errors_total", "Storage (Redis) errors by operation.", "op"),
-		RateLimited:       f.counterVec("rate_limited_total", "Requests refused by a rate limit, by endpoint.", "endpoint"),
-		OAuthInFlight:     f.gauge("oauth_requests_in_flight", "Authorization-server requests in progress on this replica."),
+		UnreplicatedWrites: f.counterVec("store_unreplicated_writes_total",
+			"Writes kept although fewer replicas than REDIS_WAIT_REPLICAS acknowledged them within REDIS_WAIT_TIMEOUT, by operation.", "op"),
+		RateLimited:   f.counterVec("rate_limited_total", "Requests refused by a rate limit, by endpoint.", "endpoint"),
+		OAuthInFlight: f.gauge("oauth_requests_in_flight", "Authorization-server requests in progress on this replica."),
 		ClientAssertionFailures: f.counterVec("client_assertion_failures_total",
 			"Refused private_key_jwt client assertions (RFC 7523) by reason.", "reason"),
 	}

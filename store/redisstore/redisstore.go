@@ -57,6 +57,12 @@
 //
 // Atomic multi-step operations are Lua scripts (see scripts.go); nothing does
 // get-then-write from Go except UpdateGrant, which is a compare-and-swap loop.
+//
+// # Durability on failover
+//
+// With Options.WaitReplicas set, the writes that must survive a Sentinel or
+// Cluster failover (clients, grants, grant deletion, spending a code) wait
+// for that many replicas with WAIT; see wait.go.
 package redisstore
 
 import (
@@ -69,6 +75,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -93,6 +100,13 @@ type Options struct {
 	// the clients it builds (see newClient), so it may keep routing to a
 	// dead primary until its periodic reload.
 	Client redis.UniversalClient
+	// WaitReplicas > 0 makes the writes that must survive a failover wait
+	// until that many replicas acknowledged them, for at most WaitTimeout
+	// (see wait.go). 0 (the default) waits for none.
+	WaitReplicas int
+	// WaitTimeout bounds each wait; it must be positive (at most 10s) when
+	// WaitReplicas is set.
+	WaitTimeout time.Duration
 }
 
 // Store is a Redis-backed store.Store, safe for concurrent use.
@@ -101,12 +115,19 @@ type Store struct {
 	ownsC   bool
 	prefix  string
 	scripts scripts
+
+	waitReplicas int
+	waitTimeout  time.Duration
+	onShortWait  atomic.Pointer[func(op string, acked int)]
 }
 
 var _ store.Store = (*Store)(nil)
 
 // New connects to Redis as configured and checks that it answers a PING.
 func New(ctx context.Context, opts Options) (*Store, error) {
+	if err := CheckWait(opts.WaitReplicas, opts.WaitTimeout); err != nil {
+		return nil, err
+	}
 	c, owns := opts.Client, false
 	if c == nil {
 		uo, err := parseURL(opts.URL)
@@ -117,6 +138,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s := NewFromClient(c, opts.Prefix)
 	s.ownsC = owns
+	s.waitReplicas, s.waitTimeout = opts.WaitReplicas, opts.WaitTimeout
 	if err := c.Ping(ctx).Err(); err != nil {
 		if owns {
 			_ = c.Close()
@@ -275,9 +297,15 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client, ttl time.Durat
 	if err != nil {
 		return fmt.Errorf("redisstore: create client: encode: %w", err)
 	}
-	ok, err := s.c.SetNX(ctx, s.clientKey(c.ID), b, px(ttl)).Result()
+	key := s.clientKey(c.ID)
+	var set *redis.BoolCmd
+	werr := s.waitWrite(ctx, "create client", key, func(c redis.Cmdable) { set = c.SetNX(ctx, key, b, px(ttl)) })
+	ok, err := set.Result()
 	if err != nil {
 		return fail("create client", err)
+	}
+	if werr != nil {
+		return werr
 	}
 	if !ok {
 		return store.ErrAlreadyExists
@@ -295,10 +323,13 @@ func (s *Store) PutClient(ctx context.Context, c store.Client, ttl time.Duration
 	if err != nil {
 		return fmt.Errorf("redisstore: put client: encode: %w", err)
 	}
-	if err := s.c.Set(ctx, s.clientKey(c.ID), b, px(ttl)).Err(); err != nil {
+	key := s.clientKey(c.ID)
+	var set *redis.StatusCmd
+	werr := s.waitWrite(ctx, "put client", key, func(c redis.Cmdable) { set = c.Set(ctx, key, b, px(ttl)) })
+	if err := set.Err(); err != nil {
 		return fail("put client", err)
 	}
-	return nil
+	return werr
 }
 
 // GetClient implements store.Clients.
@@ -350,10 +381,17 @@ func (s *Store) TouchClient(ctx context.Context, id string, ttl time.Duration) e
 
 // DeleteClient implements store.Clients.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	if err := s.c.Del(ctx, s.clientKey(id)).Err(); err != nil {
-		return fail("delete client", err)
+	return s.del(ctx, "delete client", s.clientKey(id))
+}
+
+// del deletes key as a write that must survive a failover.
+func (s *Store) del(ctx context.Context, op, key string) error {
+	var del *redis.IntCmd
+	werr := s.waitWrite(ctx, op, key, func(c redis.Cmdable) { del = c.Del(ctx, key) })
+	if err := del.Err(); err != nil {
+		return fail(op, err)
 	}
-	return nil
+	return werr
 }
 
 // --- Tickets ---
@@ -394,9 +432,24 @@ func (s *Store) ConsumeTicket(ctx context.Context, kind store.Kind, id string, k
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.scripts.consumeTicket.Run(ctx, s.c, []string{live, spent}, ms(keepSpent)).Result()
+	// Spending a code must survive a failover (else the code could be
+	// spent again); other tickets only cost a retry.
+	var run *redis.Cmd
+	consume := func(c redis.Cmdable) {
+		run = runScript(ctx, c, s.scripts.consumeTicket, []string{live, spent}, ms(keepSpent))
+	}
+	var werr error
+	if kind == store.KindCode {
+		werr = s.waitWrite(ctx, "consume ticket", live, consume)
+	} else {
+		consume(s.c)
+	}
+	res, err := run.Result()
 	if err != nil {
 		return nil, fail("consume ticket", err)
+	}
+	if werr != nil {
+		return nil, werr
 	}
 	code, v, err := reply("consume ticket", res)
 	if err != nil {
@@ -427,9 +480,17 @@ func (s *Store) CreateGrant(ctx context.Context, g store.Grant, ttl time.Duratio
 	if err := s.indexGrant(ctx, "create grant", g, ttl); err != nil {
 		return err
 	}
-	n, err := s.scripts.createGrant.Run(ctx, s.c, []string{s.grantKey(g.ID)}, g.Version, b, ms(ttl)).Int64()
+	key := s.grantKey(g.ID)
+	var run *redis.Cmd
+	werr := s.waitWrite(ctx, "create grant", key, func(c redis.Cmdable) {
+		run = runScript(ctx, c, s.scripts.createGrant, []string{key}, g.Version, b, ms(ttl))
+	})
+	n, err := run.Int64()
 	if err != nil {
 		return fail("create grant", err)
+	}
+	if werr != nil {
+		return werr
 	}
 	if n == 0 {
 		return store.ErrAlreadyExists
@@ -486,9 +547,17 @@ func (s *Store) casGrant(ctx context.Context, expect int64, next store.Grant, tt
 			return false, err
 		}
 	}
-	n, err := s.scripts.casGrant.Run(ctx, s.c, []string{s.grantKey(next.ID)}, expect, next.Version, b, ms(ttl)).Int64()
+	key := s.grantKey(next.ID)
+	var run *redis.Cmd
+	werr := s.waitWrite(ctx, "update grant", key, func(c redis.Cmdable) {
+		run = runScript(ctx, c, s.scripts.casGrant, []string{key}, expect, next.Version, b, ms(ttl))
+	})
+	n, err := run.Int64()
 	if err != nil {
 		return false, fail("update grant", err)
+	}
+	if werr != nil {
+		return false, werr
 	}
 	switch n {
 	case 1:
@@ -511,8 +580,8 @@ func (s *Store) DeleteGrant(ctx context.Context, id string) error {
 		// Deleting must not depend on the record decoding.
 		g = store.Grant{ID: id}
 	}
-	if err := s.c.Del(ctx, s.grantKey(id)).Err(); err != nil {
-		return fail("delete grant", err)
+	if err := s.del(ctx, "delete grant", s.grantKey(id)); err != nil {
+		return err
 	}
 	if g.UserID != "" {
 		if err := s.c.SRem(ctx, s.userIndexKey(g.UserID), id).Err(); err != nil {

@@ -132,7 +132,7 @@ func Start(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix})
+	st, err := redisstore.New(ctx, cfg.RedisOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

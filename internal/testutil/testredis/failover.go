@@ -207,8 +207,7 @@ type Sentinel struct {
 func StartSentinel(t testing.TB) *Sentinel {
 	t.Helper()
 	const master = "cmp"
-	primary := start(t, nodeConfig{})
-	replica := start(t, nodeConfig{args: []string{"--replicaof", "127.0.0.1", strconv.Itoa(primary.port)}})
+	primary, replica := StartPrimaryReplica(t)
 	st := &Sentinel{Primary: primary, Replica: replica, Master: master}
 	conf := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 2\n"+
 		"sentinel down-after-milliseconds %[1]s %[3]d\n"+
@@ -241,6 +240,17 @@ func StartSentinel(t testing.TB) *Sentinel {
 			t.Fatalf("testredis: sentinel %s: %v", s.Addr, err)
 		}
 	}
+	return st
+}
+
+// StartPrimaryReplica starts a primary and a replica of it and waits until
+// the replica is in sync. Both stop at cleanup.
+func StartPrimaryReplica(t testing.TB) (primary, replica *Server) {
+	t.Helper()
+	primary = start(t, nodeConfig{})
+	replica = start(t, nodeConfig{args: []string{"--replicaof", "127.0.0.1", strconv.Itoa(primary.port)}})
+	ctx, cancel := context.WithTimeout(context.Background(), formTimeout)
+	defer cancel()
 	rc := replica.Client(t)
 	if err := waitFor(ctx, func() error {
 		repl, err := rc.Info(ctx, "replication").Result()
@@ -254,7 +264,7 @@ func StartSentinel(t testing.TB) *Sentinel {
 	}); err != nil {
 		t.Fatalf("testredis: replica %s: %v", replica.Addr, err)
 	}
-	return st
+	return primary, replica
 }
 
 // WaitPromoted waits until every Sentinel names the replica as the primary

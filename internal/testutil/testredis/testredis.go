@@ -208,6 +208,18 @@ func (s *Server) Stop(t testing.TB) {
 	s.stop()
 }
 
+// Signal sends sig to the running server, e.g. SIGSTOP to freeze it (its
+// connections stay open, nothing is answered or replicated) and SIGCONT to
+// let it go on.
+func (s *Server) Signal(sig os.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return fmt.Errorf("testredis: signal %v: the server on port %d is not running", sig, s.port)
+	}
+	return s.proc.cmd.Process.Signal(sig)
+}
+
 // Restart starts the server again on the same port after Stop (and stops it
 // first if it is still running). It comes back empty: persistence is off.
 func (s *Server) Restart(t testing.TB) {
