@@ -45,8 +45,13 @@ const (
 
 // Config is what the authorization server needs to know about itself.
 type Config struct {
-	Issuer           string   // BASE_URL
-	Resource         string   // BASE_URL/mcp
+	Issuer   string // BASE_URL
+	Resource string // BASE_URL/mcp, the default resource
+	// Resources are the other protected resources this server issues
+	// tokens for (gateway upstreams at their own paths, BASE_URL/<path>):
+	// a client names one with RFC 8707's resource parameter and its tokens
+	// carry it as their audience, so no other resource accepts them.
+	Resources        []string
 	Scopes           []string // every scope a client may request
 	DefaultScopes    []string // granted when a request names none
 	AccessTokenTTL   time.Duration

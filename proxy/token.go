@@ -266,7 +266,7 @@ func (s *Server) tokenPair(g store.Grant, scopes []string, refresh string) (toke
 	}
 	scope := strings.Join(scopes, " ")
 	at, err := s.keys.Sign(tokens.AccessClaims{
-		Issuer: s.cfg.Issuer, Subject: g.UserID, Audience: s.cfg.Resource, ClientID: g.ClientID,
+		Issuer: s.cfg.Issuer, Subject: g.UserID, Audience: s.grantResource(g), ClientID: g.ClientID,
 		Scope: scope, ID: jti, GrantID: g.ID, RefreshGen: g.Refresh.Generation, IssuedAt: now.Unix(), NotBefore: now.Unix(),
 		Expiry: now.Add(s.cfg.AccessTokenTTL).Unix(),
 	})

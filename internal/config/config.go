@@ -75,6 +75,9 @@ type Config struct {
 	UpstreamTimeout     time.Duration // wait for the upstream's response headers
 	UpstreamUserHeaders bool          // also send X-Forwarded-User / X-Forwarded-Email
 	UpstreamClerkToken  bool          // also send the user's Clerk access token
+	// MountedUpstreams are UPSTREAMS / UPSTREAMS_FILE as written; use
+	// Upstreams() for them with their defaults.
+	MountedUpstreams []Upstream
 
 	// Lifetimes.
 	AccessTokenTTL   time.Duration
@@ -126,17 +129,39 @@ func (c Config) CallbackURL() string { return c.BaseURL + "/oauth/callback" }
 // Secure reports whether the proxy is served over https (cookie attributes).
 func (c Config) Secure() bool { return strings.HasPrefix(c.BaseURL, "https://") }
 
-// AllScopes is every scope a client may request: the baseline plus tool scopes.
+// AllScopes is every scope a client may request: the baseline plus tool
+// scopes, and those of every upstream at its own path (one authorization
+// server issues the tokens of every resource).
 func (c Config) AllScopes() []string {
 	all := slices.Clone(c.ScopesSupported)
-	for _, tool := range sortedKeys(c.ToolScopes) {
-		for _, s := range c.ToolScopes[tool] {
+	add := func(scopes ...string) {
+		for _, s := range scopes {
 			if !slices.Contains(all, s) {
 				all = append(all, s)
 			}
 		}
 	}
+	toolScopes := []map[string][]string{c.ToolScopes}
+	for _, u := range c.MountedUpstreams {
+		add(u.Scopes...)
+		toolScopes = append(toolScopes, u.ToolScopes)
+	}
+	for _, ts := range toolScopes {
+		for _, tool := range sortedKeys(ts) {
+			add(ts[tool]...)
+		}
+	}
 	return all
+}
+
+// Resources are the protected resources besides Resource(): the upstreams
+// mounted at their own paths.
+func (c Config) Resources() []string {
+	var out []string
+	for _, u := range c.MountedUpstreams {
+		out = append(out, c.UpstreamResource(u.Path))
+	}
+	return out
 }
 
 // ClerkModeRequiredScopes are what a Clerk access token presented at /mcp
@@ -223,6 +248,7 @@ func Load(getenv Getenv, mode Mode) (Config, error) {
 		UpstreamTimeout:     l.duration("UPSTREAM_TIMEOUT", 30*time.Second),
 		UpstreamUserHeaders: l.boolean("UPSTREAM_FORWARD_USER_HEADERS", false),
 		UpstreamClerkToken:  l.boolean("UPSTREAM_FORWARD_CLERK_TOKEN", false),
+		MountedUpstreams:    l.upstreams(),
 		AccessTokenTTL:      l.duration("ACCESS_TOKEN_TTL", time.Hour),
 		RefreshTokenTTL:     l.duration("REFRESH_TOKEN_TTL", 30*24*time.Hour),
 		RefreshGrace:        l.duration("REFRESH_GRACE", 60*time.Second),
@@ -337,6 +363,9 @@ func (c Config) Validate() Problems {
 	// calls); tools callable without one are not supported there yet.
 	check(c.UpstreamURL != "" && len(c.PublicTools) > 0, "PUBLIC_TOOLS is not supported with UPSTREAM_MCP_URL (gateway mode): every gateway request needs a signed-in user")
 	check(c.UpstreamTimeout <= 0 || c.UpstreamTimeout > time.Hour, "UPSTREAM_TIMEOUT must be positive and at most 1h")
+	// Clerk issues the tokens in clerk mode and cannot bind one to one of
+	// several resources of ours, so tokens for one upstream would open all.
+	check(c.AuthMode == AuthClerk && len(c.MountedUpstreams) > 0, "UPSTREAMS/UPSTREAMS_FILE need AUTH_MODE=proxy or app: in clerk mode Clerk issues the tokens and cannot give each upstream its own audience")
 	check(c.UpstreamURL == "" && (c.UpstreamUserHeaders || c.UpstreamClerkToken), "UPSTREAM_FORWARD_USER_HEADERS and UPSTREAM_FORWARD_CLERK_TOKEN need UPSTREAM_MCP_URL")
 	for _, d := range []struct {
 		name string
@@ -391,6 +420,14 @@ func (c Config) Warnings() []string {
 	}
 	if c.UpstreamURL != "" && c.UpstreamClerkToken && strings.HasPrefix(c.UpstreamURL, "http://") && !isLoopbackURL(c.UpstreamURL) {
 		w = append(w, "UPSTREAM_FORWARD_CLERK_TOKEN is on with a plain-http upstream that is not on loopback: users' Clerk tokens cross the network unencrypted")
+	}
+	for _, u := range c.MountedUpstreams {
+		if u.ForwardUserHeaders {
+			w = append(w, "UPSTREAMS "+u.Path+": forward_user_headers is on: the upstream gets the user in plain headers anyone on its network could forge; prefer verifying X-Clerk-MCP-Assertion")
+		}
+		if u.ForwardClerkToken && strings.HasPrefix(u.URL, "http://") && !isLoopbackURL(u.URL) {
+			w = append(w, "UPSTREAMS "+u.Path+": forward_clerk_token is on with a plain-http upstream that is not on loopback: users' Clerk tokens cross the network unencrypted")
+		}
 	}
 	if c.AuthMode != AuthClerk && len(c.ClerkAllowedClients) > 0 {
 		w = append(w, "CLERK_ALLOWED_CLIENT_IDS is set but only applies with AUTH_MODE=clerk; it is ignored")
@@ -471,6 +508,7 @@ func (c Config) Summary() map[string]any {
 		"upstream_mcp_url":    withoutQuery(c.UpstreamURL),
 		"upstream_timeout":    c.UpstreamTimeout.String(),
 		"upstream_forwarding": fmt.Sprintf("user_headers=%t clerk_token=%t", c.UpstreamUserHeaders, c.UpstreamClerkToken),
+		"upstreams":           c.upstreamsSummary(),
 		"admin_api":           c.AdminToken != "",
 		"clerk_webhooks":      c.WebhookSecret != "",
 	}
@@ -626,15 +664,22 @@ func (l *loader) toolScopes(name string) map[string][]string {
 // ToolPolicy is the per-tool policy the environment describes: TOOL_SCOPES,
 // TOOL_ROLES, TOOL_PERMISSIONS and PUBLIC_TOOLS.
 func (c Config) ToolPolicy() *toolpolicy.Policy {
-	p := toolpolicy.FromScopes(c.ToolScopes)
-	for tool, roles := range c.ToolRoles {
-		p.Merge(tool, toolpolicy.Rule{OrgRoles: roles})
-	}
-	for tool, perms := range c.ToolPermissions {
-		p.Merge(tool, toolpolicy.Rule{OrgPermissions: perms})
-	}
+	p := toolRules(c.ToolScopes, c.ToolRoles, c.ToolPermissions)
 	for _, tool := range c.PublicTools {
 		p.Merge(tool, toolpolicy.Rule{Public: true})
+	}
+	return p
+}
+
+// toolRules is a policy of per-tool scopes, organisation roles and
+// permissions (/mcp's from the environment, an upstream's from UPSTREAMS).
+func toolRules(scopes, roles, perms map[string][]string) *toolpolicy.Policy {
+	p := toolpolicy.FromScopes(scopes)
+	for tool, r := range roles {
+		p.Merge(tool, toolpolicy.Rule{OrgRoles: r})
+	}
+	for tool, r := range perms {
+		p.Merge(tool, toolpolicy.Rule{OrgPermissions: r})
 	}
 	return p
 }
@@ -772,4 +817,14 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// upstreamsSummary is "path=url" per upstream at its own path, queries cut
+// (they may carry a credential).
+func (c Config) upstreamsSummary() []string {
+	var out []string
+	for _, u := range c.MountedUpstreams {
+		out = append(out, u.Path+"="+withoutQuery(u.URL))
+	}
+	return out
 }

@@ -341,8 +341,12 @@ func (ks *KeySet) SignJWT(typ string, claims any) (string, error) {
 type Expectations struct {
 	Issuer   string
 	Audience string
-	Now      time.Time
-	Leeway   time.Duration
+	// Audiences are further accepted audiences: the other protected
+	// resources of this authorization server (gateway upstreams at their own
+	// paths). The caller that serves one resource checks which it got.
+	Audiences []string
+	Now       time.Time
+	Leeway    time.Duration
 }
 
 // Verify checks signature (ES256 by a key of this set), typ, iss, aud, exp and
@@ -380,7 +384,7 @@ func (ks *KeySet) Verify(token string, want Expectations) (AccessClaims, error) 
 	switch {
 	case c.Issuer != want.Issuer:
 		return c, fmt.Errorf("%w: issuer", ErrInvalid)
-	case c.Audience != want.Audience:
+	case c.Audience != want.Audience && !slices.Contains(want.Audiences, c.Audience):
 		return c, fmt.Errorf("%w: audience", ErrInvalid)
 	case c.Expiry == 0 || now > c.Expiry+leeway:
 		return c, fmt.Errorf("%w: expired", ErrInvalid)
