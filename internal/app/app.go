@@ -135,9 +135,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		CIMD: proxy.CIMDConfig{Enabled: cfg.CIMDEnabled, AllowPrivate: cfg.CIMDAllowLoopback,
 			Allowed: cfg.CIMDAllowed, Denied: cfg.CIMDDenied},
 		DCRDisabled: !cfg.DCREnabled, AdminToken: cfg.AdminToken, WebhookSecret: cfg.WebhookSecret,
-		App: appConfig(cfg),
+		App: appConfig(cfg), Exchange: exchangeConfig(cfg),
 	}, proxy.Deps{Sessions: cl, Store: o.Store, Clerk: cl, Keys: keys, Secret: cfg.Secret, Metrics: m, Logger: o.Logger,
-		Events: v, Now: o.Now, Rand: o.Rand, HTTPClient: o.CIMDClient})
+		Events: v, Now: o.Now, Rand: o.Rand, HTTPClient: o.CIMDClient, Exchange: v})
 	if err != nil {
 		return nil, err
 	}

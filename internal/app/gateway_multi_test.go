@@ -103,7 +103,14 @@ func postMCP(t *testing.T, endpoint, token string) *http.Response {
 
 func getJSON(t *testing.T, u string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.Get(u)
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	return doJSON(t, req)
+}
+
+// doJSON sends req and decodes its JSON answer.
+func doJSON(t *testing.T, req *http.Request) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,15 +248,7 @@ func TestGatewayResourceParameter(t *testing.T) {
 			t.Errorf("resource %q: want invalid_target, got %v %v", tc.resource, final, err)
 			continue
 		}
-		if err != nil || final.Query().Get("code") == "" {
-			t.Fatalf("resource %q: %v %v", tc.resource, err, final)
-		}
-		st, tok := e.TokenAs(c, url.Values{"grant_type": {"authorization_code"}, "code": {final.Query().Get("code")},
-			"code_verifier": {p.Verifier}, "redirect_uri": {c.RedirectURI}, "resource": {e.BaseURL + "/beta"}})
-		if st != http.StatusOK {
-			t.Fatalf("token: %d %v", st, tok)
-		}
-		at, rt := tok["access_token"].(string), tok["refresh_token"].(string)
+		at, rt := redeem(t, e, c, p, final, err, e.BaseURL+"/beta")
 		if aud := jwtClaim(t, at, "aud"); aud != e.BaseURL+"/beta" {
 			t.Errorf("aud %v", aud)
 		}
@@ -286,4 +285,27 @@ func jwtClaim(t *testing.T, tok, name string) any {
 	var c map[string]any
 	_ = json.Unmarshal(raw, &c)
 	return c[name]
+}
+
+// redeem takes the end of a sign-in (the browser's final redirect) to tokens
+// at /token, naming resource.
+func redeem(t *testing.T, e *e2etest.Env, c *e2etest.Client, p e2etest.PKCE, final *url.URL, err error, resource string) (access, refresh string) {
+	t.Helper()
+	if err != nil || final.Query().Get("code") == "" {
+		t.Fatalf("sign-in for %s: %v %v", resource, err, final)
+	}
+	st, tok := e.TokenAs(c, url.Values{"grant_type": {"authorization_code"}, "code": {final.Query().Get("code")},
+		"code_verifier": {p.Verifier}, "redirect_uri": {c.RedirectURI}, "resource": {resource}})
+	if st != http.StatusOK {
+		t.Fatalf("token for %s: %d %v", resource, st, tok)
+	}
+	return tok["access_token"].(string), tok["refresh_token"].(string)
+}
+
+// signInFor runs the whole sign-in of c for resource and returns its tokens.
+func signInFor(t *testing.T, e *e2etest.Env, c *e2etest.Client, resource string) (access, refresh string) {
+	t.Helper()
+	p := e2etest.NewPKCE()
+	final, err := testflow.NewBrowser().Authorize(context.Background(), e.AuthorizeURL(c, p, "st", url.Values{"resource": {resource}}), c.RedirectURI, testflow.Choices{})
+	return redeem(t, e, c, p, final, err, resource)
 }

@@ -78,6 +78,9 @@ type Config struct {
 	// MountedUpstreams are UPSTREAMS / UPSTREAMS_FILE as written; use
 	// Upstreams() for them with their defaults.
 	MountedUpstreams []Upstream
+	// TokenExchangeClients (TOKEN_EXCHANGE_CLIENTS) are the confidential
+	// clients (upstreams) allowed RFC 8693 token exchange at /token.
+	TokenExchangeClients []string
 
 	// Lifetimes.
 	AccessTokenTTL   time.Duration
@@ -152,6 +155,19 @@ func (c Config) AllScopes() []string {
 		}
 	}
 	return all
+}
+
+// UpstreamURLs are the URLs of every upstream the gateway fronts: the
+// audiences of its identity assertions.
+func (c Config) UpstreamURLs() []string {
+	var out []string
+	if c.UpstreamURL != "" {
+		out = append(out, c.UpstreamURL)
+	}
+	for _, u := range c.MountedUpstreams {
+		out = append(out, u.URL)
+	}
+	return out
 }
 
 // Resources are the protected resources besides Resource(): the upstreams
@@ -230,52 +246,53 @@ func Load(getenv Getenv, mode Mode) (Config, error) {
 		defaultScopes = DefaultClerkModeScopes
 	}
 	c := Config{
-		AuthMode:            authMode,
-		AppURL:              strings.TrimSuffix(l.str("APP_URL", ""), "/"),
-		ClerkAllowedClients: l.list("CLERK_ALLOWED_CLIENT_IDS"),
-		ClerkAPIURL:         l.str("CLERK_API_URL", DefaultClerkAPIURL),
-		ClerkSecretKey:      l.str("CLERK_SECRET_KEY", ""),
-		ClerkScopes:         l.fields("CLERK_SCOPES", DefaultClerkScopes),
-		ClerkTimeout:        l.duration("CLERK_TIMEOUT", 10*time.Second),
-		ListenAddr:          l.str("LISTEN_ADDR", DefaultListenAddr),
-		RedisPrefix:         l.str("REDIS_PREFIX", DefaultRedisPrefix),
-		ScopesSupported:     l.fields("SCOPES_SUPPORTED", defaultScopes),
-		ToolScopes:          l.toolScopes("TOOL_SCOPES"),
-		ToolRoles:           l.toolScopes("TOOL_ROLES"),
-		ToolPermissions:     l.toolScopes("TOOL_PERMISSIONS"),
-		PublicTools:         l.list("PUBLIC_TOOLS"),
-		UpstreamURL:         l.str("UPSTREAM_MCP_URL", ""),
-		UpstreamTimeout:     l.duration("UPSTREAM_TIMEOUT", 30*time.Second),
-		UpstreamUserHeaders: l.boolean("UPSTREAM_FORWARD_USER_HEADERS", false),
-		UpstreamClerkToken:  l.boolean("UPSTREAM_FORWARD_CLERK_TOKEN", false),
-		MountedUpstreams:    l.upstreams(),
-		AccessTokenTTL:      l.duration("ACCESS_TOKEN_TTL", time.Hour),
-		RefreshTokenTTL:     l.duration("REFRESH_TOKEN_TTL", 30*24*time.Hour),
-		RefreshGrace:        l.duration("REFRESH_GRACE", 60*time.Second),
-		ClientIdleTTL:       l.duration("CLIENT_IDLE_TTL", 90*24*time.Hour),
-		IntrospectionTTL:    l.duration("INTROSPECTION_CACHE_TTL", 60*time.Second),
-		UserinfoTTL:         l.duration("USERINFO_CACHE_TTL", 5*time.Minute),
-		AllowedRedirectURIs: l.list("ALLOWED_REDIRECT_URIS"),
-		AllowedOrigins:      l.list("ALLOWED_ORIGINS"),
-		TrustedProxies:      l.cidrs("TRUSTED_PROXIES"),
-		RateLimitRegister:   l.integer("RATE_LIMIT_REGISTER", 20),
-		RateLimitToken:      l.integer("RATE_LIMIT_TOKEN", 120),
-		RateLimitAuthorize:  l.integer("RATE_LIMIT_AUTHORIZE", 60),
-		MaxInFlightPerIP:    l.integer("MAX_INFLIGHT_PER_IP", 32),
-		CIMDEnabled:         l.boolean("CIMD_ENABLED", true),
-		CIMDAllowed:         l.list("CIMD_ALLOWED_CLIENTS"),
-		CIMDDenied:          l.list("CIMD_DENIED_CLIENTS"),
-		DCREnabled:          l.boolean("DCR_ENABLED", true),
-		CIMDAllowLoopback:   l.boolean("CIMD_ALLOW_LOOPBACK_FOR_TESTS", false),
-		AdminToken:          l.str("ADMIN_TOKEN", ""),
-		WebhookSecret:       l.str("CLERK_WEBHOOK_SECRET", ""),
-		LogLevel:            strings.ToLower(l.str("LOG_LEVEL", "info")),
-		LogFormat:           strings.ToLower(l.str("LOG_FORMAT", "")),
-		ShutdownTimeout:     l.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
-		HeaderReadTimeout:   l.duration("HEADER_READ_TIMEOUT", 10*time.Second),
-		BodyIdleTimeout:     l.duration("BODY_IDLE_TIMEOUT", 10*time.Second),
-		BodyReadTimeout:     l.duration("BODY_READ_TIMEOUT", 60*time.Second),
-		IdleTimeout:         l.duration("IDLE_TIMEOUT", 120*time.Second),
+		AuthMode:             authMode,
+		AppURL:               strings.TrimSuffix(l.str("APP_URL", ""), "/"),
+		ClerkAllowedClients:  l.list("CLERK_ALLOWED_CLIENT_IDS"),
+		ClerkAPIURL:          l.str("CLERK_API_URL", DefaultClerkAPIURL),
+		ClerkSecretKey:       l.str("CLERK_SECRET_KEY", ""),
+		ClerkScopes:          l.fields("CLERK_SCOPES", DefaultClerkScopes),
+		ClerkTimeout:         l.duration("CLERK_TIMEOUT", 10*time.Second),
+		ListenAddr:           l.str("LISTEN_ADDR", DefaultListenAddr),
+		RedisPrefix:          l.str("REDIS_PREFIX", DefaultRedisPrefix),
+		ScopesSupported:      l.fields("SCOPES_SUPPORTED", defaultScopes),
+		ToolScopes:           l.toolScopes("TOOL_SCOPES"),
+		ToolRoles:            l.toolScopes("TOOL_ROLES"),
+		ToolPermissions:      l.toolScopes("TOOL_PERMISSIONS"),
+		PublicTools:          l.list("PUBLIC_TOOLS"),
+		UpstreamURL:          l.str("UPSTREAM_MCP_URL", ""),
+		UpstreamTimeout:      l.duration("UPSTREAM_TIMEOUT", 30*time.Second),
+		UpstreamUserHeaders:  l.boolean("UPSTREAM_FORWARD_USER_HEADERS", false),
+		UpstreamClerkToken:   l.boolean("UPSTREAM_FORWARD_CLERK_TOKEN", false),
+		MountedUpstreams:     l.upstreams(),
+		TokenExchangeClients: l.list("TOKEN_EXCHANGE_CLIENTS"),
+		AccessTokenTTL:       l.duration("ACCESS_TOKEN_TTL", time.Hour),
+		RefreshTokenTTL:      l.duration("REFRESH_TOKEN_TTL", 30*24*time.Hour),
+		RefreshGrace:         l.duration("REFRESH_GRACE", 60*time.Second),
+		ClientIdleTTL:        l.duration("CLIENT_IDLE_TTL", 90*24*time.Hour),
+		IntrospectionTTL:     l.duration("INTROSPECTION_CACHE_TTL", 60*time.Second),
+		UserinfoTTL:          l.duration("USERINFO_CACHE_TTL", 5*time.Minute),
+		AllowedRedirectURIs:  l.list("ALLOWED_REDIRECT_URIS"),
+		AllowedOrigins:       l.list("ALLOWED_ORIGINS"),
+		TrustedProxies:       l.cidrs("TRUSTED_PROXIES"),
+		RateLimitRegister:    l.integer("RATE_LIMIT_REGISTER", 20),
+		RateLimitToken:       l.integer("RATE_LIMIT_TOKEN", 120),
+		RateLimitAuthorize:   l.integer("RATE_LIMIT_AUTHORIZE", 60),
+		MaxInFlightPerIP:     l.integer("MAX_INFLIGHT_PER_IP", 32),
+		CIMDEnabled:          l.boolean("CIMD_ENABLED", true),
+		CIMDAllowed:          l.list("CIMD_ALLOWED_CLIENTS"),
+		CIMDDenied:           l.list("CIMD_DENIED_CLIENTS"),
+		DCREnabled:           l.boolean("DCR_ENABLED", true),
+		CIMDAllowLoopback:    l.boolean("CIMD_ALLOW_LOOPBACK_FOR_TESTS", false),
+		AdminToken:           l.str("ADMIN_TOKEN", ""),
+		WebhookSecret:        l.str("CLERK_WEBHOOK_SECRET", ""),
+		LogLevel:             strings.ToLower(l.str("LOG_LEVEL", "info")),
+		LogFormat:            strings.ToLower(l.str("LOG_FORMAT", "")),
+		ShutdownTimeout:      l.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		HeaderReadTimeout:    l.duration("HEADER_READ_TIMEOUT", 10*time.Second),
+		BodyIdleTimeout:      l.duration("BODY_IDLE_TIMEOUT", 10*time.Second),
+		BodyReadTimeout:      l.duration("BODY_READ_TIMEOUT", 60*time.Second),
+		IdleTimeout:          l.duration("IDLE_TIMEOUT", 120*time.Second),
 	}
 	if mode == ModeServe {
 		c.ClerkIssuer = l.clerkDomain(l.required("CLERK_DOMAIN"))
@@ -367,6 +384,10 @@ func (c Config) Validate() Problems {
 	// several resources of ours, so tokens for one upstream would open all.
 	check(c.AuthMode == AuthClerk && len(c.MountedUpstreams) > 0, "UPSTREAMS/UPSTREAMS_FILE need AUTH_MODE=proxy or app: in clerk mode Clerk issues the tokens and cannot give each upstream its own audience")
 	check(c.UpstreamURL == "" && (c.UpstreamUserHeaders || c.UpstreamClerkToken), "UPSTREAM_FORWARD_USER_HEADERS and UPSTREAM_FORWARD_CLERK_TOKEN need UPSTREAM_MCP_URL")
+	if len(c.TokenExchangeClients) > 0 {
+		check(c.AuthMode == AuthClerk, "TOKEN_EXCHANGE_CLIENTS needs AUTH_MODE=proxy: in clerk mode the clients hold Clerk's tokens already")
+		check(len(c.UpstreamURLs()) == 0, "TOKEN_EXCHANGE_CLIENTS needs an upstream (UPSTREAM_MCP_URL or UPSTREAMS): only the gateway's identity assertions can be exchanged")
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -509,6 +530,7 @@ func (c Config) Summary() map[string]any {
 		"upstream_timeout":    c.UpstreamTimeout.String(),
 		"upstream_forwarding": fmt.Sprintf("user_headers=%t clerk_token=%t", c.UpstreamUserHeaders, c.UpstreamClerkToken),
 		"upstreams":           c.upstreamsSummary(),
+		"token_exchange":      c.TokenExchangeClients,
 		"admin_api":           c.AdminToken != "",
 		"clerk_webhooks":      c.WebhookSecret != "",
 	}
