@@ -17,16 +17,7 @@ CONF="$NODE22 node_modules/@modelcontextprotocol/conformance/dist/index.js"
 EP=$(free_port) GP=$(free_port) MP=$(free_port) BP=$(free_port)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
-wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "nothing on port $1" >&2; return 1; }
-
-PORT=$EP node node_modules/@modelcontextprotocol/server-everything/dist/index.js streamableHttp >"$ART/everything.log" 2>&1 &
-pids+=($!)
-wait_port "$EP"
-env -i PATH="$PATH" HOME="$ART" LISTEN_ADDR="127.0.0.1:$GP" MOCKCLERK_ADDR="127.0.0.1:$MP" \
-  RATE_LIMIT_REGISTER=0 RATE_LIMIT_TOKEN=0 RATE_LIMIT_AUTHORIZE=0 \
-  "$PROXY_BIN" dev --upstream "http://127.0.0.1:$EP/mcp" >"$ART/proxy.log" 2>&1 &
-pids+=($!)
-wait_port "$GP"
+start_gateway_dev "$PROXY_BIN" "$ART" "$EP" "$GP" "$MP" "$PROXY_BIN" dev --upstream "http://127.0.0.1:$EP/mcp"
 node gateway-everything.mjs "http://127.0.0.1:$GP" "$ART/access-token"
 node lib/bearer-proxy.mjs "$BP" "http://127.0.0.1:$GP" "$ART/access-token" &
 pids+=($!)

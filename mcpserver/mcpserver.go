@@ -170,13 +170,19 @@ func mustPath(resource string) string {
 	return u.Path
 }
 
-// Mount registers /mcp and the protected-resource metadata.
+// Mount registers the endpoint at its resource's path (/mcp, or an
+// upstream's own path in gateway mode) and its protected-resource metadata
+// at the RFC 9728 §3.1 path-inserted URL. The endpoint at /mcp also answers
+// the root metadata URL, for clients that look there first.
 func (s *Server) Mount(r chi.Router) {
+	path := mustPath(s.cfg.Resource)
 	r.Get(s.prmPath, s.handlePRM)
-	r.Get("/.well-known/oauth-protected-resource", s.handlePRM)
 	r.Options(s.prmPath, prmPreflight)
-	r.Options("/.well-known/oauth-protected-resource", prmPreflight)
-	r.Handle("/mcp", s.guard(s.authenticate(s.mcp)))
+	if path == "/mcp" {
+		r.Get("/.well-known/oauth-protected-resource", s.handlePRM)
+		r.Options("/.well-known/oauth-protected-resource", prmPreflight)
+	}
+	r.Handle(path, s.guard(s.authenticate(s.mcp)))
 }
 
 // SetHandler puts h behind /mcp instead of the built-in mcp-go server

@@ -172,18 +172,37 @@ func (s *Server) validateAuthorizeParams(c store.Client, p params) (authRequest,
 	return req, nil
 }
 
-// checkResource implements RFC 8707 §2: a resource, if sent, must be this
-// server's MCP endpoint. A query is tolerated (ChatGPT appends one) but not a
-// fragment.
+// checkResource implements RFC 8707 §2: a resource, if sent, must be one of
+// this server's protected resources (the MCP endpoint, or an upstream
+// mounted at its own path); none means the MCP endpoint. A query is
+// tolerated (ChatGPT appends one) but not a fragment. The canonical URI is
+// what the grant records and its tokens name as their audience.
 func (s *Server) checkResource(p params) (string, *oauthError) {
 	raw := p.get("resource")
 	if raw == "" {
 		return s.cfg.Resource, nil
 	}
-	if !sameResource(raw, s.cfg.Resource) {
+	for _, res := range s.resources() {
+		if sameResource(raw, res) {
+			return res, nil
+		}
+	}
+	if len(s.cfg.Resources) == 0 {
 		return "", errInvalidTarget("resource must be " + s.cfg.Resource)
 	}
-	return s.cfg.Resource, nil
+	return "", errInvalidTarget("resource must be one of " + strings.Join(s.resources(), " "))
+}
+
+// resources is every protected resource this server issues tokens for.
+func (s *Server) resources() []string { return append([]string{s.cfg.Resource}, s.cfg.Resources...) }
+
+// grantResource is the resource g's tokens are for (grants made before
+// resources were recorded are for the MCP endpoint).
+func (s *Server) grantResource(g store.Grant) string {
+	if g.Resource == "" {
+		return s.cfg.Resource
+	}
+	return g.Resource
 }
 
 // sameResource compares a requested resource with ours: scheme and host

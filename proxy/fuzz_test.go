@@ -381,10 +381,14 @@ func FuzzTokenRequest(f *testing.F) {
 		{"grant_type=authorization_code&code=abc&client_id=" + fzPublicID, "Digest x"},
 		{"grant_type=refresh_token&refresh_token=a&scope=openid+admin&client_id=" + fzPublicID, ""},
 		{"%zz", ""}, {"", ""}, {"client_id=%ff", ""},
+		{"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=a.b.c&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt", basic(fzBasicID, fzBasicSec)},
+		{"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=x&subject_token_type=x&audience=y&actor_token=z", basic(fzBasicID, fzBasicSec)},
+		{"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=a.b.c&client_id=" + fzPublicID, ""},
 	} {
 		f.Add(s.body, s.auth)
 	}
-	e := newFzEnv(f)
+	// Token exchange on: no forged subject token gets the (fake) Clerk token.
+	e := newFzEnv(f, withExchange)
 	f.Fuzz(func(t *testing.T, body, auth string) {
 		h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
 		if auth != "" {

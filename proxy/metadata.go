@@ -43,6 +43,9 @@ func (s *Server) metadata() map[string]any {
 			m[k+"_auth_signing_alg_values_supported"] = algs
 		}
 	}
+	if len(s.cfg.Exchange.Clients) > 0 {
+		m["grant_types_supported"] = []string{"authorization_code", "refresh_token", grantTypeTokenExchange}
+	}
 	return m
 }
 

@@ -45,8 +45,13 @@ const (
 
 // Config is what the authorization server needs to know about itself.
 type Config struct {
-	Issuer           string   // BASE_URL
-	Resource         string   // BASE_URL/mcp
+	Issuer   string // BASE_URL
+	Resource string // BASE_URL/mcp, the default resource
+	// Resources are the other protected resources this server issues
+	// tokens for (gateway upstreams at their own paths, BASE_URL/<path>):
+	// a client names one with RFC 8707's resource parameter and its tokens
+	// carry it as their audience, so no other resource accepts them.
+	Resources        []string
 	Scopes           []string // every scope a client may request
 	DefaultScopes    []string // granted when a request names none
 	AccessTokenTTL   time.Duration
@@ -71,6 +76,21 @@ type Config struct {
 	// WebhookSecret is CLERK_WEBHOOK_SECRET (whsec_…); empty: POST
 	// /webhooks/clerk is not served.
 	WebhookSecret string
+	// Exchange configures RFC 8693 token exchange (exchange.go); no
+	// Clients: the grant type is not offered.
+	Exchange ExchangeConfig
+}
+
+// ExchangeConfig says who may exchange which identity assertions.
+type ExchangeConfig struct {
+	// Clients are the client ids (confidential clients: the upstreams)
+	// allowed to exchange (TOKEN_EXCHANGE_CLIENTS).
+	Clients []string
+	// Audiences are the upstream URLs whose assertions may be exchanged.
+	Audiences []string
+	// Targets are the values a request's audience or resource may name
+	// (Clerk's issuer and API), without a trailing slash.
+	Targets []string
 }
 
 // RateLimits are per-client-IP requests per minute (Register, Token,
@@ -107,6 +127,9 @@ type Deps struct {
 	HTTPClient *http.Client
 	// Sessions verifies the team app's Clerk sessions (app mode only).
 	Sessions AppClerk
+	// Exchange hands out grants' live Clerk tokens for RFC 8693 token
+	// exchange (the verifier); required when Config.Exchange.Clients is set.
+	Exchange ClerkTokens
 }
 
 // Server is the authorization server.
@@ -126,6 +149,7 @@ type Server struct {
 	cimd     *cimdFetcher
 	inFlight *httpx.InFlight
 	sessions AppClerk
+	exchange ClerkTokens
 	// webhookSecret verifies Clerk webhooks; nil when they are off.
 	webhookSecret *svix.Secret
 }
@@ -177,6 +201,10 @@ func New(cfg Config, d Deps) (*Server, error) {
 		rand:     d.Rand,
 		inFlight: httpx.NewInFlight(cfg.RateLimits.InFlight),
 		sessions: d.Sessions,
+		exchange: d.Exchange,
+	}
+	if len(cfg.Exchange.Clients) > 0 && d.Exchange == nil {
+		return nil, errors.New("proxy: token exchange needs Deps.Exchange")
 	}
 	s.cimd = newCIMDFetcher(cfg.CIMD, d.Store, d.HTTPClient, d.Now, d.Logger)
 	if cfg.WebhookSecret != "" {

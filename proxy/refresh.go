@@ -57,11 +57,9 @@ func (s *Server) refreshGrant(r *http.Request, client store.Client, p params) (t
 	}
 	// RFC 8707 §2.2: a refresh may name the resource again, and it must be
 	// the one the grant is for (MCP clients send it on every token request);
-	// anything else is invalid_target, never silently a token for us.
+	// anything else is invalid_target, never silently a token for another
+	// resource (checked against the grant, below).
 	var resourceErr *oauthError
-	if res := p.get("resource"); res != "" && !sameResource(res, s.cfg.Resource) {
-		resourceErr = errInvalidTarget("resource does not match the authorization")
-	}
 	now := s.now().UTC()
 	h := seal.Hash(presented)
 	var graceToken string
@@ -76,6 +74,9 @@ func (s *Server) refreshGrant(r *http.Request, client store.Client, p params) (t
 		// as reuse and end the grant. (Only for tokens that would get an
 		// answer: reuse of an old token is still reuse, whatever it asks for.)
 		_, scopeErr := narrowScopes(g.Scopes, p.get("scope"))
+		if res := p.get("resource"); res != "" && !sameResource(res, s.grantResource(*g)) {
+			resourceErr = errInvalidTarget("resource does not match the authorization")
+		}
 		inGrace := s.previousInGrace(*rc, h, now)
 		if (scopeErr != nil || resourceErr != nil) && (seal.Equal(h, rc.Current) || inGrace) {
 			return errRefreshParams

@@ -38,7 +38,7 @@ func (s *Server) identifyToken(r *http.Request, token string) (tokenInfo, bool, 
 		}
 		return tokenInfo{kind: "refresh_token", grant: g}, live, nil
 	}
-	claims, err := s.keys.Verify(token, tokens.Expectations{Issuer: s.cfg.Issuer, Audience: s.cfg.Resource, Now: s.now(), Leeway: 5 * time.Second})
+	claims, err := s.keys.Verify(token, tokens.Expectations{Issuer: s.cfg.Issuer, Audience: s.cfg.Resource, Audiences: s.cfg.Resources, Now: s.now(), Leeway: 5 * time.Second})
 	if err != nil {
 		return tokenInfo{}, false, nil
 	}
@@ -132,7 +132,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request, client store
 		"client_id":  g.ClientID,
 		"sub":        g.UserID,
 		"iss":        s.cfg.Issuer,
-		"aud":        s.cfg.Resource,
+		"aud":        s.grantResource(g),
 		"token_type": info.kind,
 	}
 	if info.kind == "access_token" {

@@ -52,7 +52,8 @@ func (s *Server) clientEndpoint(endpoint string, h clientHandler) http.HandlerFu
 }
 
 // token implements RFC 6749 §3.2 for the authorization_code (§4.1.3, with
-// RFC 7636 §4.6) and refresh_token (§6) grants.
+// RFC 7636 §4.6) and refresh_token (§6) grants, and RFC 8693 token exchange
+// when enabled (exchange.go).
 func (s *Server) token(w http.ResponseWriter, r *http.Request, client store.Client, p params) *oauthError {
 	grantType := p.get("grant_type")
 	var resp tokenResponse
@@ -65,6 +66,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, client store.Clie
 			return oautherr.New(http.StatusBadRequest, oautherr.UnauthorizedClient, "this client did not register the refresh_token grant")
 		}
 		resp, oerr = s.refreshGrant(r, client, p)
+	case grantTypeTokenExchange:
+		if len(s.cfg.Exchange.Clients) > 0 {
+			return s.exchangeGrant(w, r, client, p) // RFC 8693: its own answer
+		}
+		return oautherr.New(http.StatusBadRequest, oautherr.UnsupportedGrantType, "token exchange is not enabled (TOKEN_EXCHANGE_CLIENTS)")
 	case "":
 		return errInvalidRequest("grant_type is required")
 	default:
@@ -266,7 +272,7 @@ func (s *Server) tokenPair(g store.Grant, scopes []string, refresh string) (toke
 	}
 	scope := strings.Join(scopes, " ")
 	at, err := s.keys.Sign(tokens.AccessClaims{
-		Issuer: s.cfg.Issuer, Subject: g.UserID, Audience: s.cfg.Resource, ClientID: g.ClientID,
+		Issuer: s.cfg.Issuer, Subject: g.UserID, Audience: s.grantResource(g), ClientID: g.ClientID,
 		Scope: scope, ID: jti, GrantID: g.ID, RefreshGen: g.Refresh.Generation, IssuedAt: now.Unix(), NotBefore: now.Unix(),
 		Expiry: now.Add(s.cfg.AccessTokenTTL).Unix(),
 	})

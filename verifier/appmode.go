@@ -40,7 +40,7 @@ func (v *Verifier) verifySessionGrant(ctx context.Context, g store.Grant, claims
 		v.metrics.Revocations.WithLabelValues("clerk_session_ended").Inc()
 		return nil, fmt.Errorf("%w: the Clerk session behind the grant has ended", ErrInvalidToken)
 	}
-	id := &Identity{UserID: g.UserID, ClientID: claims.ClientID, Scopes: claims.Scopes(), GrantID: g.ID, Expires: claims.ExpiresAt()}
+	id := &Identity{UserID: g.UserID, ClientID: claims.ClientID, Scopes: claims.Scopes(), GrantID: g.ID, Expires: claims.ExpiresAt(), Resource: claims.Audience}
 	// No OAuth token for userinfo here: the profile comes from the Backend
 	// API's user record, cached like userinfo, never fatal.
 	if ui, ok := v.profile(ctx, "bapiuser:"+g.UserID, func(ctx context.Context) (clerk.UserInfo, error) {

@@ -76,8 +76,13 @@ type Store interface {
 
 // Config tunes the verifier.
 type Config struct {
-	Issuer         string
-	Resource       string
+	Issuer   string
+	Resource string
+	// Resources are the other protected resources whose tokens this
+	// verifier also accepts (gateway upstreams mounted at their own paths,
+	// one audience each). Identity.Resource says which one a token is for;
+	// the endpoint serving a resource refuses the others' tokens.
+	Resources      []string
 	ClerkClientID  string
 	RequiredScopes []string // scopes Clerk's token must carry
 	// IntrospectionTTL bounds how long Clerk's "active" answer is trusted.
@@ -108,6 +113,9 @@ type Identity struct {
 	Scopes   []string  `json:"scopes"`
 	GrantID  string    `json:"-"`
 	Expires  time.Time `json:"-"`
+	// Resource is the protected resource (RFC 8707) the token was issued
+	// for, its aud; empty when the token names none (Clerk's own tokens).
+	Resource string `json:"-"`
 
 	Email         string `json:"email,omitempty"`
 	EmailVerified bool   `json:"email_verified,omitempty"`
@@ -289,7 +297,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Identity, error) 
 		return nil, fmt.Errorf("%w: Clerk's token belongs to another user", ErrInvalidToken)
 	}
 	id := &Identity{
-		UserID: g.UserID, ClientID: claims.ClientID, Scopes: claims.Scopes(), GrantID: g.ID,
+		UserID: g.UserID, ClientID: claims.ClientID, Scopes: claims.Scopes(), GrantID: g.ID, Resource: claims.Audience,
 		Expires: claims.ExpiresAt(), OrgID: in.OrgID, ClerkScopes: in.Scopes(), ClerkToken: ts.AccessToken,
 	}
 	v.enrich(ctx, id, ts.AccessToken)
@@ -355,7 +363,7 @@ func (v *Verifier) proxyClaims(token string) (tokens.AccessClaims, error) {
 		return c, nil
 	}
 	v.metrics.CacheLookup("jwt", false)
-	c, err := v.keys.Verify(token, tokens.Expectations{Issuer: v.cfg.Issuer, Audience: v.cfg.Resource, Now: v.now(), Leeway: v.cfg.Leeway})
+	c, err := v.keys.Verify(token, tokens.Expectations{Issuer: v.cfg.Issuer, Audience: v.cfg.Resource, Audiences: v.cfg.Resources, Now: v.now(), Leeway: v.cfg.Leeway})
 	if err != nil {
 		return c, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}

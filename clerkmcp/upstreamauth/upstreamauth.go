@@ -57,10 +57,14 @@ type Claims struct {
 	OrgPermissions []string `json:"org_permissions,omitempty"`
 	Scope          string   `json:"scope,omitempty"` // space-separated scopes granted to the MCP client
 	ClientID       string   `json:"client_id"`       // the MCP client (e.g. Claude, Cursor)
-	ID             string   `json:"jti"`
-	IssuedAt       int64    `json:"iat"`
-	NotBefore      int64    `json:"nbf"`
-	Expiry         int64    `json:"exp"`
+	// SessionID is an opaque reference to the user's grant: the same for
+	// every assertion of one sign-in of one client. The proxy reads it back
+	// when the upstream presents the assertion for RFC 8693 token exchange.
+	SessionID string `json:"sid,omitempty"`
+	ID        string `json:"jti"`
+	IssuedAt  int64  `json:"iat"`
+	NotBefore int64  `json:"nbf"`
+	Expiry    int64  `json:"exp"`
 }
 
 // Scopes splits Scope.

@@ -118,6 +118,9 @@ func printDevBanner(w io.Writer, cfg config.Config, fake *mockclerk.Running) {
 	if cfg.UpstreamURL != "" {
 		fmt.Fprintf(&b, "  Fronting           %s  (gateway mode: its tools, behind the sign-in)\n", cfg.UpstreamURL)
 	}
+	for _, u := range cfg.Upstreams() {
+		fmt.Fprintf(&b, "  MCP server URL     %s  (fronting %s: its own resource and sign-in)\n", cfg.UpstreamResource(u.Path), u.URL)
+	}
 	if cfg.AuthMode == config.AuthClerk {
 		fmt.Fprintf(&b, "  Mode               clerk: the fake Clerk is the authorization server (DCR on); /register, /authorize, /token here answer 404\n")
 		fmt.Fprintf(&b, "  Authorization      %s/.well-known/oauth-authorization-server\n", fake.URL)

@@ -17,3 +17,22 @@ sign_in_printed_url() {
   [ -n "$url" ] || { echo "no authorization URL printed:"; cat "$log"; return 1; }
   node "$(dirname "${BASH_SOURCE[0]}")/drive.mjs" "$url" "$redirect"
 }
+
+# wait_port PORT: waits until something listens on loopback PORT.
+wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "nothing on port $1" >&2; return 1; }
+
+# start_gateway_dev PROXY_BIN ART EVERYTHING_PORT GATEWAY_PORT CLERK_PORT [VAR=value...]:
+# starts @modelcontextprotocol/server-everything (streamable HTTP) and
+# `clerk-mcp-proxy dev` (the fake Clerk in-process) with the extra
+# environment given, appends both pids to the caller's pids array, and
+# waits for both. The caller passes --upstream or UPSTREAMS itself.
+start_gateway_dev() {
+  local bin=$1 art=$2 ep=$3 gp=$4 mp=$5; shift 5
+  PORT=$ep node node_modules/@modelcontextprotocol/server-everything/dist/index.js streamableHttp >"$art/everything.log" 2>&1 &
+  pids+=($!)
+  wait_port "$ep"
+  env -i PATH="$PATH" HOME="$art" LISTEN_ADDR="127.0.0.1:$gp" MOCKCLERK_ADDR="127.0.0.1:$mp" \
+    RATE_LIMIT_REGISTER=0 RATE_LIMIT_TOKEN=0 RATE_LIMIT_AUTHORIZE=0 "$@" >"$art/proxy.log" 2>&1 &
+  pids+=($!)
+  wait_port "$gp"
+}

@@ -29,7 +29,6 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/trypage"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver"
-	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver/gateway"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/proxy"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/verifier"
@@ -127,22 +126,23 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		return nil, err
 	}
 	policy := cfg.ToolPolicy()
+	mounts := resourceMounts(cfg, policy, o.NoDemoTools)
 	vdeps := verifier.Deps{Keys: keys, Store: o.Store, Clerk: introspector(cfg, cl), Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now, Sessions: cl}
 	if cfg.ClerkSecretKey != "" {
 		vdeps.Orgs = cl // organisation role and permissions come from the Backend API
 	}
 	v, err := verifier.New(verifier.Config{
-		Issuer: cfg.Issuer(), Resource: cfg.Resource(), ClerkClientID: cfg.ClerkClientID,
+		Issuer: cfg.Issuer(), Resource: cfg.Resource(), Resources: cfg.Resources(), ClerkClientID: cfg.ClerkClientID,
 		RequiredScopes: cfg.ClerkRequiredScopes(), IntrospectionTTL: cfg.IntrospectionTTL, UserinfoTTL: cfg.UserinfoTTL,
 		RefreshTimeout: cfg.ClerkTimeout,
 		// get-user-info shows the role; otherwise only org rules need it.
-		OrgsNeeded: func() bool { return !o.NoDemoTools || policy.AnyOrg() },
+		OrgsNeeded: func() bool { return !o.NoDemoTools || anyOrgRule(mounts) },
 	}, vdeps)
 	if err != nil {
 		return nil, err
 	}
 	as, err := proxy.New(proxy.Config{
-		Issuer: cfg.Issuer(), Resource: cfg.Resource(), Scopes: cfg.AllScopes(), DefaultScopes: cfg.ScopesSupported,
+		Issuer: cfg.Issuer(), Resource: cfg.Resource(), Resources: cfg.Resources(), Scopes: cfg.AllScopes(), DefaultScopes: cfg.ScopesSupported,
 		AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL, RefreshGrace: cfg.RefreshGrace,
 		ClientIdleTTL: cfg.ClientIdleTTL, AllowedRedirects: cfg.AllowedRedirectURIs, SecureCookies: cfg.Secure(),
 		TrustedProxies: cfg.TrustedProxies,
@@ -150,27 +150,24 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		CIMD: proxy.CIMDConfig{Enabled: cfg.CIMDEnabled, AllowPrivate: cfg.CIMDAllowLoopback,
 			Allowed: cfg.CIMDAllowed, Denied: cfg.CIMDDenied},
 		DCRDisabled: !cfg.DCREnabled, AdminToken: cfg.AdminToken, WebhookSecret: cfg.WebhookSecret,
-		App: appConfig(cfg),
+		App: appConfig(cfg), Exchange: exchangeConfig(cfg),
 	}, proxy.Deps{Sessions: cl, Store: o.Store, Clerk: cl, Keys: keys, Secret: cfg.Secret, Metrics: m, Logger: o.Logger,
-		Events: v, Now: o.Now, Rand: o.Rand, HTTPClient: o.CIMDClient})
+		Events: v, Now: o.Now, Rand: o.Rand, HTTPClient: o.CIMDClient, Exchange: v})
 	if err != nil {
 		return nil, err
 	}
-	rs := mcpserver.New(mcpserver.Config{
-		Issuer: cfg.Issuer(), Resource: cfg.Resource(), Scopes: cfg.ScopesSupported, Policy: policy,
-		AllowedOrigins: cfg.AllowedOrigins, Version: Version, NoDemoTools: o.NoDemoTools, AuthorizationServer: authorizationServer(cfg),
-	}, mcpserver.Deps{Verifier: mcpVerifier(cfg, v, cl), Profiles: cl, Sessions: o.Store, Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now})
-
-	if cfg.UpstreamURL != "" {
-		gw, err := gateway.New(gateway.Config{
-			Upstream: cfg.UpstreamURL, Issuer: cfg.Issuer(), HeaderTimeout: cfg.UpstreamTimeout, Policy: policy,
-			ForwardUserHeaders: cfg.UpstreamUserHeaders, ForwardClerkToken: cfg.UpstreamClerkToken,
-		}, gateway.Deps{Resource: rs, Signer: keys, Logger: o.Logger, Now: o.Now})
+	// One protected endpoint per resource: /mcp, and each upstream at its
+	// own path, all built by serveResource.
+	var servers []*mcpserver.Server
+	for _, mt := range mounts {
+		srv, err := serveResource(cfg, mt, mcpserver.Deps{Verifier: mcpVerifier(cfg, v, cl), Profiles: cl, Sessions: o.Store,
+			Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now}, keys)
 		if err != nil {
 			return nil, err
 		}
-		rs.SetHandler(gw)
+		servers = append(servers, srv)
 	}
+	rs := servers[0]
 
 	a := &App{Config: cfg, Metrics: m, Clerk: cl, Verifier: v, MCP: rs, Store: o.Store, Logger: o.Logger}
 	r := chi.NewRouter()
@@ -194,7 +191,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 			return nil, err
 		}
 	}
-	rs.Mount(r)
+	for _, srv := range servers {
+		srv.Mount(r)
+	}
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		oautherr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

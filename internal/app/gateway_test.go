@@ -2,8 +2,6 @@ package app_test
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -101,17 +99,6 @@ func TestGatewayEndToEnd(t *testing.T) {
 
 func jwtSubject(t *testing.T, tok string) string {
 	t.Helper()
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT")
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c struct {
-		Sub string `json:"sub"`
-	}
-	_ = json.Unmarshal(raw, &c)
-	return c.Sub
+	sub, _ := jwtClaim(t, tok, "sub").(string)
+	return sub
 }

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"strings"
+
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clerk"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/config"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver"
@@ -49,4 +51,15 @@ func appConfig(cfg config.Config) proxy.AppConfig {
 		return proxy.AppConfig{}
 	}
 	return proxy.AppConfig{URL: cfg.AppURL, AuthorizedParties: []string{cfg.AppOrigin()}}
+}
+
+// exchangeConfig is RFC 8693 token exchange: the upstreams' clients the
+// operator allowed, the assertions' audiences (every upstream URL), and
+// Clerk as the only target of the token handed out.
+func exchangeConfig(cfg config.Config) proxy.ExchangeConfig {
+	if len(cfg.TokenExchangeClients) == 0 {
+		return proxy.ExchangeConfig{}
+	}
+	return proxy.ExchangeConfig{Clients: cfg.TokenExchangeClients, Audiences: cfg.UpstreamURLs(),
+		Targets: []string{cfg.ClerkIssuer, strings.TrimSuffix(cfg.ClerkAPIURL, "/")}}
 }

@@ -79,6 +79,12 @@ type Config struct {
 	UpstreamTimeout     time.Duration // wait for the upstream's response headers
 	UpstreamUserHeaders bool          // also send X-Forwarded-User / X-Forwarded-Email
 	UpstreamClerkToken  bool          // also send the user's Clerk access token
+	// MountedUpstreams are UPSTREAMS / UPSTREAMS_FILE as written; use
+	// Upstreams() for them with their defaults.
+	MountedUpstreams []Upstream
+	// TokenExchangeClients (TOKEN_EXCHANGE_CLIENTS) are the confidential
+	// clients (upstreams) allowed RFC 8693 token exchange at /token.
+	TokenExchangeClients []string
 
 	// Lifetimes.
 	AccessTokenTTL   time.Duration
@@ -134,17 +140,52 @@ func (c Config) CallbackURL() string { return c.BaseURL + "/oauth/callback" }
 // Secure reports whether the proxy is served over https (cookie attributes).
 func (c Config) Secure() bool { return strings.HasPrefix(c.BaseURL, "https://") }
 
-// AllScopes is every scope a client may request: the baseline plus tool scopes.
+// AllScopes is every scope a client may request: the baseline plus tool
+// scopes, and those of every upstream at its own path (one authorization
+// server issues the tokens of every resource).
 func (c Config) AllScopes() []string {
 	all := slices.Clone(c.ScopesSupported)
-	for _, tool := range sortedKeys(c.ToolScopes) {
-		for _, s := range c.ToolScopes[tool] {
+	add := func(scopes ...string) {
+		for _, s := range scopes {
 			if !slices.Contains(all, s) {
 				all = append(all, s)
 			}
 		}
 	}
+	toolScopes := []map[string][]string{c.ToolScopes}
+	for _, u := range c.MountedUpstreams {
+		add(u.Scopes...)
+		toolScopes = append(toolScopes, u.ToolScopes)
+	}
+	for _, ts := range toolScopes {
+		for _, tool := range sortedKeys(ts) {
+			add(ts[tool]...)
+		}
+	}
 	return all
+}
+
+// UpstreamURLs are the URLs of every upstream the gateway fronts: the
+// audiences of its identity assertions.
+func (c Config) UpstreamURLs() []string {
+	var out []string
+	if c.UpstreamURL != "" {
+		out = append(out, c.UpstreamURL)
+	}
+	for _, u := range c.MountedUpstreams {
+		out = append(out, u.URL)
+	}
+	return out
+}
+
+// Resources are the protected resources besides Resource(): the upstreams
+// mounted at their own paths.
+func (c Config) Resources() []string {
+	var out []string
+	for _, u := range c.MountedUpstreams {
+		out = append(out, c.UpstreamResource(u.Path))
+	}
+	return out
 }
 
 // ClerkModeRequiredScopes are what a Clerk access token presented at /mcp
@@ -213,53 +254,55 @@ func Load(getenv Getenv, mode Mode) (Config, error) {
 		defaultScopes = DefaultClerkModeScopes
 	}
 	c := Config{
-		AuthMode:            authMode,
-		AppURL:              strings.TrimSuffix(l.str("APP_URL", ""), "/"),
-		ClerkAllowedClients: l.list("CLERK_ALLOWED_CLIENT_IDS"),
-		ClerkAPIURL:         l.str("CLERK_API_URL", DefaultClerkAPIURL),
-		ClerkSecretKey:      l.str("CLERK_SECRET_KEY", ""),
-		ClerkScopes:         l.fields("CLERK_SCOPES", DefaultClerkScopes),
-		ClerkTimeout:        l.duration("CLERK_TIMEOUT", 10*time.Second),
-		ListenAddr:          l.str("LISTEN_ADDR", DefaultListenAddr),
-		RedisPrefix:         l.str("REDIS_PREFIX", DefaultRedisPrefix),
-		RedisWaitReplicas:   l.integer("REDIS_WAIT_REPLICAS", 0),
-		RedisWaitTimeout:    l.duration("REDIS_WAIT_TIMEOUT", 100*time.Millisecond),
-		ScopesSupported:     l.fields("SCOPES_SUPPORTED", defaultScopes),
-		ToolScopes:          l.toolScopes("TOOL_SCOPES"),
-		ToolRoles:           l.toolScopes("TOOL_ROLES"),
-		ToolPermissions:     l.toolScopes("TOOL_PERMISSIONS"),
-		PublicTools:         l.list("PUBLIC_TOOLS"),
-		UpstreamURL:         l.str("UPSTREAM_MCP_URL", ""),
-		UpstreamTimeout:     l.duration("UPSTREAM_TIMEOUT", 30*time.Second),
-		UpstreamUserHeaders: l.boolean("UPSTREAM_FORWARD_USER_HEADERS", false),
-		UpstreamClerkToken:  l.boolean("UPSTREAM_FORWARD_CLERK_TOKEN", false),
-		AccessTokenTTL:      l.duration("ACCESS_TOKEN_TTL", time.Hour),
-		RefreshTokenTTL:     l.duration("REFRESH_TOKEN_TTL", 30*24*time.Hour),
-		RefreshGrace:        l.duration("REFRESH_GRACE", 60*time.Second),
-		ClientIdleTTL:       l.duration("CLIENT_IDLE_TTL", 90*24*time.Hour),
-		IntrospectionTTL:    l.duration("INTROSPECTION_CACHE_TTL", 60*time.Second),
-		UserinfoTTL:         l.duration("USERINFO_CACHE_TTL", 5*time.Minute),
-		AllowedRedirectURIs: l.list("ALLOWED_REDIRECT_URIS"),
-		AllowedOrigins:      l.list("ALLOWED_ORIGINS"),
-		TrustedProxies:      l.cidrs("TRUSTED_PROXIES"),
-		RateLimitRegister:   l.integer("RATE_LIMIT_REGISTER", 20),
-		RateLimitToken:      l.integer("RATE_LIMIT_TOKEN", 120),
-		RateLimitAuthorize:  l.integer("RATE_LIMIT_AUTHORIZE", 60),
-		MaxInFlightPerIP:    l.integer("MAX_INFLIGHT_PER_IP", 32),
-		CIMDEnabled:         l.boolean("CIMD_ENABLED", true),
-		CIMDAllowed:         l.list("CIMD_ALLOWED_CLIENTS"),
-		CIMDDenied:          l.list("CIMD_DENIED_CLIENTS"),
-		DCREnabled:          l.boolean("DCR_ENABLED", true),
-		CIMDAllowLoopback:   l.boolean("CIMD_ALLOW_LOOPBACK_FOR_TESTS", false),
-		AdminToken:          l.str("ADMIN_TOKEN", ""),
-		WebhookSecret:       l.str("CLERK_WEBHOOK_SECRET", ""),
-		LogLevel:            strings.ToLower(l.str("LOG_LEVEL", "info")),
-		LogFormat:           strings.ToLower(l.str("LOG_FORMAT", "")),
-		ShutdownTimeout:     l.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
-		HeaderReadTimeout:   l.duration("HEADER_READ_TIMEOUT", 10*time.Second),
-		BodyIdleTimeout:     l.duration("BODY_IDLE_TIMEOUT", 10*time.Second),
-		BodyReadTimeout:     l.duration("BODY_READ_TIMEOUT", 60*time.Second),
-		IdleTimeout:         l.duration("IDLE_TIMEOUT", 120*time.Second),
+		AuthMode:             authMode,
+		AppURL:               strings.TrimSuffix(l.str("APP_URL", ""), "/"),
+		ClerkAllowedClients:  l.list("CLERK_ALLOWED_CLIENT_IDS"),
+		ClerkAPIURL:          l.str("CLERK_API_URL", DefaultClerkAPIURL),
+		ClerkSecretKey:       l.str("CLERK_SECRET_KEY", ""),
+		ClerkScopes:          l.fields("CLERK_SCOPES", DefaultClerkScopes),
+		ClerkTimeout:         l.duration("CLERK_TIMEOUT", 10*time.Second),
+		ListenAddr:           l.str("LISTEN_ADDR", DefaultListenAddr),
+		RedisPrefix:          l.str("REDIS_PREFIX", DefaultRedisPrefix),
+		RedisWaitReplicas:    l.integer("REDIS_WAIT_REPLICAS", 0),
+		RedisWaitTimeout:     l.duration("REDIS_WAIT_TIMEOUT", 100*time.Millisecond),
+		ScopesSupported:      l.fields("SCOPES_SUPPORTED", defaultScopes),
+		ToolScopes:           l.toolScopes("TOOL_SCOPES"),
+		ToolRoles:            l.toolScopes("TOOL_ROLES"),
+		ToolPermissions:      l.toolScopes("TOOL_PERMISSIONS"),
+		PublicTools:          l.list("PUBLIC_TOOLS"),
+		UpstreamURL:          l.str("UPSTREAM_MCP_URL", ""),
+		UpstreamTimeout:      l.duration("UPSTREAM_TIMEOUT", 30*time.Second),
+		UpstreamUserHeaders:  l.boolean("UPSTREAM_FORWARD_USER_HEADERS", false),
+		UpstreamClerkToken:   l.boolean("UPSTREAM_FORWARD_CLERK_TOKEN", false),
+		MountedUpstreams:     l.upstreams(),
+		TokenExchangeClients: l.list("TOKEN_EXCHANGE_CLIENTS"),
+		AccessTokenTTL:       l.duration("ACCESS_TOKEN_TTL", time.Hour),
+		RefreshTokenTTL:      l.duration("REFRESH_TOKEN_TTL", 30*24*time.Hour),
+		RefreshGrace:         l.duration("REFRESH_GRACE", 60*time.Second),
+		ClientIdleTTL:        l.duration("CLIENT_IDLE_TTL", 90*24*time.Hour),
+		IntrospectionTTL:     l.duration("INTROSPECTION_CACHE_TTL", 60*time.Second),
+		UserinfoTTL:          l.duration("USERINFO_CACHE_TTL", 5*time.Minute),
+		AllowedRedirectURIs:  l.list("ALLOWED_REDIRECT_URIS"),
+		AllowedOrigins:       l.list("ALLOWED_ORIGINS"),
+		TrustedProxies:       l.cidrs("TRUSTED_PROXIES"),
+		RateLimitRegister:    l.integer("RATE_LIMIT_REGISTER", 20),
+		RateLimitToken:       l.integer("RATE_LIMIT_TOKEN", 120),
+		RateLimitAuthorize:   l.integer("RATE_LIMIT_AUTHORIZE", 60),
+		MaxInFlightPerIP:     l.integer("MAX_INFLIGHT_PER_IP", 32),
+		CIMDEnabled:          l.boolean("CIMD_ENABLED", true),
+		CIMDAllowed:          l.list("CIMD_ALLOWED_CLIENTS"),
+		CIMDDenied:           l.list("CIMD_DENIED_CLIENTS"),
+		DCREnabled:           l.boolean("DCR_ENABLED", true),
+		CIMDAllowLoopback:    l.boolean("CIMD_ALLOW_LOOPBACK_FOR_TESTS", false),
+		AdminToken:           l.str("ADMIN_TOKEN", ""),
+		WebhookSecret:        l.str("CLERK_WEBHOOK_SECRET", ""),
+		LogLevel:             strings.ToLower(l.str("LOG_LEVEL", "info")),
+		LogFormat:            strings.ToLower(l.str("LOG_FORMAT", "")),
+		ShutdownTimeout:      l.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		HeaderReadTimeout:    l.duration("HEADER_READ_TIMEOUT", 10*time.Second),
+		BodyIdleTimeout:      l.duration("BODY_IDLE_TIMEOUT", 10*time.Second),
+		BodyReadTimeout:      l.duration("BODY_READ_TIMEOUT", 60*time.Second),
+		IdleTimeout:          l.duration("IDLE_TIMEOUT", 120*time.Second),
 	}
 	// The page registers by DCR at this server: where there is no such
 	// registration (clerk mode, DCR off) dev leaves it off rather than fail.
@@ -361,7 +404,14 @@ func (c Config) Validate() Problems {
 	// calls); tools callable without one are not supported there yet.
 	check(c.UpstreamURL != "" && len(c.PublicTools) > 0, "PUBLIC_TOOLS is not supported with UPSTREAM_MCP_URL (gateway mode): every gateway request needs a signed-in user")
 	check(c.UpstreamTimeout <= 0 || c.UpstreamTimeout > time.Hour, "UPSTREAM_TIMEOUT must be positive and at most 1h")
+	// Clerk issues the tokens in clerk mode and cannot bind one to one of
+	// several resources of ours, so tokens for one upstream would open all.
+	check(c.AuthMode == AuthClerk && len(c.MountedUpstreams) > 0, "UPSTREAMS/UPSTREAMS_FILE need AUTH_MODE=proxy or app: in clerk mode Clerk issues the tokens and cannot give each upstream its own audience")
 	check(c.UpstreamURL == "" && (c.UpstreamUserHeaders || c.UpstreamClerkToken), "UPSTREAM_FORWARD_USER_HEADERS and UPSTREAM_FORWARD_CLERK_TOKEN need UPSTREAM_MCP_URL")
+	if len(c.TokenExchangeClients) > 0 {
+		check(c.AuthMode == AuthClerk, "TOKEN_EXCHANGE_CLIENTS needs AUTH_MODE=proxy: in clerk mode the clients hold Clerk's tokens already")
+		check(len(c.UpstreamURLs()) == 0, "TOKEN_EXCHANGE_CLIENTS needs an upstream (UPSTREAM_MCP_URL or UPSTREAMS): only the gateway's identity assertions can be exchanged")
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -415,6 +465,14 @@ func (c Config) Warnings() []string {
 	}
 	if c.UpstreamURL != "" && c.UpstreamClerkToken && strings.HasPrefix(c.UpstreamURL, "http://") && !isLoopbackURL(c.UpstreamURL) {
 		w = append(w, "UPSTREAM_FORWARD_CLERK_TOKEN is on with a plain-http upstream that is not on loopback: users' Clerk tokens cross the network unencrypted")
+	}
+	for _, u := range c.MountedUpstreams {
+		if u.ForwardUserHeaders {
+			w = append(w, "UPSTREAMS "+u.Path+": forward_user_headers is on: the upstream gets the user in plain headers anyone on its network could forge; prefer verifying X-Clerk-MCP-Assertion")
+		}
+		if u.ForwardClerkToken && strings.HasPrefix(u.URL, "http://") && !isLoopbackURL(u.URL) {
+			w = append(w, "UPSTREAMS "+u.Path+": forward_clerk_token is on with a plain-http upstream that is not on loopback: users' Clerk tokens cross the network unencrypted")
+		}
 	}
 	if c.AuthMode != AuthClerk && len(c.ClerkAllowedClients) > 0 {
 		w = append(w, "CLERK_ALLOWED_CLIENT_IDS is set but only applies with AUTH_MODE=clerk; it is ignored")
@@ -498,6 +556,8 @@ func (c Config) Summary() map[string]any {
 		"upstream_mcp_url":    withoutQuery(c.UpstreamURL),
 		"upstream_timeout":    c.UpstreamTimeout.String(),
 		"upstream_forwarding": fmt.Sprintf("user_headers=%t clerk_token=%t", c.UpstreamUserHeaders, c.UpstreamClerkToken),
+		"upstreams":           c.upstreamsSummary(),
+		"token_exchange":      c.TokenExchangeClients,
 		"admin_api":           c.AdminToken != "",
 		"clerk_webhooks":      c.WebhookSecret != "",
 	}
@@ -653,15 +713,22 @@ func (l *loader) toolScopes(name string) map[string][]string {
 // ToolPolicy is the per-tool policy the environment describes: TOOL_SCOPES,
 // TOOL_ROLES, TOOL_PERMISSIONS and PUBLIC_TOOLS.
 func (c Config) ToolPolicy() *toolpolicy.Policy {
-	p := toolpolicy.FromScopes(c.ToolScopes)
-	for tool, roles := range c.ToolRoles {
-		p.Merge(tool, toolpolicy.Rule{OrgRoles: roles})
-	}
-	for tool, perms := range c.ToolPermissions {
-		p.Merge(tool, toolpolicy.Rule{OrgPermissions: perms})
-	}
+	p := toolRules(c.ToolScopes, c.ToolRoles, c.ToolPermissions)
 	for _, tool := range c.PublicTools {
 		p.Merge(tool, toolpolicy.Rule{Public: true})
+	}
+	return p
+}
+
+// toolRules is a policy of per-tool scopes, organisation roles and
+// permissions (/mcp's from the environment, an upstream's from UPSTREAMS).
+func toolRules(scopes, roles, perms map[string][]string) *toolpolicy.Policy {
+	p := toolpolicy.FromScopes(scopes)
+	for tool, r := range roles {
+		p.Merge(tool, toolpolicy.Rule{OrgRoles: r})
+	}
+	for tool, r := range perms {
+		p.Merge(tool, toolpolicy.Rule{OrgPermissions: r})
 	}
 	return p
 }
@@ -799,4 +866,14 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// upstreamsSummary is "path=url" per upstream at its own path, queries cut
+// (they may carry a credential).
+func (c Config) upstreamsSummary() []string {
+	var out []string
+	for _, u := range c.MountedUpstreams {
+		out = append(out, u.Path+"="+withoutQuery(u.URL))
+	}
+	return out
 }

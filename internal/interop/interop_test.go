@@ -21,9 +21,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
-	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/e2etest"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testflow"
@@ -180,23 +178,7 @@ func TestGoSDKAuthorizationCodeHandler(t *testing.T) {
 	ctx := context.Background()
 	redirect := "http://127.0.0.1:43212/callback"
 	var authURLs []string // one per authorization the handler ran
-	handler, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
-		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
-			ClientName: "go-sdk interop", RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: "none",
-			GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
-		}},
-		RedirectURL:         redirect,
-		RequestRefreshToken: true,
-		AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
-			authURLs = append(authURLs, args.URL)
-			final, err := browse(ctx, args.URL, redirect)
-			if err != nil {
-				return nil, err
-			}
-			q := final.Query()
-			return &auth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
-		},
-	})
+	handler, err := testflow.GoSDKHandler("go-sdk interop", redirect, testflow.Choices{}, func(u string) { authURLs = append(authURLs, u) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func (a *assertions) get(id *verifier.Identity) (string, error) {
 	c := upstreamauth.Claims{
 		Issuer: a.issuer, Subject: id.UserID, Audience: a.audience,
 		Email: id.Email, Name: id.Name, OrgID: id.OrgID, OrgRole: id.OrgRole, OrgPermissions: id.OrgPermissions,
-		Scope: strings.Join(id.Scopes, " "), ClientID: id.ClientID,
+		Scope: strings.Join(id.Scopes, " "), ClientID: id.ClientID, SessionID: id.GrantID,
 	}
 	key := strings.Join([]string{id.GrantID, c.Subject, c.Email, c.Name, c.OrgID, c.OrgRole,
 		strings.Join(c.OrgPermissions, " "), c.Scope, c.ClientID}, "\x00")

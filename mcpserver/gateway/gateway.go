@@ -29,6 +29,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -377,7 +378,8 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, x *exchange, res
 		}
 		h.Set("Mcp-Session-Id", bound)
 	}
-	mediaType := strings.ToLower(strings.TrimSpace(strings.Split(resp.Header.Get("Content-Type"), ";")[0]))
+	ct, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";")
+	mediaType := strings.ToLower(strings.TrimSpace(ct))
 	if mediaType == "text/event-stream" {
 		commit(w, h)
 		w.WriteHeader(resp.StatusCode)
@@ -406,7 +408,7 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, x *exchange, res
 		w.WriteHeader(resp.StatusCode)
 	case err == nil && body != nil:
 		g.auditCalls(ctx, x, resp.StatusCode)
-		h.Set("Content-Length", fmt.Sprint(len(body)))
+		h.Set("Content-Length", strconv.Itoa(len(body)))
 		commit(w, h)
 		w.WriteHeader(resp.StatusCode)
 		_, _ = w.Write(body)

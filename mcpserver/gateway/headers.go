@@ -5,11 +5,16 @@ import (
 	"strings"
 )
 
-// hopByHop are the RFC 9110 §7.6.1 connection-specific headers: they
-// describe one connection, never the message, so no proxy forwards them.
-var hopByHop = []string{
-	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
-	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+// hopByHop says whether name is an RFC 9110 §7.6.1 connection-specific
+// header: it describes one connection, never the message, so no proxy
+// forwards it. (A switch, not a set: this runs twice per request.)
+func hopByHop(name string) bool {
+	switch name {
+	case "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
 }
 
 // dropRequest says which client headers never reach the upstream: hop-by-hop
@@ -46,19 +51,19 @@ func dropResponse(name string) bool {
 // copyHeaders copies src into dst except hop-by-hop headers (including those
 // src's Connection header names) and those drop refuses.
 func copyHeaders(dst, src http.Header, drop func(string) bool) {
-	named := map[string]bool{}
+	var named map[string]bool // rare: only when Connection names headers
 	for _, v := range src.Values("Connection") {
-		for _, f := range strings.Split(v, ",") {
+		for f := range strings.SplitSeq(v, ",") {
 			if f = strings.TrimSpace(f); f != "" {
+				if named == nil {
+					named = map[string]bool{}
+				}
 				named[http.CanonicalHeaderKey(f)] = true
 			}
 		}
 	}
-	for _, h := range hopByHop {
-		named[h] = true
-	}
 	for k, vs := range src {
-		if named[k] || drop(k) {
+		if hopByHop(k) || named[k] || drop(k) {
 			continue
 		}
 		dst[k] = append([]string(nil), vs...)

@@ -112,11 +112,18 @@ func (e *Env) MCPClient(userID string) *client.Client {
 // MCPClientWith is an initialized mcp-go client sending token ("": none).
 func (e *Env) MCPClientWith(token string) *client.Client {
 	e.T.Helper()
+	return e.MCPClientAt("/mcp", token)
+}
+
+// MCPClientAt is MCPClientWith for the MCP endpoint at path (a gateway
+// upstream mounted at its own path).
+func (e *Env) MCPClientAt(path, token string) *client.Client {
+	e.T.Helper()
 	var opts []transport.StreamableHTTPCOption
 	if token != "" {
 		opts = append(opts, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}))
 	}
-	c, err := client.NewStreamableHttpClient(e.BaseURL+"/mcp", opts...)
+	c, err := client.NewStreamableHttpClient(e.BaseURL+path, opts...)
 	if err != nil {
 		e.T.Fatal(err)
 	}
