@@ -83,7 +83,7 @@ func dropped(t *testing.T, m *metrics.Metrics) float64 {
 		t.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() != "background_writes_dropped_total" {
+		if f.GetName() != "clerk_mcp_proxy_background_writes_dropped_total" {
 			continue
 		}
 		for _, mt := range f.GetMetric() {
