@@ -29,6 +29,7 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/metrics"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/secevents"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/svix"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/vault"
@@ -71,6 +72,10 @@ type Config struct {
 	// WebhookSecret is CLERK_WEBHOOK_SECRET (whsec_…); empty: POST
 	// /webhooks/clerk is not served.
 	WebhookSecret string
+	// AdminOrgID (ADMIN_ORG_ID) opens the operator console pages under
+	// /admin to Clerk users holding AdminOrgRole (ADMIN_ORG_ROLE) in that
+	// organisation; empty: the pages are not served.
+	AdminOrgID, AdminOrgRole string
 }
 
 // RateLimits are per-client-IP requests per minute (Register, Token,
@@ -107,6 +112,30 @@ type Deps struct {
 	HTTPClient *http.Client
 	// Sessions verifies the team app's Clerk sessions (app mode only).
 	Sessions AppClerk
+	// Roles answers the operator console's access check (AdminOrgID).
+	Roles OrgRoles
+	// SecEvents, when set, keeps recent security events for the operator
+	// console and GET /admin/api/events.
+	SecEvents SecurityEvents
+	// LastUsed, when set, tells when a grant was last used.
+	LastUsed LastUsed
+}
+
+// OrgRoles looks up a Clerk user's role in an organisation ("" when not a
+// member).
+type OrgRoles interface {
+	OrgRole(ctx context.Context, userID, orgID string) (string, error)
+}
+
+// SecurityEvents is the shared log of recent security events.
+type SecurityEvents interface {
+	Record(e secevents.Event)
+	Recent(ctx context.Context, n int) ([]secevents.Event, error)
+}
+
+// LastUsed reads a grant's coarse last-use time (internal/lastused).
+type LastUsed interface {
+	LastUsed(ctx context.Context, grantID string) (time.Time, bool)
 }
 
 // Server is the authorization server.
@@ -128,6 +157,9 @@ type Server struct {
 	sessions AppClerk
 	// webhookSecret verifies Clerk webhooks; nil when they are off.
 	webhookSecret *svix.Secret
+	roles         OrgRoles
+	secEvents     SecurityEvents
+	lastUsed      LastUsed
 }
 
 // New builds the server.
@@ -147,6 +179,12 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if cfg.App.URL != "" && d.Sessions == nil {
 		return nil, errors.New("proxy: app mode needs Deps.Sessions")
+	}
+	if cfg.AdminOrgID != "" && (d.Roles == nil || cfg.App.URL != "") {
+		return nil, errors.New("proxy: the operator console (AdminOrgID) needs Deps.Roles and the Clerk OAuth application's sign-in (not app mode)")
+	}
+	if cfg.AdminOrgRole == "" {
+		cfg.AdminOrgRole = "org:admin"
 	}
 	if len(cfg.DefaultScopes) == 0 {
 		cfg.DefaultScopes = cfg.Scopes
@@ -177,6 +215,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		rand:     d.Rand,
 		inFlight: httpx.NewInFlight(cfg.RateLimits.InFlight),
 		sessions: d.Sessions,
+		roles:    d.Roles, secEvents: d.SecEvents, lastUsed: d.LastUsed,
 	}
 	s.cimd = newCIMDFetcher(cfg.CIMD, d.Store, d.HTTPClient, d.Now, d.Logger)
 	if cfg.WebhookSecret != "" {
