@@ -237,7 +237,7 @@ func (s *Server) adminFormAction(a adminAction) http.HandlerFunc {
 			s.renderError(w, r, pageAdminFailed.withError(oerr))
 			return
 		}
-		done := strings.ReplaceAll(a.name, "_", " ") + " " + id + ": " + strconv.Itoa(res.count) + " grant(s) ended."
+		done := a.done + " " + id + ": " + strconv.Itoa(res.count) + " grant(s) ended."
 		back := consoleURL(p.get("back"))
 		q := back.Query()
 		q.Set("done", done)
