@@ -69,6 +69,17 @@ const shoot = async (page, name) => {
   await page.setViewportSize({ width: 1100, height: 900 });
 };
 
+// openConsole opens /admin in a fresh browser, signs in as the n-th user
+// and returns the browser, the page and the console's answer.
+const openConsole = async (n) => {
+  const browser = await launchChromium();
+  const page = await browser.newPage();
+  await page.goto(`${base}/admin`);
+  await pickUser(page, n);
+  await page.waitForURL((u) => u.pathname === "/admin");
+  return { browser, page, resp: await page.reload() };
+};
+
 // guarded asserts a console response cannot be framed, runs no script and
 // is not cached.
 const guarded = (resp, what) => {
@@ -98,13 +109,9 @@ try {
 }
 
 // Carol, an org:member: 403, no data.
-browser = await launchChromium();
+let page, resp;
+({ browser, page, resp } = await openConsole(USERS.carol));
 try {
-  const page = await browser.newPage();
-  await page.goto(`${base}/admin`);
-  await pickUser(page, USERS.carol);
-  await page.waitForURL((u) => u.pathname === "/admin");
-  const resp = await page.reload();
   check(resp.status() === 403, "a signed-in user without the operator role gets 403 at /admin");
   guarded(resp, "the 403 page");
   const text = await page.locator("body").innerText();
@@ -116,13 +123,9 @@ try {
 }
 
 // Alice, the organisation's org:admin.
-browser = await launchChromium();
+let home;
+({ browser, page, resp: home } = await openConsole(USERS.alice));
 try {
-  const page = await browser.newPage();
-  await page.goto(`${base}/admin`);
-  await pickUser(page, USERS.alice);
-  await page.waitForURL((u) => u.pathname === "/admin");
-  const home = await page.reload();
   check(home.status() === 200, "the operator sees /admin");
   guarded(home, "/admin");
   const row = page.locator('table[aria-labelledby="clients"]').getByRole("row").filter({ hasText: APP });

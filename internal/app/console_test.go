@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -32,21 +31,7 @@ func newConsoleWorld(t *testing.T, env map[string]string) *grantsWorld {
 // consoleBrowser signs user in through GET /admin (the /account sign-in).
 func consoleBrowser(t *testing.T, e *e2etest.Env, user string) *testflow.Browser {
 	t.Helper()
-	b := testflow.NewBrowser()
-	resp, err := b.HTTP.Get(e.BaseURL + "/admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	clerkURL := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(clerkURL, e.Clerk.URL) {
-		t.Fatalf("/admin without a session: %d to %q, want a redirect to Clerk's sign-in", resp.StatusCode, clerkURL)
-	}
-	back, err := b.Authorize(context.Background(), clerkURL, e.BaseURL+"/admin", testflow.Choices{UserID: user})
-	if err != nil || back.Path != "/admin" {
-		t.Fatalf("console sign-in: %v %v", back, err)
-	}
-	return b
+	return signInAt(t, e, "/admin", user)
 }
 
 type pageResponse struct {
@@ -57,7 +42,13 @@ type pageResponse struct {
 
 func getPage(t *testing.T, c *http.Client, u string) pageResponse {
 	t.Helper()
-	resp, err := c.Get(u)
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	return doPage(t, c, req)
+}
+
+func doPage(t *testing.T, c *http.Client, req *http.Request) pageResponse {
+	t.Helper()
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,13 +83,7 @@ func postConsole(t *testing.T, e *e2etest.Env, c *http.Client, path string, form
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, e.BaseURL+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return pageResponse{resp.StatusCode, resp.Header, string(body)}
+	return doPage(t, c, req)
 }
 
 // TestConsoleAccess: the console is for the configured organisation role
