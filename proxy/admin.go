@@ -66,15 +66,15 @@ type adminAction struct {
 	name  string // audit action
 	path  string // the action is POST .../<path>/revoke
 	field string // the JSON or form field naming the target
-	done  string // what the console says afterwards: done + " <id>: n grant(s) ended."
+	done  string // what the console says afterwards, with %s for the target id
 	run   func(r *http.Request, id string) (adminResult, *oauthError)
 }
 
 func (s *Server) adminActions() []adminAction {
 	return []adminAction{
-		{"revoke_grant", "grants", "grant_id", "Revoked grant", s.adminRevokeGrant},
-		{"revoke_client", "clients", "client_id", "Revoked everywhere client", s.adminRevokeAll("client", reasonByAdmin, s.revokeClientGrants)},
-		{"revoke_user", "users", "user_id", "Ended the grants of user", s.adminRevokeAll("user", reasonUserEnded, s.revokeUserGrants)},
+		{"revoke_grant", "grants", "grant_id", "Revoked grant %s", s.adminRevokeGrant},
+		{"revoke_client", "clients", "client_id", "Revoked client %s everywhere", s.adminRevokeAll("client", reasonByAdmin, s.revokeClientGrants)},
+		{"revoke_user", "users", "user_id", "Ended the grants of user %s", s.adminRevokeAll("user", reasonUserEnded, s.revokeUserGrants)},
 	}
 }
 

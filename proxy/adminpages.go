@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
@@ -237,7 +238,7 @@ func (s *Server) adminFormAction(a adminAction) http.HandlerFunc {
 			s.renderError(w, r, pageAdminFailed.withError(oerr))
 			return
 		}
-		done := a.done + " " + id + ": " + strconv.Itoa(res.count) + " grant(s) ended."
+		done := fmt.Sprintf(a.done, id) + ": " + strconv.Itoa(res.count) + " grant(s) ended."
 		back := consoleURL(p.get("back"))
 		q := back.Query()
 		q.Set("done", done)
