@@ -5,7 +5,9 @@
 // application, keeps Clerk's tokens sealed in a grant, and issues its own
 // tokens: a short-lived ES256 JWT access token bound to the MCP resource and
 // a rotating opaque refresh token. It also serves revocation (RFC 7009) and
-// introspection (RFC 7662) of its own tokens.
+// introspection (RFC 7662) of its own tokens, and the pages for people: the
+// connected apps (/account) and the operator console (/admin, beside the
+// JSON operator API).
 //
 // One file per endpoint; each handler's doc comment names the RFC section it
 // implements.
