@@ -4,3 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")"
 echo "playwright-core $(node -p "require('./node_modules/playwright-core/package.json').version"), $(/usr/bin/chromium --version 2>/dev/null || echo 'chromium ?')"
 node browser.mjs "$1" "$3" "$2"
+# The operator console (the proxy runs with ADMIN_ORG_ID = the fake Clerk's seeded organisation).
+node browser-admin.mjs "$1" "$3" "$2"

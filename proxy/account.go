@@ -69,19 +69,33 @@ func (a accountSession) csrf(s *Server) string {
 	return base64.RawURLEncoding.EncodeToString(s.cookies.MAC("account-csrf", a.Nonce))
 }
 
+// signInPages are the pages a sign-in may return to (a stored value, but
+// only these are ever redirected to).
+var signInPages = []string{"/account", "/admin"}
+
+// signedIn is the one sign-in of the pages for people (/account, /admin):
+// the signed-in user, or, when there is none, the answer has been written:
+// a redirect to Clerk's sign-in, which comes back to page.
+func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, page string) (accountSession, bool) {
+	if sess, ok := s.accountSession(r); ok {
+		return sess, true
+	}
+	clerkURL, state, binding, oerr := s.startUpstream(r, authRequest{}, page)
+	if oerr != nil {
+		s.renderError(w, r, pageUnavailable)
+		return accountSession{}, false
+	}
+	s.setCookie(w, bindingCookie(state), binding, upstreamTTL)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	http.Redirect(w, r, clerkURL, http.StatusFound)
+	return accountSession{}, false
+}
+
 // handleAccount shows the user's grants, or starts the Clerk sign-in.
 func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
-	sess, ok := s.accountSession(r)
+	sess, ok := s.signedIn(w, r, "/account")
 	if !ok {
-		clerkURL, state, binding, oerr := s.startUpstream(r, authRequest{}, true)
-		if oerr != nil {
-			s.renderError(w, r, pageUnavailable)
-			return
-		}
-		s.setCookie(w, bindingCookie(state), binding, upstreamTTL)
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Referrer-Policy", "no-referrer")
-		http.Redirect(w, r, clerkURL, http.StatusFound)
 		return
 	}
 	gs, err := s.store.ListGrantsByUser(r.Context(), sess.UserID)
@@ -107,13 +121,27 @@ type accountView struct {
 }
 
 type accountGrantView struct {
-	GrantID, ClientName, Initial, LogoURI, RedirectHost, Scopes, Created string
+	GrantID, ClientName, Initial, LogoURI, RedirectHost, Scopes, Created, LastUsed string
+}
+
+// pageTime is how the pages show a time.
+func pageTime(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }
+
+// lastUsedText is a grant's last use as the pages show it: to the minute,
+// from internal/lastused.
+func (s *Server) lastUsedText(r *http.Request, grantID string) string {
+	if s.lastUsed != nil {
+		if t, ok := s.lastUsed.LastUsed(r.Context(), grantID); ok {
+			return pageTime(t)
+		}
+	}
+	return "not yet"
 }
 
 // accountGrant describes one grant by its client, as the consent page did.
 func (s *Server) accountGrant(r *http.Request, g store.Grant) accountGrantView {
 	v := accountGrantView{GrantID: g.ID, ClientName: g.ClientID, Scopes: strings.Join(g.Scopes, ", "),
-		Created: g.CreatedAt.UTC().Format("2 Jan 2006 15:04 UTC")}
+		Created: pageTime(g.CreatedAt), LastUsed: s.lastUsedText(r, g.ID)}
 	if c, err := s.lookupClient(r.Context(), g.ClientID); err == nil {
 		cv := s.consentView(c, authRequest{ClientID: c.ID, RedirectURI: firstOf(c.RedirectURIs)}, "", "")
 		v.ClientName, v.Initial, v.LogoURI, v.RedirectHost = cv.ClientName, cv.Initial, cv.LogoURI, cv.RedirectHost
@@ -136,7 +164,7 @@ func firstOf(xs []string) string {
 func (s *Server) accountForm(w http.ResponseWriter, r *http.Request) (accountSession, params, bool) {
 	sess, ok := s.accountSession(r)
 	if !ok {
-		s.renderError(w, r, pageCSRF.with("Your session has ended; open the connected apps page again."))
+		s.renderError(w, r, pageFormCSRF.with("Your session has ended; open the page again to sign in."))
 		return sess, params{}, false
 	}
 	p, oerr := readForm(w, r)
@@ -145,7 +173,7 @@ func (s *Server) accountForm(w http.ResponseWriter, r *http.Request) (accountSes
 		return sess, p, false
 	}
 	if !seal.Equal([]byte(p.get("csrf_token")), []byte(sess.csrf(s))) {
-		s.renderError(w, r, pageCSRF)
+		s.renderError(w, r, pageFormCSRF)
 		return sess, p, false
 	}
 	return sess, p, true
@@ -162,7 +190,7 @@ func (s *Server) handleAccountSignOut(w http.ResponseWriter, r *http.Request) {
 }
 
 var pageSignedOut = errorPage{status: http.StatusOK, Title: "Signed out",
-	Message: "You are signed out of the connected apps page. Your connected apps keep working.",
+	Message: "You are signed out of this server's pages. Your connected apps keep working.",
 	Hint:    "Open the page again to sign in."}
 
 // handleAccountDisconnect ends one of the signed-in user's grants. The CSRF
@@ -211,7 +239,11 @@ func (s *Server) finishAccountSignIn(w http.ResponseWriter, r *http.Request, p p
 		return
 	}
 	s.audit(r, "account_signed_in", "user_id", userID)
-	http.Redirect(w, r, "/account", http.StatusSeeOther)
+	back := "/account"
+	if slices.Contains(signInPages, up.Return) {
+		back = up.Return
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
 }
 
 // signedInUser is the Clerk user behind an exchange: the ID token's subject,

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clientid"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/secevents"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 )
 
@@ -36,9 +38,12 @@ const (
 	reasonUserEnded = "user_grants_ended_by_admin"
 )
 
-// mountAdmin serves the operator API when ADMIN_TOKEN is set. It shares the
-// per-IP limits of the OAuth endpoints, so a token cannot be guessed fast.
+// mountAdmin serves the operator API when ADMIN_TOKEN is set, and the
+// operator console's pages (adminpages.go) when ADMIN_ORG_ID is. The API
+// shares the per-IP limits of the OAuth endpoints, so a token cannot be
+// guessed fast.
 func (s *Server) mountAdmin(r chi.Router) {
+	s.mountAdminPages(r)
 	if s.cfg.AdminToken == "" {
 		return
 	}
@@ -47,10 +52,54 @@ func (s *Server) mountAdmin(r chi.Router) {
 		r.Use(s.limitInFlight, s.rateLimit("admin", s.cfg.RateLimits.Token), s.adminAuth(want))
 		r.Get("/clients", s.adminEndpoint("list_clients", s.adminListClients))
 		r.Get("/grants", s.adminEndpoint("list_grants", s.adminListGrants))
-		r.Post("/grants/revoke", s.adminEndpoint("revoke_grant", s.adminRevokeGrant))
-		r.Post("/clients/revoke", s.adminEndpoint("revoke_client", s.adminRevokeAll("client_id", reasonByAdmin, s.revokeClientGrants)))
-		r.Post("/users/revoke", s.adminEndpoint("revoke_user", s.adminRevokeAll("user_id", reasonUserEnded, s.revokeUserGrants)))
+		r.Get("/events", s.adminEndpoint("list_events", s.adminListEvents))
+		for _, a := range s.adminActions() {
+			r.Post("/"+a.path+"/revoke", s.adminEndpoint(a.name, s.jsonAction(a)))
+		}
 	})
+}
+
+// adminAction is one operator action. The API (JSON body) and the console
+// (a CSRF-protected form) read the target differently and then run the same
+// function.
+type adminAction struct {
+	name  string // audit action
+	path  string // the action is POST .../<path>/revoke
+	field string // the JSON or form field naming the target
+	done  string // what the console says afterwards, with %s for the target id
+	run   func(r *http.Request, id string) (adminResult, *oauthError)
+}
+
+func (s *Server) adminActions() []adminAction {
+	return []adminAction{
+		{"revoke_grant", "grants", "grant_id", "Revoked grant %s", s.adminRevokeGrant},
+		{"revoke_client", "clients", "client_id", "Revoked client %s everywhere", s.adminRevokeAll("client", reasonByAdmin, s.revokeClientGrants)},
+		{"revoke_user", "users", "user_id", "Ended the grants of user %s", s.adminRevokeAll("user", reasonUserEnded, s.revokeUserGrants)},
+	}
+}
+
+// target names what an action is aimed at in its audit line.
+func (a adminAction) target(id string) string { return strings.TrimSuffix(a.field, "_id") + ":" + id }
+
+// jsonAction runs a with the target read from a JSON body.
+func (s *Server) jsonAction(a adminAction) func(http.ResponseWriter, *http.Request) (adminResult, *oauthError) {
+	return func(w http.ResponseWriter, r *http.Request) (adminResult, *oauthError) {
+		id, oerr := adminTarget(w, r, a.field)
+		if oerr != nil {
+			return adminResult{target: a.target(id)}, oerr
+		}
+		return a.run(r, id)
+	}
+}
+
+// adminAudit writes the one audit line of an operator's request; actor is
+// "admin_token" for the API, the Clerk user id for the console.
+func (s *Server) adminAudit(r *http.Request, actor, action string, res adminResult, oerr *oauthError) {
+	result := "ok"
+	if oerr != nil {
+		result = string(oerr.Code)
+	}
+	s.audit(r, "admin_action", "actor", actor, "action", action, "target", res.target, "result", result, "grants_ended", res.count)
 }
 
 // adminAuth lets a request through only with "Authorization: Bearer
@@ -90,11 +139,7 @@ type adminResult struct {
 func (s *Server) adminEndpoint(action string, h func(w http.ResponseWriter, r *http.Request) (adminResult, *oauthError)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		res, oerr := h(w, r)
-		result := "ok"
-		if oerr != nil {
-			result = string(oerr.Code)
-		}
-		s.audit(r, "admin_action", "actor", adminActor, "action", action, "target", res.target, "result", result, "grants_ended", res.count)
+		s.adminAudit(r, adminActor, action, res, oerr)
 		if oerr != nil {
 			s.writeError(w, r, adminEndpoint, oerr)
 			return
@@ -117,14 +162,20 @@ type adminClient struct {
 // client that holds grants, with its number of grants. A metadata document
 // is only cached, so such a client is known by its grants.
 func (s *Server) adminListClients(_ http.ResponseWriter, r *http.Request) (adminResult, *oauthError) {
+	out, oerr := s.adminClients(r)
+	return adminResult{target: "*", body: map[string]any{"clients": out}}, oerr
+}
+
+// adminClients is the client listing of the API and the console.
+func (s *Server) adminClients(r *http.Request) ([]adminClient, *oauthError) {
 	ctx := r.Context()
 	records, err := s.store.ListClients(ctx)
 	if err != nil {
-		return adminResult{target: "*"}, s.adminStoreError(r, "list_clients", err)
+		return nil, s.adminStoreError(r, "list_clients", err)
 	}
 	holding, err := s.store.ListGrantClients(ctx)
 	if err != nil {
-		return adminResult{target: "*"}, s.adminStoreError(r, "list_grant_clients", err)
+		return nil, s.adminStoreError(r, "list_grant_clients", err)
 	}
 	byID := map[string]store.Client{}
 	ids := slices.Clone(holding)
@@ -140,7 +191,7 @@ func (s *Server) adminListClients(_ http.ResponseWriter, r *http.Request) (admin
 	for _, id := range ids {
 		gs, err := s.store.ListGrantsByClient(ctx, id)
 		if err != nil {
-			return adminResult{target: "*"}, s.adminStoreError(r, "list_grants", err)
+			return nil, s.adminStoreError(r, "list_grants", err)
 		}
 		c, known := byID[id]
 		meta := clientid.IsMetadataDocument(id)
@@ -157,7 +208,7 @@ func (s *Server) adminListClients(_ http.ResponseWriter, r *http.Request) (admin
 		out = append(out, adminClient{ClientID: id, ClientName: c.Name, Kind: kind, RedirectURIs: c.RedirectURIs,
 			CreatedAt: c.CreatedAt, Grants: len(gs)})
 	}
-	return adminResult{target: "*", body: map[string]any{"clients": out}}, nil
+	return out, nil
 }
 
 // adminGrant is a grant as the operator API shows it: never a token, a hash
@@ -170,12 +221,22 @@ type adminGrant struct {
 	Resource  string    `json:"resource,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
-	Active    bool      `json:"active"`
+	// LastUsedAt is the minute of the grant's last recorded use (at most a
+	// minute behind; internal/lastused); absent when never used.
+	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+	Active     bool      `json:"active"`
 }
 
 // adminListGrants lists the grants of one user (?user_id=) or one client
 // (?client_id=), oldest first.
 func (s *Server) adminListGrants(_ http.ResponseWriter, r *http.Request) (adminResult, *oauthError) {
+	target, gs, oerr := s.adminGrants(r)
+	return adminResult{target: target, body: map[string]any{"grants": gs}}, oerr
+}
+
+// adminGrants is the grant listing of the API and the console: the query
+// names exactly one user_id or one client_id.
+func (s *Server) adminGrants(r *http.Request) (target string, out []adminGrant, oerr *oauthError) {
 	q := r.URL.Query()
 	user, client := q.Get("user_id"), q.Get("client_id")
 	var (
@@ -184,35 +245,67 @@ func (s *Server) adminListGrants(_ http.ResponseWriter, r *http.Request) (adminR
 	)
 	switch {
 	case len(q["user_id"]) == 1 && len(q["client_id"]) == 0 && user != "":
+		target = "user:" + user
 		gs, err = s.store.ListGrantsByUser(r.Context(), user)
 	case len(q["client_id"]) == 1 && len(q["user_id"]) == 0 && client != "":
+		target = "client:" + client
 		gs, err = s.store.ListGrantsByClient(r.Context(), client)
 	default:
-		return adminResult{}, errInvalidRequest("name exactly one user_id or one client_id")
-	}
-	target := "user:" + user
-	if client != "" {
-		target = "client:" + client
+		return "", nil, errInvalidRequest("name exactly one user_id or one client_id")
 	}
 	if err != nil {
-		return adminResult{target: target}, s.adminStoreError(r, "list_grants", err)
+		return target, nil, s.adminStoreError(r, "list_grants", err)
 	}
 	slices.SortFunc(gs, func(a, b store.Grant) int { return a.CreatedAt.Compare(b.CreatedAt) })
-	out := make([]adminGrant, 0, len(gs))
+	out = make([]adminGrant, 0, len(gs))
 	for _, g := range gs {
-		out = append(out, adminGrant{GrantID: g.ID, UserID: g.UserID, ClientID: g.ClientID, Scopes: g.Scopes,
-			Resource: g.Resource, CreatedAt: g.CreatedAt, ExpiresAt: g.ExpiresAt, Active: g.Active})
+		ag := adminGrant{GrantID: g.ID, UserID: g.UserID, ClientID: g.ClientID, Scopes: g.Scopes,
+			Resource: g.Resource, CreatedAt: g.CreatedAt, ExpiresAt: g.ExpiresAt, Active: g.Active}
+		if s.lastUsed != nil {
+			ag.LastUsedAt, _ = s.lastUsed.LastUsed(r.Context(), g.ID)
+		}
+		out = append(out, ag)
 	}
-	return adminResult{target: target, body: map[string]any{"grants": out}}, nil
+	return target, out, nil
 }
 
-// adminRevokeGrant ends one grant: {"grant_id": "..."}.
-func (s *Server) adminRevokeGrant(w http.ResponseWriter, r *http.Request) (adminResult, *oauthError) {
-	id, oerr := adminTarget(w, r, "grant_id")
-	res := adminResult{target: "grant:" + id}
-	if oerr != nil {
-		return res, oerr
+// adminListEvents lists recent security events, newest first (?limit=,
+// 1 to maxEventsListed, default defaultEventsListed).
+func (s *Server) adminListEvents(_ http.ResponseWriter, r *http.Request) (adminResult, *oauthError) {
+	res := adminResult{target: "events"}
+	n := defaultEventsListed
+	if q := r.URL.Query(); q.Has("limit") {
+		v, err := strconv.Atoi(q.Get("limit"))
+		if err != nil || v < 1 || v > maxEventsListed || len(q["limit"]) != 1 {
+			return res, errInvalidRequest("limit must be one integer from 1 to " + strconv.Itoa(maxEventsListed))
+		}
+		n = v
 	}
+	evs, oerr := s.recentEvents(r, n)
+	res.body = map[string]any{"events": evs}
+	return res, oerr
+}
+
+const (
+	defaultEventsListed = 100
+	maxEventsListed     = 1000
+)
+
+// recentEvents reads the shared event log (none when it is off).
+func (s *Server) recentEvents(r *http.Request, n int) ([]secevents.Event, *oauthError) {
+	if s.secEvents == nil {
+		return []secevents.Event{}, nil
+	}
+	evs, err := s.secEvents.Recent(r.Context(), n)
+	if err != nil {
+		return nil, s.adminStoreError(r, "recent_events", err)
+	}
+	return evs, nil
+}
+
+// adminRevokeGrant ends one grant.
+func (s *Server) adminRevokeGrant(r *http.Request, id string) (adminResult, *oauthError) {
+	res := adminResult{target: "grant:" + id}
 	g, err := s.store.GetGrant(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		return res, oautherr.New(http.StatusNotFound, oautherr.NotFound, "no such grant")
@@ -225,19 +318,13 @@ func (s *Server) adminRevokeGrant(w http.ResponseWriter, r *http.Request) (admin
 }
 
 // adminRevokeAll is an action that ends every grant found through one
-// index: {"client_id": "..."} ends a client's grants for every user (the
-// registration stays; for a metadata-document client there is none: to keep
-// a client out, delete its registration or deny it with CIMD_DENIED_CLIENTS),
-// {"user_id": "..."} ends a user's grants.
-func (s *Server) adminRevokeAll(field, reason string, revoke func(*http.Request, string, string) (int, error)) func(http.ResponseWriter, *http.Request) (adminResult, *oauthError) {
-	return func(w http.ResponseWriter, r *http.Request) (adminResult, *oauthError) {
-		id, oerr := adminTarget(w, r, field)
-		res := adminResult{target: strings.TrimSuffix(field, "_id") + ":" + id}
-		if oerr != nil {
-			return res, oerr
-		}
+// index: a client's grants for every user (the registration stays; for a
+// metadata-document client there is none: to keep a client out, delete its
+// registration or deny it with CIMD_DENIED_CLIENTS), or a user's grants.
+func (s *Server) adminRevokeAll(kind, reason string, revoke func(*http.Request, string, string) (int, error)) func(*http.Request, string) (adminResult, *oauthError) {
+	return func(r *http.Request, id string) (adminResult, *oauthError) {
 		n, err := revoke(r, id, reason)
-		return s.adminRevoked(res, n, err)
+		return s.adminRevoked(adminResult{target: kind + ":" + id}, n, err)
 	}
 }
 

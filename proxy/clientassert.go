@@ -161,6 +161,9 @@ func truncate(s string, n int) string {
 func (s *Server) authenticateAssertion(r *http.Request, p params) (store.Client, *oauthError) {
 	fail := func(reason, desc string, cause error) (store.Client, *oauthError) {
 		s.metrics.ClientAssertionFailures.WithLabelValues(reason).Inc()
+		if reason != assertReplay && reason != assertUnavailable { // a replay has its own audit line
+			s.audit(r, "client_assertion_refused", "reason", reason, "client_id", truncate(p.get("client_id"), 200))
+		}
 		if reason == assertUnavailable {
 			return store.Client{}, errUnavailable("the authorization server is temporarily unavailable").WithCause(cause)
 		}

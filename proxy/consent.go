@@ -22,8 +22,10 @@ type upstreamRequest struct {
 	Verifier    string      `json:"verifier"`
 	Nonce       string      `json:"nonce"`
 	BindingHash []byte      `json:"binding_hash"`
-	// Account marks a sign-in to the connected-apps page (no MCP client).
-	Account bool `json:"account,omitempty"`
+	// Account marks a sign-in to one of the pages for people (no MCP
+	// client); Return is the page to go back to (signInPages).
+	Account bool   `json:"account,omitempty"`
+	Return  string `json:"return,omitempty"`
 }
 
 // Cookie names: the __Host- prefix over https pins cookies to this origin
@@ -194,7 +196,7 @@ func (s *Server) handleConsentDecision(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.Consents.WithLabelValues("approved").Inc()
 	s.audit(r, "consent_approved", "client_id", req.ClientID, "scopes", strings.Join(req.Scopes, " "))
-	clerkURL, state, binding, oerr := s.startUpstream(r, req, false)
+	clerkURL, state, binding, oerr := s.startUpstream(r, req, "")
 	if oerr != nil {
 		s.redirectError(w, r, req.RedirectURI, req.State, oerr)
 		return
@@ -216,9 +218,10 @@ func bindingCookie(state string) string { return "cmp_bind_" + seal.HashHex(stat
 // (single use, 10 minutes) with the proxy's own PKCE verifier and nonce, and
 // returns Clerk's sign-in URL, the state and the browser binding value. The
 // client's resource is not forwarded: Clerk's token is only for the proxy.
-func (s *Server) startUpstream(r *http.Request, req authRequest, account bool) (clerkURL, state, binding string, oerr *oauthError) {
+// page is "" for an authorization, else the page a sign-in returns to.
+func (s *Server) startUpstream(r *http.Request, req authRequest, page string) (clerkURL, state, binding string, oerr *oauthError) {
 	var err error
-	up := upstreamRequest{Request: req, Account: account}
+	up := upstreamRequest{Request: req, Account: page != "", Return: page}
 	for _, dst := range []*string{&state, &binding, &up.Verifier, &up.Nonce} {
 		if *dst, err = seal.Token(s.rand, 32); err != nil {
 			return "", "", "", errServer("could not start the sign-in")

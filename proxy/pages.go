@@ -24,26 +24,38 @@ type pages struct {
 	errors  *template.Template
 	account *template.Template
 	css     http.Handler // the stylesheet, at StylesheetPath
+	// The operator console.
+	admin, adminGrants *template.Template
 }
 
 func parsePages() (*pages, error) {
-	consent, err := template.ParseFS(templateFS, "templates/layout.html", "templates/consent.html")
-	if err != nil {
-		return nil, err
-	}
-	errs, err := template.ParseFS(templateFS, "templates/layout.html", "templates/error.html")
-	if err != nil {
-		return nil, err
-	}
-	account, err := template.ParseFS(templateFS, "templates/layout.html", "templates/account.html")
-	if err != nil {
-		return nil, err
+	var p pages
+	for _, t := range []struct {
+		dst   **template.Template
+		files []string
+	}{
+		{&p.consent, []string{"consent.html"}},
+		{&p.errors, []string{"error.html"}},
+		{&p.account, []string{"account.html"}},
+		{&p.admin, []string{"admin_nav.html", "admin.html"}},
+		{&p.adminGrants, []string{"admin_nav.html", "admin_grants.html"}},
+	} {
+		files := []string{"templates/layout.html"}
+		for _, f := range t.files {
+			files = append(files, "templates/"+f)
+		}
+		parsed, err := template.ParseFS(templateFS, files...)
+		if err != nil {
+			return nil, err
+		}
+		*t.dst = parsed
 	}
 	css, err := templateFS.ReadFile("templates/pages.css")
 	if err != nil {
 		return nil, err
 	}
-	return &pages{consent: consent, errors: errs, account: account, css: httpx.StaticFile("pages.css", css, nil)}, nil
+	p.css = httpx.StaticFile("pages.css", css, nil)
+	return &p, nil
 }
 
 // errorPage is a local error shown in the browser when the client cannot be
@@ -88,6 +100,9 @@ var (
 	pageCSRF = errorPage{status: http.StatusForbidden, Code: oautherr.AccessDenied,
 		Title: "Your approval could not be verified", Message: "The approval did not come from the page this server showed in this browser (missing or mismatched security token).",
 		Hint: "Go back to your MCP client and connect again. Make sure cookies are enabled for this site."}
+	pageFormCSRF = errorPage{status: http.StatusForbidden, Code: oautherr.AccessDenied,
+		Title: "This form could not be verified", Message: "The form did not come from a page this server showed in this browser (missing or mismatched security token), so nothing was changed.",
+		Hint: "Open the page again and retry. Make sure cookies are enabled for this site."}
 	pageSessionMismatch = errorPage{status: http.StatusForbidden, Code: oautherr.AccessDenied,
 		Title: "Sign-in started in another browser", Message: "This sign-in was approved in a different browser session than the one that finished it, so it was stopped to protect your account.",
 		Hint: "Connect again from your MCP client and complete the whole sign-in in one browser."}

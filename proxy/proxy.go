@@ -5,7 +5,9 @@
 // application, keeps Clerk's tokens sealed in a grant, and issues its own
 // tokens: a short-lived ES256 JWT access token bound to the MCP resource and
 // a rotating opaque refresh token. It also serves revocation (RFC 7009) and
-// introspection (RFC 7662) of its own tokens.
+// introspection (RFC 7662) of its own tokens, and the pages for people: the
+// connected apps (/account) and the operator console (/admin, beside the
+// JSON operator API).
 //
 // One file per endpoint; each handler's doc comment names the RFC section it
 // implements.
@@ -29,6 +31,7 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/metrics"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/secevents"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/svix"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/vault"
@@ -76,6 +79,10 @@ type Config struct {
 	// WebhookSecret is CLERK_WEBHOOK_SECRET (whsec_…); empty: POST
 	// /webhooks/clerk is not served.
 	WebhookSecret string
+	// AdminOrgID (ADMIN_ORG_ID) opens the operator console pages under
+	// /admin to Clerk users holding AdminOrgRole (ADMIN_ORG_ROLE) in that
+	// organisation; empty: the pages are not served.
+	AdminOrgID, AdminOrgRole string
 	// Exchange configures RFC 8693 token exchange (exchange.go); no
 	// Clients: the grant type is not offered.
 	Exchange ExchangeConfig
@@ -130,6 +137,30 @@ type Deps struct {
 	// Exchange hands out grants' live Clerk tokens for RFC 8693 token
 	// exchange (the verifier); required when Config.Exchange.Clients is set.
 	Exchange ClerkTokens
+	// Roles answers the operator console's access check (AdminOrgID).
+	Roles OrgRoles
+	// SecEvents, when set, keeps recent security events for the operator
+	// console and GET /admin/api/events.
+	SecEvents SecurityEvents
+	// LastUsed, when set, tells when a grant was last used.
+	LastUsed LastUsed
+}
+
+// OrgRoles looks up a Clerk user's role in an organisation ("" when not a
+// member).
+type OrgRoles interface {
+	OrgRole(ctx context.Context, userID, orgID string) (string, error)
+}
+
+// SecurityEvents is the shared log of recent security events.
+type SecurityEvents interface {
+	Record(e secevents.Event)
+	Recent(ctx context.Context, n int) ([]secevents.Event, error)
+}
+
+// LastUsed reads a grant's coarse last-use time (internal/lastused).
+type LastUsed interface {
+	LastUsed(ctx context.Context, grantID string) (time.Time, bool)
 }
 
 // Server is the authorization server.
@@ -152,6 +183,9 @@ type Server struct {
 	exchange ClerkTokens
 	// webhookSecret verifies Clerk webhooks; nil when they are off.
 	webhookSecret *svix.Secret
+	roles         OrgRoles
+	secEvents     SecurityEvents
+	lastUsed      LastUsed
 }
 
 // New builds the server.
@@ -171,6 +205,12 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if cfg.App.URL != "" && d.Sessions == nil {
 		return nil, errors.New("proxy: app mode needs Deps.Sessions")
+	}
+	if cfg.AdminOrgID != "" && (d.Roles == nil || cfg.App.URL != "") {
+		return nil, errors.New("proxy: the operator console (AdminOrgID) needs Deps.Roles and the Clerk OAuth application's sign-in (not app mode)")
+	}
+	if cfg.AdminOrgRole == "" {
+		cfg.AdminOrgRole = "org:admin"
 	}
 	if len(cfg.DefaultScopes) == 0 {
 		cfg.DefaultScopes = cfg.Scopes
@@ -201,6 +241,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		rand:     d.Rand,
 		inFlight: httpx.NewInFlight(cfg.RateLimits.InFlight),
 		sessions: d.Sessions,
+		roles:    d.Roles, secEvents: d.SecEvents, lastUsed: d.LastUsed,
 		exchange: d.Exchange,
 	}
 	if len(cfg.Exchange.Clients) > 0 && d.Exchange == nil {

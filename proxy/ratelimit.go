@@ -27,6 +27,11 @@ func (s *Server) rateLimit(endpoint string, perMinute int) func(http.Handler) ht
 			}
 			if n > int64(perMinute) {
 				s.metrics.RateLimited.WithLabelValues(endpoint).Inc()
+				if n == int64(perMinute)+1 {
+					// One audit line per address, endpoint and window: a
+					// flood must not flood the log and the event store too.
+					s.audit(r, "rate_limited", "endpoint", endpoint, "ip", ip)
+				}
 				secs := int(resetIn.Round(time.Second) / time.Second)
 				if secs < 1 {
 					secs = 1

@@ -16,6 +16,7 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/seal"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/secevents"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 )
 
@@ -309,8 +310,30 @@ func (s *Server) storeError(r *http.Request, op string, err error) {
 }
 
 // audit writes one security event (registration, consent, token, reuse,
-// revocation) to the log; never a secret.
+// revocation) to the log and, unless it is routine, to the shared log of
+// recent security events (secevents); never a secret.
 func (s *Server) audit(r *http.Request, event string, attrs ...any) {
-	attrs = append([]any{"audit", true, "event", event, "request_id", httpx.RequestID(r.Context())}, attrs...)
-	s.log.InfoContext(r.Context(), "audit", attrs...)
+	rid := httpx.RequestID(r.Context())
+	s.log.InfoContext(r.Context(), "audit", append([]any{"audit", true, "event", event, "request_id", rid}, attrs...)...)
+	if s.secEvents != nil && !routineEvent(event, attrs) {
+		s.secEvents.Record(secevents.FromAttrs(s.now(), event, rid, attrs...))
+	}
+}
+
+// routineEvent is an audit event too frequent and unremarkable for the
+// operator's recent security events: a normal sign-in or token issue, or
+// an operator reading a list.
+func routineEvent(event string, attrs []any) bool {
+	switch event {
+	case "tokens_issued", "authorization_code_issued", "consent_approved", "account_signed_in":
+		return true
+	case "admin_action":
+		for i := 0; i+1 < len(attrs); i += 2 {
+			if attrs[i] == "action" {
+				a, _ := attrs[i+1].(string)
+				return strings.HasPrefix(a, "list_") || strings.HasPrefix(a, "view_")
+			}
+		}
+	}
+	return false
 }

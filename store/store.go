@@ -1,8 +1,8 @@
 // Package store owns every piece of state clerk-mcp-proxy keeps: registered
 // clients, single-use tickets (authorization transactions, upstream states,
 // authorization codes), grants holding the sealed Clerk tokens and the refresh
-// token chain, the shared signing key set, short-lived caches, locks and
-// rate-limit counters.
+// token chain, the shared signing key set, short-lived caches, locks,
+// rate-limit counters and a bounded log of recent security events.
 //
 // Two backends implement Store: store/redisstore (production; any number of
 // replicas share it) and store/memstore (the dev mode and unit tests). Both pass
@@ -45,6 +45,7 @@ type Store interface {
 	Cache
 	Locker
 	Counters
+	Events
 	// Ping reports whether the backend is reachable (readiness).
 	Ping(ctx context.Context) error
 	// Close releases connections. The store is unusable afterwards.
@@ -243,4 +244,17 @@ type Counters interface {
 	// and lasts window, and returns the count so far and the time left in the
 	// window.
 	Hit(ctx context.Context, name string, window time.Duration) (count int64, resetIn time.Duration, err error)
+}
+
+// Events is a bounded log of recent security events shared by every replica
+// (the operator console's "recent events"). Entries are opaque bytes that
+// never hold a secret.
+type Events interface {
+	// AppendEvent adds value as the newest entry, keeps at most max entries
+	// (the oldest are dropped) and lets the whole log expire ttl after this
+	// append, so an idle deployment keeps no old events forever.
+	AppendEvent(ctx context.Context, value []byte, max int, ttl time.Duration) error
+	// RecentEvents returns up to n entries, newest first; none is not an
+	// error.
+	RecentEvents(ctx context.Context, n int) ([][]byte, error)
 }

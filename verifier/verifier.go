@@ -169,6 +169,7 @@ type Verifier struct {
 	// sessions and live serve grants bound to a Clerk session (appmode.go).
 	sessions SessionChecker
 	live     *ttlcache.Cache[string, struct{}]
+	uses     UseRecorder
 }
 
 // Deps are the verifier's collaborators.
@@ -185,7 +186,13 @@ type Deps struct {
 	Now     func() time.Time
 	// Sessions answers for Clerk sessions (app mode; nil otherwise).
 	Sessions SessionChecker
+	// Uses, when set, is told each time a token of a live grant is presented (the
+	// "last used" of /account and /admin; internal/lastused).
+	Uses UseRecorder
 }
+
+// UseRecorder notes a grant's use; it must be cheap (it is on every request).
+type UseRecorder interface{ Used(grantID string) }
 
 // New builds a verifier.
 func New(cfg Config, d Deps) (*Verifier, error) {
@@ -225,7 +232,7 @@ func New(cfg Config, d Deps) (*Verifier, error) {
 		intro:  ttlcache.New[string, clerk.Introspection](100_000, d.Now),
 		info:   ttlcache.New[string, clerk.UserInfo](100_000, d.Now),
 		orgs:   ttlcache.New[string, []clerk.OrgMembership](100_000, d.Now),
-		orgAPI: d.Orgs,
+		orgAPI: d.Orgs, uses: d.Uses,
 		marked: ttlcache.New[string, struct{}](100_000, d.Now),
 	}, nil
 }
@@ -263,6 +270,9 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Identity, error) 
 	}
 	if !g.Active || g.ClientID != claims.ClientID || g.UserID != claims.Subject {
 		return nil, fmt.Errorf("%w: grant does not match the token", ErrInvalidToken)
+	}
+	if v.uses != nil {
+		v.uses.Used(g.ID)
 	}
 	// A token newer than the cached grant means the cached copy predates a
 	// rotation (its flag is about the previous generation): the store decides.
@@ -350,6 +360,27 @@ func (v *Verifier) orgRole(ctx context.Context, id *Identity) {
 			}
 		}
 	}
+}
+
+// OrgRole is userID's role in orgID ("" when not a member), from the
+// Backend API through the same caches as identities' roles (the operator
+// console's access check).
+func (v *Verifier) OrgRole(ctx context.Context, userID, orgID string) (string, error) {
+	if v.orgAPI == nil {
+		return "", errors.New("verifier: no Backend API (CLERK_SECRET_KEY) to look up organisation roles")
+	}
+	ms, err := cached(ctx, v, "org_memberships", v.orgs, "orgmemberships:"+userID, func(ctx context.Context) ([]clerk.OrgMembership, error) {
+		return v.orgAPI.OrgMemberships(ctx, userID)
+	})
+	if err != nil {
+		return "", err
+	}
+	for _, m := range ms {
+		if m.Organization.ID == orgID {
+			return m.Role, nil
+		}
+	}
+	return "", nil
 }
 
 // proxyClaims verifies the proxy's own JWT, cached by token hash.

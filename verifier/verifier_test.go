@@ -570,3 +570,42 @@ func TestOrgRoleFromBackendAPI(t *testing.T) {
 		})
 	}
 }
+
+// uses records the grants the verifier reports used.
+type uses struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func (u *uses) Used(id string) { u.mu.Lock(); defer u.mu.Unlock(); u.ids = append(u.ids, id) }
+
+// TestUsesToldOfLiveGrants: Deps.Uses hears of each request whose token
+// matches a live grant (every request: the recorder decides what to write),
+// and of none whose token or grant is refused.
+func TestUsesToldOfLiveGrants(t *testing.T) {
+	t.Parallel()
+	e := newHotEnv(t)
+	u := &uses{}
+	v, err := verifier.New(e.cfg, verifier.Deps{Keys: e.keys, Store: e.st, Clerk: e.ck, Secret: []byte(hotSecret), Now: e.clock.Now, Uses: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := v.Verify(t.Context(), e.token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := v.Verify(t.Context(), "garbage"); err == nil {
+		t.Fatal("a garbage token verified")
+	}
+	e.putGrant(t, func(g *store.Grant) { g.Active = false })
+	v.GrantRevoked(hotGrant)
+	if _, err := v.Verify(t.Context(), e.token); err == nil {
+		t.Fatal("an inactive grant's token verified")
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.ids) != 3 || u.ids[0] != hotGrant {
+		t.Errorf("uses reported: %v, want the grant 3 times", u.ids)
+	}
+}

@@ -17,12 +17,12 @@ export const launchChromium = () => chromium.launchPersistentContext(mkdtempSync
 });
 
 /**
- * registeredClient registers a public client named "Acme Notes Desktop" at
+ * registeredClient registers a public client named name ("Acme Notes Desktop") at
  * base whose loopback redirect endpoint records what the browser brings to
  * /callback (and only there: Chromium asks for /favicon.ico afterwards).
  * Returns { reg, redirect, last(): URL|null, reset(), close() }.
  */
-export async function registeredClient(base) {
+export async function registeredClient(base, name = "Acme Notes Desktop") {
   let callback = null;
   const server = await listen((req, res) => {
     const u = new URL(req.url, "http://x");
@@ -32,7 +32,7 @@ export async function registeredClient(base) {
   });
   const redirect = `http://127.0.0.1:${server.address().port}/callback`;
   const reg = await (await fetch(`${base}/register`, { method: "POST", headers: { "content-type": "application/json" },
-    body: JSON.stringify({ client_name: "Acme Notes Desktop", redirect_uris: [redirect], token_endpoint_auth_method: "none" }) })).json();
+    body: JSON.stringify({ client_name: name, redirect_uris: [redirect], token_endpoint_auth_method: "none" }) })).json();
   return { reg, redirect, last: () => callback, reset: () => { callback = null; }, close: () => server.close() };
 }
 

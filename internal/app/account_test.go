@@ -16,20 +16,29 @@ import (
 // and returns it with the page's HTML.
 func accountBrowser(t *testing.T, e *e2etest.Env, user string) (*testflow.Browser, string) {
 	t.Helper()
+	b := signInAt(t, e, "/account", user)
+	return b, accountPage(t, e, b)
+}
+
+// signInAt opens a page for people (/account, /admin) in a fresh browser,
+// which is sent to Clerk's sign-in, signs in as user and comes back.
+func signInAt(t *testing.T, e *e2etest.Env, path, user string) *testflow.Browser {
+	t.Helper()
 	b := testflow.NewBrowser()
-	resp, err := b.HTTP.Get(e.BaseURL + "/account")
+	resp, err := b.HTTP.Get(e.BaseURL + path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	clerkURL := resp.Header.Get("Location")
 	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(clerkURL, e.Clerk.URL) {
-		t.Fatalf("/account without a session: %d to %q, want a redirect to Clerk's sign-in", resp.StatusCode, clerkURL)
+		t.Fatalf("%s without a session: %d to %q, want a redirect to Clerk's sign-in", path, resp.StatusCode, clerkURL)
 	}
-	if _, err := b.Authorize(context.Background(), clerkURL, e.BaseURL+"/account", testflow.Choices{UserID: user}); err != nil {
-		t.Fatalf("account sign-in: %v", err)
+	back, err := b.Authorize(context.Background(), clerkURL, e.BaseURL+path, testflow.Choices{UserID: user})
+	if err != nil || back.Path != path {
+		t.Fatalf("sign-in at %s: %v %v", path, back, err)
 	}
-	return b, accountPage(t, e, b)
+	return b
 }
 
 func accountPage(t *testing.T, e *e2etest.Env, b *testflow.Browser) string {

@@ -21,11 +21,14 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/bgwrite"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clerk"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/config"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/lastused"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/metrics"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/secevents"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/trypage"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver"
@@ -127,7 +130,10 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	}
 	policy := cfg.ToolPolicy()
 	mounts := resourceMounts(cfg, policy, o.NoDemoTools)
-	vdeps := verifier.Deps{Keys: keys, Store: o.Store, Clerk: introspector(cfg, cl), Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now, Sessions: cl}
+	// Best-effort background writes: security events and grants' last use.
+	bg := bgwrite.New(64, 2*time.Second, m, o.Logger)
+	uses := lastused.New(o.Store, bg, cfg.RefreshTokenTTL, o.Now)
+	vdeps := verifier.Deps{Uses: uses, Keys: keys, Store: o.Store, Clerk: introspector(cfg, cl), Secret: cfg.Secret, Metrics: m, Logger: o.Logger, Now: o.Now, Sessions: cl}
 	if cfg.ClerkSecretKey != "" {
 		vdeps.Orgs = cl // organisation role and permissions come from the Backend API
 	}
@@ -150,9 +156,11 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		CIMD: proxy.CIMDConfig{Enabled: cfg.CIMDEnabled, AllowPrivate: cfg.CIMDAllowLoopback,
 			Allowed: cfg.CIMDAllowed, Denied: cfg.CIMDDenied},
 		DCRDisabled: !cfg.DCREnabled, AdminToken: cfg.AdminToken, WebhookSecret: cfg.WebhookSecret,
+		AdminOrgID: cfg.AdminOrgID, AdminOrgRole: cfg.AdminOrgRole,
 		App: appConfig(cfg), Exchange: exchangeConfig(cfg),
 	}, proxy.Deps{Sessions: cl, Store: o.Store, Clerk: cl, Keys: keys, Secret: cfg.Secret, Metrics: m, Logger: o.Logger,
-		Events: v, Now: o.Now, Rand: o.Rand, HTTPClient: o.CIMDClient, Exchange: v})
+		Events: v, Now: o.Now, Rand: o.Rand, HTTPClient: o.CIMDClient, Roles: v, LastUsed: uses, Exchange: v,
+		SecEvents: secevents.New(o.Store, bg, cfg.SecurityEventsMax, cfg.SecurityEventsTTL)})
 	if err != nil {
 		return nil, err
 	}

@@ -111,6 +111,13 @@ type Config struct {
 	// Operator API and Clerk webhooks; each is off while its secret is unset.
 	AdminToken    string // ADMIN_TOKEN: bearer token of /admin/api (>= 32 bytes)
 	WebhookSecret string // CLERK_WEBHOOK_SECRET: the whsec_... secret of POST /webhooks/clerk
+	// Operator console pages under /admin: Clerk users holding AdminOrgRole
+	// in the organisation AdminOrgID; off while ADMIN_ORG_ID is unset.
+	AdminOrgID   string // ADMIN_ORG_ID: org_...
+	AdminOrgRole string // ADMIN_ORG_ROLE: default org:admin
+	// The shared log of recent security events (/admin, GET /admin/api/events).
+	SecurityEventsMax int           // SECURITY_EVENTS_MAX: entries kept
+	SecurityEventsTTL time.Duration // SECURITY_EVENTS_TTL: the log expires this long after its last event
 
 	// TryPage (TRY_PAGE) serves /try, an MCP client in the browser; on by
 	// default in dev (unless it cannot work there), off in serve.
@@ -296,6 +303,10 @@ func Load(getenv Getenv, mode Mode) (Config, error) {
 		CIMDAllowLoopback:    l.boolean("CIMD_ALLOW_LOOPBACK_FOR_TESTS", false),
 		AdminToken:           l.str("ADMIN_TOKEN", ""),
 		WebhookSecret:        l.str("CLERK_WEBHOOK_SECRET", ""),
+		AdminOrgID:           l.str("ADMIN_ORG_ID", ""),
+		AdminOrgRole:         l.str("ADMIN_ORG_ROLE", "org:admin"),
+		SecurityEventsMax:    l.integer("SECURITY_EVENTS_MAX", 1000),
+		SecurityEventsTTL:    l.duration("SECURITY_EVENTS_TTL", 7*24*time.Hour),
 		LogLevel:             strings.ToLower(l.str("LOG_LEVEL", "info")),
 		LogFormat:            strings.ToLower(l.str("LOG_FORMAT", "")),
 		ShutdownTimeout:      l.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
@@ -381,6 +392,14 @@ func (c Config) Validate() Problems {
 			p = append(p, "CLERK_WEBHOOK_SECRET: "+err.Error())
 		}
 	}
+	if c.AdminOrgID != "" {
+		check(!strings.HasPrefix(c.AdminOrgID, "org_"), "ADMIN_ORG_ID must be a Clerk organization id (org_...)")
+		check(c.AuthMode != AuthProxy, "ADMIN_ORG_ID (the /admin pages) needs AUTH_MODE=proxy: operators sign in through the Clerk OAuth application")
+		check(c.ClerkIssuer != "" && c.ClerkSecretKey == "", "ADMIN_ORG_ID needs CLERK_SECRET_KEY: operators' organization roles come from Clerk's Backend API")
+		check(strings.TrimSpace(c.AdminOrgRole) == "", "ADMIN_ORG_ROLE must name a role (e.g. org:admin)")
+	}
+	check(c.SecurityEventsMax < 1 || c.SecurityEventsMax > 100_000, "SECURITY_EVENTS_MAX must be between 1 and 100000")
+	check(c.SecurityEventsTTL < time.Minute, "SECURITY_EVENTS_TTL must be at least 1m")
 	check(c.ClerkAPIURL != "" && !isHTTPURL(c.ClerkAPIURL), "CLERK_API_URL must be an http(s) URL")
 	check(len(c.ScopesSupported) == 0, "SCOPES_SUPPORTED must name at least one scope")
 	check(len(c.ClerkScopes) == 0, "CLERK_SCOPES must name at least one scope")
@@ -560,6 +579,9 @@ func (c Config) Summary() map[string]any {
 		"token_exchange":      c.TokenExchangeClients,
 		"admin_api":           c.AdminToken != "",
 		"clerk_webhooks":      c.WebhookSecret != "",
+		"admin_org_id":        c.AdminOrgID,
+		"admin_org_role":      c.AdminOrgRole,
+		"security_events":     fmt.Sprintf("max=%d ttl=%s", c.SecurityEventsMax, c.SecurityEventsTTL),
 	}
 }
 

@@ -437,3 +437,34 @@ func TestRedisWait(t *testing.T) {
 		t.Errorf("defaults: %d %v, want 0 and 100ms", c.RedisWaitReplicas, c.RedisWaitTimeout)
 	}
 }
+
+// TestAdminConsoleSettings: the operator console needs a Clerk organization
+// id, proxy mode and the Backend API key; the event log's bounds are checked.
+func TestAdminConsoleSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		set     map[string]string
+		problem string
+	}{
+		{"console on", map[string]string{"ADMIN_ORG_ID": "org_2abc", "CLERK_SECRET_KEY": "sk_test_x"}, ""},
+		{"not an org id", map[string]string{"ADMIN_ORG_ID": "acme", "CLERK_SECRET_KEY": "sk_test_x"}, "ADMIN_ORG_ID must be a Clerk organization id"},
+		{"no Backend API key", map[string]string{"ADMIN_ORG_ID": "org_2abc"}, "ADMIN_ORG_ID needs CLERK_SECRET_KEY"},
+		{"clerk mode", map[string]string{"ADMIN_ORG_ID": "org_2abc", "CLERK_SECRET_KEY": "sk_test_x", "AUTH_MODE": "clerk"}, "needs AUTH_MODE=proxy"},
+		{"no events kept", map[string]string{"SECURITY_EVENTS_MAX": "0"}, "SECURITY_EVENTS_MAX"},
+		{"events for a second", map[string]string{"SECURITY_EVENTS_TTL": "1s"}, "SECURITY_EVENTS_TTL"},
+	} {
+		e := good()
+		for k, v := range tc.set {
+			e[k] = v
+		}
+		c, err := Load(env(e), ModeServe)
+		switch {
+		case tc.problem == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.problem == "" && (c.AdminOrgRole != "org:admin" || c.SecurityEventsMax != 1000):
+			t.Errorf("%s: defaults %q %d", tc.name, c.AdminOrgRole, c.SecurityEventsMax)
+		case tc.problem != "" && (err == nil || !strings.Contains(err.Error(), tc.problem)):
+			t.Errorf("%s: %v, want a problem with %q", tc.name, err, tc.problem)
+		}
+	}
+}

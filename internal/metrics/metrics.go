@@ -46,6 +46,9 @@ type Metrics struct {
 	// ClientAssertionFailures counts refused RFC 7523 client assertions by
 	// reason (proxy.AssertionFailureReasons).
 	ClientAssertionFailures *prometheus.CounterVec
+	// BackgroundDropped counts best-effort background writes skipped
+	// because too many were in progress (internal/bgwrite), by op.
+	BackgroundDropped *prometheus.CounterVec
 }
 
 // New creates the collectors on a fresh registry (with Go and process
@@ -80,6 +83,8 @@ func New() *Metrics {
 		OAuthInFlight: f.gauge("oauth_requests_in_flight", "Authorization-server requests in progress on this replica."),
 		ClientAssertionFailures: f.counterVec("client_assertion_failures_total",
 			"Refused private_key_jwt client assertions (RFC 7523) by reason.", "reason"),
+		BackgroundDropped: f.counterVec("background_writes_dropped_total",
+			"Best-effort background store writes (security events, last-used times) skipped because too many were in progress, by op.", "op"),
 	}
 	m.initKnownLabels()
 	return m
@@ -96,6 +101,7 @@ func (m *Metrics) initKnownLabels() {
 		m.ReuseDetections:   {"refresh_token", "authorization_code"},
 		m.VerifierOutcomes:  {"ok", "invalid", "unavailable"},
 		m.UpstreamRefreshes: {"ok", "rejected", "unavailable"},
+		m.BackgroundDropped: {"append_event", "record_last_used"},
 	} {
 		for _, v := range values {
 			vec.WithLabelValues(v)

@@ -52,6 +52,7 @@ type Store struct {
 	locks     map[string]entry[uint64] // value: owner token
 	lockSeq   uint64
 	counters  map[string]entry[int64]
+	events    entry[[][]byte] // newest last
 }
 
 var _ store.Store = (*Store)(nil)
@@ -493,6 +494,46 @@ func (s *Store) ListClients(context.Context) (out []store.Client, err error) {
 			if e.live(now) {
 				out = append(out, store.CloneClient(e.v))
 			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// --- Events ---
+
+// AppendEvent implements store.Events.
+func (s *Store) AppendEvent(_ context.Context, value []byte, max int, ttl time.Duration) error {
+	if err := backend.PositiveTTL("append event", ttl); err != nil {
+		return err
+	}
+	if max <= 0 {
+		return errors.New("memstore: append event: max must be positive")
+	}
+	return s.txWrite(func(now time.Time) error {
+		evs := s.events.v
+		if !s.events.live(now) {
+			evs = nil
+		}
+		evs = append(evs, bytes.Clone(value))
+		if len(evs) > max {
+			evs = append([][]byte(nil), evs[len(evs)-max:]...)
+		}
+		s.events = entry[[][]byte]{evs, expiry(now, ttl)}
+		return nil
+	})
+}
+
+// RecentEvents implements store.Events.
+func (s *Store) RecentEvents(_ context.Context, n int) (out [][]byte, err error) {
+	err = s.tx(func(now time.Time) error {
+		if !s.events.live(now) {
+			s.events = entry[[][]byte]{}
+			return nil
+		}
+		evs := s.events.v
+		for i := len(evs) - 1; i >= 0 && len(out) < n; i-- {
+			out = append(out, bytes.Clone(evs[i]))
 		}
 		return nil
 	})

@@ -38,6 +38,7 @@
 //	<prefix>cache:{<key>}                 cached value; TTL
 //	<prefix>lock:{<name>}                 lease owner token; TTL
 //	<prefix>rate:{<name>}                 fixed-window counter; TTL
+//	<prefix>events                        list of recent security events, newest first; capped; TTL
 //
 // The braces are Redis Cluster hash tags: a ticket and its spent marker share
 // one, so the scripts that touch both stay in one slot. Because everything
@@ -221,6 +222,7 @@ func (s *Store) clientIndexKey(id string) string {
 func (s *Store) cacheKey(key string) string    { return s.prefix + "cache:{" + key + "}" }
 func (s *Store) lockKey(name string) string    { return s.prefix + "lock:{" + name + "}" }
 func (s *Store) counterKey(name string) string { return s.prefix + "rate:{" + name + "}" }
+func (s *Store) eventsKey() string             { return s.prefix + "events" }
 
 const (
 	spentSuffix     = ":spent"
@@ -874,4 +876,44 @@ func (s *Store) Hit(ctx context.Context, name string, window time.Duration) (int
 		return 0, 0, errors.New("redisstore: hit: unexpected script reply")
 	}
 	return res[0], time.Duration(res[1]) * time.Millisecond, nil
+}
+
+// --- Events ---
+
+// AppendEvent implements store.Events: LPUSH, LTRIM to max and PEXPIRE in one
+// MULTI on one key, so the list never holds more than max entries.
+func (s *Store) AppendEvent(ctx context.Context, value []byte, max int, ttl time.Duration) error {
+	if err := backend.PositiveTTL("append event", ttl); err != nil {
+		return err
+	}
+	if max <= 0 {
+		return errors.New("redisstore: append event: max must be positive")
+	}
+	key := s.eventsKey()
+	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.LPush(ctx, key, value)
+		p.LTrim(ctx, key, 0, int64(max-1))
+		p.PExpire(ctx, key, px(ttl))
+		return nil
+	})
+	if err != nil {
+		return fail("append event", err)
+	}
+	return nil
+}
+
+// RecentEvents implements store.Events.
+func (s *Store) RecentEvents(ctx context.Context, n int) ([][]byte, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	vals, err := s.c.LRange(ctx, s.eventsKey(), 0, int64(n-1)).Result()
+	if err != nil {
+		return nil, fail("recent events", err)
+	}
+	out := make([][]byte, len(vals))
+	for i, v := range vals {
+		out[i] = []byte(v)
+	}
+	return out, nil
 }

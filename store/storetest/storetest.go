@@ -75,6 +75,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, advance func(t *
 		{"grants/concurrent updates all land", testGrantConcurrentUpdates},
 		{"grants/rotation race has one winner", testGrantRotationRace},
 
+		{"events/bounded, newest first", testEvents},
+		{"events/ttl expiry", testEventsExpiry},
+		{"events/values are copied", testEventsCopies},
+
 		{"index/list by user and by client", testIndexList},
 		{"index/expired and deleted grants are not listed", testIndexExpiry},
 		{"index/update with ttl keeps the grant listed", testIndexUpdateTTL},
@@ -1122,6 +1126,8 @@ func testInvalidDurations(t *testing.T, s store.Store, _ func(time.Duration)) {
 		{"create grant with negative ttl", func() error { return s.CreateGrant(ctx(t), sampleGrant("g"), -time.Second) }},
 		{"lock with ttl 0", func() error { _, _, err := s.TryLock(ctx(t), "l", 0); return err }},
 		{"hit with window 0", func() error { _, _, err := s.Hit(ctx(t), "h", 0); return err }},
+		{"append event with ttl 0", func() error { return s.AppendEvent(ctx(t), []byte("e"), 10, 0) }},
+		{"append event with max 0", func() error { return s.AppendEvent(ctx(t), []byte("e"), 0, ttl) }},
 	}
 	for _, c := range checks {
 		if err := c.call(); err == nil {
@@ -1135,4 +1141,52 @@ func testInvalidDurations(t *testing.T, s store.Store, _ func(time.Duration)) {
 	_, err = s.GetGrant(ctx(t), "g")
 	wantErr(t, err, store.ErrNotFound, "get a grant rejected for its ttl")
 	tryLock(t, s, "l", ttl, true, "take a lease after a rejected TryLock")
+	evs, err := s.RecentEvents(ctx(t), 10)
+	must(t, err, "recent events after rejected appends")
+	wantEqual(t, len(evs), 0, "events kept by rejected appends")
+}
+
+func eventStrings(t *testing.T, s store.Store, n int) []string {
+	t.Helper()
+	evs, err := s.RecentEvents(ctx(t), n)
+	must(t, err, "recent events")
+	out := []string{}
+	for _, e := range evs {
+		out = append(out, string(e))
+	}
+	return out
+}
+
+func testEvents(t *testing.T, s store.Store, _ func(time.Duration)) {
+	wantEqual(t, eventStrings(t, s, 10), []string{}, "events of an empty log")
+	for i := range 5 {
+		must(t, s.AppendEvent(ctx(t), []byte(fmt.Sprintf("e%d", i)), 3, long), "append event")
+	}
+	wantEqual(t, eventStrings(t, s, 10), []string{"e4", "e3", "e2"}, "a log capped at 3 after 5 appends")
+	wantEqual(t, eventStrings(t, s, 2), []string{"e4", "e3"}, "the 2 most recent events")
+	wantEqual(t, eventStrings(t, s, 0), []string{}, "0 events asked for")
+	// A larger cap later keeps what is there and grows.
+	must(t, s.AppendEvent(ctx(t), []byte("e5"), 10, long), "append event")
+	wantEqual(t, eventStrings(t, s, 10), []string{"e5", "e4", "e3", "e2"}, "the log after raising the cap")
+}
+
+func testEventsExpiry(t *testing.T, s store.Store, advance func(time.Duration)) {
+	must(t, s.AppendEvent(ctx(t), []byte("old"), 10, ttl), "append event")
+	advance(ttl - short)
+	// Each append extends the whole log's life: "old" outlives its own ttl.
+	must(t, s.AppendEvent(ctx(t), []byte("new"), 10, ttl), "append event")
+	advance(2 * short)
+	wantEqual(t, eventStrings(t, s, 10), []string{"new", "old"}, "events within ttl of the last append")
+	advance(past)
+	wantEqual(t, eventStrings(t, s, 10), []string{}, "events after ttl of the last append")
+}
+
+func testEventsCopies(t *testing.T, s store.Store, _ func(time.Duration)) {
+	v := []byte("event")
+	must(t, s.AppendEvent(ctx(t), v, 10, long), "append event")
+	v[0] = 'X'
+	evs, err := s.RecentEvents(ctx(t), 1)
+	must(t, err, "recent events")
+	evs[0][1] = 'Y'
+	wantEqual(t, eventStrings(t, s, 1), []string{"event"}, "a stored event after changing the caller's copies")
 }
