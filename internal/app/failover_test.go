@@ -190,7 +190,9 @@ func failoverUnderTraffic(t *testing.T, e *e2etest.Env, c *e2etest.Client, sessi
 	mu.Lock()
 	t.Logf("statuses during the failover: %v", statuses)
 	want := map[string]int{"mcp": http.StatusOK, "unknown_refresh": http.StatusBadRequest, "register": http.StatusCreated}
+	unavailable := 0
 	for what, byStatus := range statuses {
+		unavailable += byStatus[http.StatusServiceUnavailable]
 		for status := range byStatus {
 			if status != want[what] && status != http.StatusServiceUnavailable {
 				t.Errorf("%s answered %d during the failover; want only its usual answer or 503", what, status)
@@ -202,8 +204,10 @@ func failoverUnderTraffic(t *testing.T, e *e2etest.Env, c *e2etest.Client, sessi
 	logged := strings.Count(e.Logs.String(), `"msg":"`+metrics.StoreErrorMsg+`"`)
 	counted := storeErrorsTotal(t, e)
 	t.Logf("store errors: %d logged, %d counted", logged, counted)
-	if logged == 0 || counted != logged {
-		t.Errorf("store_errors_total = %d, store error log lines = %d; want them equal and non-zero", counted, logged)
+	// On a loaded machine the traffic may happen to send nothing while the
+	// primary is gone; every 503 it did get must have been logged and counted.
+	if counted != logged || (unavailable > 0 && logged == 0) {
+		t.Errorf("store_errors_total = %d, store error log lines = %d, 503 answers = %d; want the first two equal, and non-zero after a 503", counted, logged, unavailable)
 	}
 }
 
