@@ -47,6 +47,9 @@ type Options struct {
 	Rand       io.Reader
 	// NoDemoTools leaves the three demonstration tools out of /mcp.
 	NoDemoTools bool
+	// LogDropped counts the log lines an asynchronous log writer dropped
+	// (internal/asynclog); exported as log_lines_dropped_total.
+	LogDropped func() uint64
 }
 
 // App is one assembled server.
@@ -102,6 +105,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		o.HTTPClient = &http.Client{Timeout: cfg.ClerkTimeout}
 	}
 	m := metrics.New()
+	if o.LogDropped != nil {
+		m.CountLogDrops(o.LogDropped)
+	}
 	cl := clerk.New(ctx, clerk.Config{
 		Issuer: cfg.ClerkIssuer, ClientID: cfg.ClerkClientID, ClientSecret: cfg.ClerkClientSecret,
 		SecretKey: cfg.ClerkSecretKey, APIURL: cfg.ClerkAPIURL, RedirectURL: cfg.CallbackURL(),

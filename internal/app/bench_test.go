@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/asynclog"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/benchtools"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/e2etest"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testflow"
@@ -36,7 +37,7 @@ func BenchmarkHotPath(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer logs.Close()
-	e := e2etest.Start(b, e2etest.Options{Env: map[string]string{"LOG_LEVEL": "info"}, LogTo: logs})
+	e := e2etest.Start(b, e2etest.Options{Env: map[string]string{"LOG_LEVEL": "info"}, LogTo: benchLog(b, logs)})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
 	session := e.Initialize(c.AccessToken)
@@ -125,6 +126,18 @@ func cpuTime() int64 {
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
+// benchLog is where the proxy logs in a benchmark: the file, through the
+// asynchronous writer as `clerk-mcp-proxy serve` does, unless
+// BENCH_SYNC_LOG=1 asks for synchronous writes (to measure the difference).
+func benchLog(b *testing.B, f *os.File) io.Writer {
+	if os.Getenv("BENCH_SYNC_LOG") == "1" {
+		return f
+	}
+	w := asynclog.New(f, asynclog.Options{})
+	b.Cleanup(func() { _ = w.Close() })
+	return w
+}
+
 func clerkCalls(e *e2etest.Env) int {
 	s := e.Clerk.Stats()
 	return s["/oauth/token_info"] + s["/oauth/userinfo"]
@@ -142,7 +155,7 @@ func BenchmarkHandler(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer logs.Close()
-	e := e2etest.Start(b, e2etest.Options{Env: map[string]string{"LOG_LEVEL": "info"}, LogTo: logs})
+	e := e2etest.Start(b, e2etest.Options{Env: map[string]string{"LOG_LEVEL": "info"}, LogTo: benchLog(b, logs)})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
 	session := e.Initialize(c.AccessToken)
