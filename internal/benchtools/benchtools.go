@@ -50,8 +50,10 @@ var SampleUser = UserInfo{
 
 // MCP is the bare mcp-go baseline: a streamable-HTTP server, no auth, with
 // one tool returning u as the proxy's tool does (structured content plus
-// the same indented JSON as text). Sessions are mcp-go's own, in memory.
-func MCP(u UserInfo) http.Handler {
+// the same indented JSON as text). Sessions are mcp-go's own, in memory;
+// opts configure the transport (e.g. the proxy's session idle TTL, which
+// makes mcp-go keep state per session).
+func MCP(u UserInfo, opts ...server.StreamableHTTPOption) http.Handler {
 	s := server.NewMCPServer("bare-mcp-go", "1", server.WithToolCapabilities(false))
 	s.AddTool(mcp.NewTool(ToolName, mcp.WithDescription("Who is signed in."),
 		mcp.WithReadOnlyHintAnnotation(true)),
@@ -62,5 +64,5 @@ func MCP(u UserInfo) http.Handler {
 			}
 			return mcp.NewToolResultStructured(u, string(raw)), nil
 		})
-	return server.NewStreamableHTTPServer(s)
+	return server.NewStreamableHTTPServer(s, opts...)
 }
