@@ -2,13 +2,17 @@ package app_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +23,8 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/benchtools"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/e2etest"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testflow"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testredis"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 )
 
 // BenchmarkHotPath measures an authenticated MCP request (JWT check, grant
@@ -100,7 +106,7 @@ func BenchmarkHotPath(b *testing.B) {
 			b.ReportMetric(float64(clerkCalls(e)-before)/float64(b.N), "clerk_calls/op")
 		})
 	}
-	tool := []byte(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get-user-info","arguments":{}}}`)
+	tool := []byte(benchToolCall)
 	ping := []byte(`{"jsonrpc":"2.0","id":1,"method":"ping"}`)
 	run("baseline=net-http-hello", func() *http.Request { r, _ := http.NewRequest(http.MethodGet, hello.URL, nil); return r })
 	run("baseline=mcp-go-tools-call", func() *http.Request { return post(bare.URL+"/mcp", "", bareSession, tool) })
@@ -163,46 +169,53 @@ func BenchmarkHandler(b *testing.B) {
 	e.Login(c, testflow.Choices{})
 	session := e.Initialize(c.AccessToken)
 	bare := benchtools.MCP(benchtools.SampleUser)
-	tool := []byte(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get-user-info","arguments":{}}}`)
-	serve := func(b *testing.B, h http.Handler, url, token, session string) string {
-		r := httptest.NewRequest(http.MethodPost, url, bytes.NewReader(tool))
-		r.RemoteAddr = "127.0.0.1:40000"
-		r.Header.Set("Content-Type", "application/json")
-		r.Header.Set("Accept", "application/json, text/event-stream")
-		r.Header.Set("MCP-Protocol-Version", "2025-11-25")
-		if token != "" {
-			r.Header.Set("Authorization", "Bearer "+token)
-		}
-		if session != "" {
-			r.Header.Set("Mcp-Session-Id", session)
-		}
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		if w.Code != http.StatusOK && w.Code != http.StatusAccepted {
-			b.Fatalf("status %d: %s", w.Code, w.Body)
-		}
-		return w.Header().Get("Mcp-Session-Id")
-	}
-	init := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(benchInitialize))
-	init.Header.Set("Content-Type", "application/json")
-	init.Header.Set("Accept", "application/json, text/event-stream")
-	w := httptest.NewRecorder()
-	bare.ServeHTTP(w, init)
-	bareSession := w.Header().Get("Mcp-Session-Id")
+	bareSession := openSession(b, bare, "/mcp", "")
 
 	b.Run("baseline=mcp-go-tools-call", func(b *testing.B) {
 		for b.Loop() {
-			serve(b, bare, "/mcp", "", bareSession)
+			serveMCP(b, bare, "/mcp", "", bareSession, benchToolCall)
 		}
 	})
 	b.Run("proxy=tools-call", func(b *testing.B) {
-		serve(b, e.App.Handler, e.BaseURL+"/mcp", c.AccessToken, session)
+		serveMCP(b, e.App.Handler, e.BaseURL+"/mcp", c.AccessToken, session, benchToolCall)
 		before := clerkCalls(e)
 		for b.Loop() {
-			serve(b, e.App.Handler, e.BaseURL+"/mcp", c.AccessToken, session)
+			serveMCP(b, e.App.Handler, e.BaseURL+"/mcp", c.AccessToken, session, benchToolCall)
 		}
 		b.ReportMetric(float64(clerkCalls(e)-before)/float64(b.N), "clerk_calls/op")
 	})
+}
+
+const benchToolCall = `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get-user-info","arguments":{}}}`
+
+// serveMCP sends one MCP POST straight to handler h (no sockets) and
+// returns the session id it answered with.
+func serveMCP(b testing.TB, h http.Handler, url, token, session, body string) string {
+	r := httptest.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	r.RemoteAddr = "127.0.0.1:40000"
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Accept", "application/json, text/event-stream")
+	r.Header.Set("MCP-Protocol-Version", "2025-11-25")
+	if token != "" {
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
+	if session != "" {
+		r.Header.Set("Mcp-Session-Id", session)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusOK && w.Code != http.StatusAccepted {
+		b.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	return w.Header().Get("Mcp-Session-Id")
+}
+
+// openSession opens an MCP session (initialize, notifications/initialized)
+// on handler h.
+func openSession(b testing.TB, h http.Handler, url, token string) string {
+	sid := serveMCP(b, h, url, token, "", benchInitialize)
+	serveMCP(b, h, url, token, sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	return sid
 }
 
 // BenchmarkIdleSessions measures what an idle MCP session (2025-11-25, i.e.
@@ -222,38 +235,14 @@ func BenchmarkIdleSessions(b *testing.B) {
 	e := e2etest.Start(b, e2etest.Options{Env: map[string]string{"LOG_LEVEL": "info"}, LogTo: io.Discard})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
-	open := func(b *testing.B, h http.Handler, url, token string) string {
-		send := func(body, session string) string {
-			r := httptest.NewRequest(http.MethodPost, url, strings.NewReader(body))
-			r.RemoteAddr = "127.0.0.1:40000"
-			r.Header.Set("Content-Type", "application/json")
-			r.Header.Set("Accept", "application/json, text/event-stream")
-			r.Header.Set("MCP-Protocol-Version", "2025-11-25")
-			if token != "" {
-				r.Header.Set("Authorization", "Bearer "+token)
-			}
-			if session != "" {
-				r.Header.Set("Mcp-Session-Id", session)
-			}
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, r)
-			if w.Code != http.StatusOK && w.Code != http.StatusAccepted {
-				b.Fatalf("status %d: %s", w.Code, w.Body)
-			}
-			return w.Header().Get("Mcp-Session-Id")
-		}
-		sid := send(benchInitialize, "")
-		send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`, sid)
-		return sid
-	}
 	// perSession opens the sessions on h and returns the live heap's growth
 	// per session; ids are kept so nothing the sessions hold can be freed.
 	perSession := func(b *testing.B, h http.Handler, url, token string) float64 {
 		ids := make([]string, 0, sessions)
-		open(b, h, url, token) // first-use costs (caches, pools) are not per session
+		openSession(b, h, url, token) // first-use costs (caches, pools) are not per session
 		before := liveHeap()
 		for range sessions {
-			ids = append(ids, open(b, h, url, token))
+			ids = append(ids, openSession(b, h, url, token))
 		}
 		after := liveHeap()
 		runtime.KeepAlive(ids)
@@ -277,4 +266,68 @@ func liveHeap() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
+}
+
+// BenchmarkScale: the hot path (tools/call) and a whole sign-in (DCR,
+// authorize, consent, the fake Clerk, callback, token) with an empty Redis,
+// then with 100,000 registered clients and 100,000 live grants in it
+// (BENCH_SCALE_N to change the count; issue #17's goal: within 10%).
+// Compare the ns/op of redis=empty/... with redis=seeded/...:
+//
+//	REQUIRE_REDIS=1 go test -run '^$' -bench Scale -benchtime 2s ./internal/app
+func BenchmarkScale(b *testing.B) {
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("BENCH_SCALE_N")); err == nil && v > 0 {
+		n = v
+	}
+	// A Redis of its own, so "empty" means empty.
+	e := e2etest.Start(b, e2etest.Options{Redis: testredis.Start(b), Env: map[string]string{"LOG_LEVEL": "info"}, LogTo: io.Discard})
+	c := e.Register()
+	e.Login(c, testflow.Choices{})
+	session := e.Initialize(c.AccessToken)
+	measure := func(label string) {
+		b.Run("redis="+label+"/tools-call", func(b *testing.B) {
+			for b.Loop() {
+				serveMCP(b, e.App.Handler, e.BaseURL+"/mcp", c.AccessToken, session, benchToolCall)
+			}
+		})
+		b.Run("redis="+label+"/sign-in", func(b *testing.B) {
+			for b.Loop() {
+				e.Login(e.Register(), testflow.Choices{})
+			}
+		})
+	}
+	measure("empty")
+	seed(b, e.App.Store, n)
+	measure("seeded")
+}
+
+// seed stores n clients and n active grants, 32 writers at a time.
+func seed(b *testing.B, st store.Store, n int) {
+	ctx := context.Background()
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for i := range next {
+				id := fmt.Sprintf("seed-client-%d", i)
+				cl := store.Client{ID: id, Name: "seeded", RedirectURIs: []string{"http://127.0.0.1:7777/callback"}, TokenEndpointAuthMethod: "none"}
+				if err := st.CreateClient(ctx, cl, 0); err != nil {
+					b.Error(err)
+					return
+				}
+				g := store.Grant{ID: fmt.Sprintf("seed-grant-%d", i), UserID: fmt.Sprintf("user_seed_%d", i), ClientID: id,
+					Scopes: []string{"openid"}, CreatedAt: time.Now(), Upstream: make([]byte, 600), Active: true}
+				if err := st.CreateGrant(ctx, g, 24*time.Hour); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
