@@ -73,6 +73,10 @@ type Options struct {
 	// Logger receives structured logs; nil logs JSON to stderr at
 	// Config.LogLevel.
 	Logger *slog.Logger
+	// LogDropped, when the Logger writes through an asynchronous writer
+	// that may drop lines (internal/asynclog, as the serve command's),
+	// counts them; /metrics exports it as log_lines_dropped_total.
+	LogDropped func() uint64
 	// NoDemoTools leaves out the three demonstration tools (get-user-info,
 	// get-clerk-user-profile, get-user-greeting) that `clerk-mcp-proxy
 	// serve` offers, for a program that serves only its own.
@@ -139,7 +143,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		}
 		st, s.ownedSt = rs, rs
 	}
-	a, err := app.New(ctx, cfg, app.Options{Store: st, Logger: o.Logger, NoDemoTools: o.NoDemoTools})
+	a, err := app.New(ctx, cfg, app.Options{Store: st, Logger: o.Logger, LogDropped: o.LogDropped, NoDemoTools: o.NoDemoTools})
 	if err != nil {
 		if s.ownedSt != nil {
 			_ = s.ownedSt.Close()

@@ -112,7 +112,7 @@ func New(cfg Config, d Deps) *Server {
 	s := &Server{
 		cfg: cfg, verifier: d.Verifier, profiles: d.Profiles, metrics: d.Metrics, log: d.Logger,
 		sessions: &sessionManagers{signer: seal.NewSigner(seal.DeriveKey(d.Secret, seal.PurposeSession)), store: d.Sessions,
-			live: ttlcache.New[string, struct{}](100_000, d.Now), now: d.Now},
+			live: ttlcache.New[string, struct{}](100_000, d.Now), owners: ttlcache.New[string, string](100_000, d.Now), now: d.Now},
 		origins: map[string]bool{}, hosts: map[string]bool{},
 		policy: cfg.Policy,
 	}

@@ -42,8 +42,16 @@ type sessionManagers struct {
 	signer *seal.Signer
 	store  store.Cache
 	live   *ttlcache.Cache[string, struct{}] // session ids recently seen not terminated
+	// owners remembers whose each recently checked session id is: a MAC
+	// check per request (twice: the middleware's and mcp-go's Validate)
+	// was a twentieth of the hot path, for an answer that never changes.
+	owners *ttlcache.Cache[string, string]
 	now    func() time.Time
 }
+
+// ownerTTL bounds how long an id's checked owner is remembered unused; the
+// answer itself cannot go stale (the MAC is a pure function of the id).
+const ownerTTL = 10 * time.Minute
 
 // ResolveSessionIdManager implements server.SessionIdManagerResolver.
 func (m *sessionManagers) ResolveSessionIdManager(r *http.Request) server.SessionIdManager {
@@ -90,8 +98,15 @@ func (m *sessionManagers) owns(userID, id string) bool {
 	if !ok || userID == "" || len(id) > maxSessionID {
 		return false
 	}
+	if owner, ok := m.owners.Get(id); ok {
+		return owner == userID
+	}
 	got, err := base64.RawURLEncoding.DecodeString(mac)
-	return err == nil && seal.Equal(got, m.mac(userID, nonce))
+	if err != nil || !seal.Equal(got, m.mac(userID, nonce)) {
+		return false
+	}
+	m.owners.Set(id, userID, m.now().Add(ownerTTL))
+	return true
 }
 
 // maxSessionID bounds the ids owns will MAC. Room for an upstream's id

@@ -92,7 +92,8 @@ func (m *ClerkMode) verify(ctx context.Context, token string) (*Identity, error)
 		// Neither of Clerk's access-token formats: no call to Clerk.
 		return nil, fmt.Errorf("%w: not a Clerk access token", ErrInvalidToken)
 	}
-	in, err := m.v.introspection(ctx, token)
+	tok := newClerkToken(token)
+	in, err := m.v.introspection(ctx, tok)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +121,7 @@ func (m *ClerkMode) verify(ctx context.Context, token string) (*Identity, error)
 			id.OrgID = jwt.OrgID
 		}
 	}
-	m.v.enrich(ctx, id, token)
+	m.v.enrich(ctx, id, tok)
 	return id, nil
 }
 

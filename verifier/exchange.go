@@ -50,12 +50,12 @@ func (v *Verifier) ClerkToken(ctx context.Context, gid, userID, clientID string)
 	}
 	// Clerk decides whether the token still works (cached for
 	// IntrospectionTTL): a revoked session is never handed out.
-	_, err = v.introspect(ctx, ts.AccessToken)
+	_, err = v.introspect(ctx, newClerkToken(ts.AccessToken))
 	if errors.Is(err, errInactive) && ts.RefreshToken != "" {
 		if err := refresh(); err != nil {
 			return "", time.Time{}, err
 		}
-		_, err = v.introspect(ctx, ts.AccessToken)
+		_, err = v.introspect(ctx, newClerkToken(ts.AccessToken))
 	}
 	if err != nil {
 		return "", time.Time{}, err

@@ -21,6 +21,7 @@
 package verifier
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -165,6 +166,9 @@ type Verifier struct {
 	// recorded as in use, so the hot path writes to the store once per
 	// rotation, not once per request.
 	marked *ttlcache.Cache[string, struct{}]
+	// opened holds each grant's Clerk token set as last opened from its
+	// sealed bytes (see open).
+	opened *ttlcache.Cache[string, *openedTokens]
 	flight singleflight.Group
 	// sessions and live serve grants bound to a Clerk session (appmode.go).
 	sessions SessionChecker
@@ -234,6 +238,7 @@ func New(cfg Config, d Deps) (*Verifier, error) {
 		orgs:   ttlcache.New[string, []clerk.OrgMembership](100_000, d.Now),
 		orgAPI: d.Orgs, uses: d.Uses,
 		marked: ttlcache.New[string, struct{}](100_000, d.Now),
+		opened: ttlcache.New[string, *openedTokens](100_000, d.Now),
 	}, nil
 }
 
@@ -282,23 +287,26 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Identity, error) 
 	if g.ClerkSession != "" {
 		return v.verifySessionGrant(ctx, g, claims)
 	}
-	ts, err := v.vault.Open(g.ID, g.Upstream)
+	o, err := v.open(g)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the grant's Clerk tokens cannot be opened", ErrInvalidToken)
 	}
+	ts, tok := o.ts, o.token
 	if !g.UpstreamExpiresAt.IsZero() && !v.now().Add(v.cfg.RefreshSkew).Before(g.UpstreamExpiresAt) {
 		if ts, err = v.refreshUpstream(ctx, g, ts); err != nil {
 			return nil, err
 		}
+		tok = newClerkToken(ts.AccessToken)
 	}
-	in, err := v.introspect(ctx, ts.AccessToken)
+	in, err := v.introspect(ctx, tok)
 	if errors.Is(err, errInactive) && ts.RefreshToken != "" {
 		// Clerk says no before we expected: the token may have expired early
 		// or been rotated; one refresh decides (a revoked session fails it).
 		if ts, err = v.refreshUpstream(ctx, g, ts); err != nil {
 			return nil, err
 		}
-		in, err = v.introspect(ctx, ts.AccessToken)
+		tok = newClerkToken(ts.AccessToken)
+		in, err = v.introspect(ctx, tok)
 	}
 	if err != nil {
 		return nil, err
@@ -310,14 +318,50 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Identity, error) 
 		UserID: g.UserID, ClientID: claims.ClientID, Scopes: claims.Scopes(), GrantID: g.ID, Resource: claims.Audience,
 		Expires: claims.ExpiresAt(), OrgID: in.OrgID, ClerkScopes: in.Scopes(), ClerkToken: ts.AccessToken,
 	}
-	v.enrich(ctx, id, ts.AccessToken)
+	v.enrich(ctx, id, tok)
 	return id, nil
+}
+
+// clerkToken is a Clerk access token with its hash, which names it in the
+// caches (never the token itself): hashed once per token, not per lookup.
+type clerkToken struct{ value, hash string }
+
+func newClerkToken(t string) clerkToken { return clerkToken{value: t, hash: seal.HashHex(t)} }
+
+// openedTokens is a grant's Clerk token set opened from the sealed bytes
+// it came from.
+type openedTokens struct {
+	sealed []byte
+	ts     clerk.TokenSet
+	token  clerkToken
+}
+
+// openedTTL bounds how long an opened token set stays in memory unused. It
+// is only ever served for the very bytes it was opened from, so its age
+// decides nothing: revocation is the grant lookup's business, and a refresh
+// (new sealed bytes) is opened anew.
+const openedTTL = time.Minute
+
+// open returns grant g's Clerk token set. Decrypting and decoding it was a
+// tenth of the hot path's CPU, for the same bytes on every request, so the
+// result is kept per grant and reused while g carries the same sealed bytes.
+func (v *Verifier) open(g store.Grant) (*openedTokens, error) {
+	if o, ok := v.opened.Get(g.ID); ok && bytes.Equal(o.sealed, g.Upstream) {
+		return o, nil
+	}
+	ts, err := v.vault.Open(g.ID, g.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	o := &openedTokens{sealed: g.Upstream, ts: ts, token: newClerkToken(ts.AccessToken)}
+	v.opened.Set(g.ID, o, v.now().Add(openedTTL))
+	return o, nil
 }
 
 // enrich adds Clerk's userinfo to id when Clerk answers (never fatal), then
 // the organisation role. Every mode fills the identity the same way, so
 // tools and the tool policy see the same fields.
-func (v *Verifier) enrich(ctx context.Context, id *Identity, clerkToken string) {
+func (v *Verifier) enrich(ctx context.Context, id *Identity, clerkToken clerkToken) {
 	if ui, ok := v.userinfo(ctx, clerkToken); ok {
 		id.fill(ui)
 	}
@@ -485,7 +529,7 @@ var errInactive = fmt.Errorf("%w: Clerk reports the token inactive", ErrInvalidT
 
 // introspect asks Clerk about its access token, through the caches, and
 // applies the proxy's gate.
-func (v *Verifier) introspect(ctx context.Context, clerkToken string) (clerk.Introspection, error) {
+func (v *Verifier) introspect(ctx context.Context, clerkToken clerkToken) (clerk.Introspection, error) {
 	in, err := v.introspection(ctx, clerkToken)
 	if err != nil {
 		return in, err
@@ -497,8 +541,8 @@ func (v *Verifier) introspect(ctx context.Context, clerkToken string) (clerk.Int
 // the shared store's, or one call per token however many requests miss at
 // once (singleflight). Only active answers are cached. It applies no policy:
 // each mode gates the answer with its own rules.
-func (v *Verifier) introspection(ctx context.Context, clerkToken string) (clerk.Introspection, error) {
-	key := "intro:" + seal.HashHex(clerkToken)
+func (v *Verifier) introspection(ctx context.Context, clerkToken clerkToken) (clerk.Introspection, error) {
+	key := "intro:" + clerkToken.hash
 	if in, ok := v.intro.Get(key); ok {
 		v.metrics.CacheLookup("introspection", true)
 		return in, nil
@@ -519,7 +563,7 @@ func (v *Verifier) introspection(ctx context.Context, clerkToken string) (clerk.
 		// sharing this call.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 		defer cancel()
-		in, err := v.clerk.Introspect(cctx, clerkToken)
+		in, err := v.clerk.Introspect(cctx, clerkToken.value)
 		if err != nil {
 			return in, err
 		}
@@ -567,9 +611,9 @@ func (v *Verifier) gate(in clerk.Introspection) error {
 }
 
 // userinfo fetches Clerk's userinfo through the caches; failure is not fatal.
-func (v *Verifier) userinfo(ctx context.Context, clerkToken string) (clerk.UserInfo, bool) {
-	return v.profile(ctx, "userinfo:"+seal.HashHex(clerkToken), func(ctx context.Context) (clerk.UserInfo, error) {
-		return v.clerk.UserInfo(ctx, clerkToken)
+func (v *Verifier) userinfo(ctx context.Context, clerkToken clerkToken) (clerk.UserInfo, bool) {
+	return v.profile(ctx, "userinfo:"+clerkToken.hash, func(ctx context.Context) (clerk.UserInfo, error) {
+		return v.clerk.UserInfo(ctx, clerkToken.value)
 	})
 }
 

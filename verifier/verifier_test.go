@@ -609,3 +609,30 @@ func TestUsesToldOfLiveGrants(t *testing.T) {
 		t.Errorf("uses reported: %v, want the grant 3 times", u.ids)
 	}
 }
+
+// TestOpenedTokensFollowTheGrant: the opened Clerk token set is reused only
+// while the grant holds the bytes it was opened from. When another replica
+// refreshes Clerk's token (new sealed bytes in the store), this replica
+// uses the new token as soon as its grant copy expires; a grant whose
+// tokens cannot be opened is refused even after a good one was cached.
+func TestOpenedTokensFollowTheGrant(t *testing.T) {
+	t.Parallel()
+	e := newHotEnv(t)
+	v := e.verifier(t)
+	for range 3 {
+		if id, err := v.Verify(context.Background(), e.token); err != nil || id.ClerkToken != hotToken {
+			t.Fatalf("before the refresh: %+v %v", id, err)
+		}
+	}
+	e.ck.intro["oat_hot_refreshed"] = e.active()
+	e.putGrantTokens(t, clerk.TokenSet{AccessToken: "oat_hot_refreshed", RefreshToken: hotRefresh}, e.clock.Now().Add(time.Hour), func(*store.Grant) {})
+	e.clock.Advance(2 * time.Second) // past the grant cache's second
+	if id, err := v.Verify(context.Background(), e.token); err != nil || id.ClerkToken != "oat_hot_refreshed" {
+		t.Fatalf("after another replica's refresh: %+v %v, want the new Clerk token", id, err)
+	}
+	e.putGrant(t, func(g *store.Grant) { g.Upstream = append([]byte(nil), g.Upstream[:len(g.Upstream)-1]...) })
+	e.clock.Advance(2 * time.Second)
+	if _, err := v.Verify(context.Background(), e.token); !errors.Is(err, verifier.ErrInvalidToken) {
+		t.Fatalf("tampered sealed tokens: %v, want ErrInvalidToken", err)
+	}
+}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/clerkmcp"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/app"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/asynclog"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/config"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/httpx"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store/redisstore"
@@ -94,7 +95,11 @@ func serve(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	log := app.NewLogger(cfg, stderr, "json") // app.New logs cfg.Warnings()
+	// The log (one access line per request) is written asynchronously, in
+	// batches, so no request waits for a write; flushed before exiting.
+	out := asynclog.New(stderr, asynclog.Options{})
+	defer out.Close()
+	log := app.NewLogger(cfg, out, "json") // app.New logs cfg.Warnings()
 	redis.SetLogger(redisLogger{log})
 	st, err := redisstore.New(ctx, cfg.RedisOptions())
 	if err != nil {
@@ -107,7 +112,7 @@ func serve(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
 	defer st.Close()
 	// Built through the public package, so what library users get is
 	// what ships; it logs the "serving" line when it starts serving.
-	srv, err := clerkmcp.New(ctx, cfg, clerkmcp.Options{Store: st, Logger: log})
+	srv, err := clerkmcp.New(ctx, cfg, clerkmcp.Options{Store: st, Logger: log, LogDropped: out.Dropped})
 	if err != nil {
 		log.Error("start-up failed", "err", err)
 		return 1
@@ -117,7 +122,29 @@ func serve(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
 		log.Error("cannot listen", "addr", cfg.ListenAddr, "err", err)
 		return 1
 	}
+	if cfg.PprofAddr != "" {
+		stopPprof, err := servePprof(cfg.PprofAddr, log)
+		if err != nil {
+			log.Error("cannot listen for PPROF_ADDR", "addr", cfg.PprofAddr, "err", err)
+			return 1
+		}
+		defer stopPprof()
+	}
 	return serveUntilDone(ctx, srv.Serve, cfg.ShutdownTimeout, l, log)
+}
+
+// servePprof serves the runtime profiles on addr (PPROF_ADDR) until the
+// returned stop is called.
+func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	// No WriteTimeout: a CPU profile streams for as long as it was asked to.
+	srv := &http.Server{Handler: httpx.Pprof(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	log.Info("serving runtime profiles (PPROF_ADDR)", "addr", l.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
 
 // serveUntilDone runs serve until ctx ends (SIGTERM), which then drains for

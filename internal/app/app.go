@@ -50,6 +50,9 @@ type Options struct {
 	Rand       io.Reader
 	// NoDemoTools leaves the three demonstration tools out of /mcp.
 	NoDemoTools bool
+	// LogDropped counts the log lines an asynchronous log writer dropped
+	// (internal/asynclog); exported as log_lines_dropped_total.
+	LogDropped func() uint64
 }
 
 // shortWaitReporter is a store that can tell when a write it was asked to
@@ -118,6 +121,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 			o.Logger.Warn("a write was not acknowledged by REDIS_WAIT_REPLICAS replicas within REDIS_WAIT_TIMEOUT; kept on the primary, lost should the primary fail now",
 				"op", op, "acked", acked, "want", cfg.RedisWaitReplicas)
 		})
+	}
+	if o.LogDropped != nil {
+		m.CountLogDrops(o.LogDropped)
 	}
 	cl := clerk.New(ctx, clerk.Config{
 		Issuer: cfg.ClerkIssuer, ClientID: cfg.ClerkClientID, ClientSecret: cfg.ClerkClientSecret,

@@ -326,19 +326,25 @@ func TestClerkSlow(t *testing.T) {
 	}
 }
 
-// TestIntrospectionSingleflight: 200 concurrent requests with one fresh token
-// make exactly one introspection call; later ones within the TTL make none.
+// TestIntrospectionSingleflight: 1,000 concurrent first uses of a fresh
+// token (issue #17's goal 3) make exactly one introspection call; later
+// ones within the TTL make none.
 func TestIntrospectionSingleflight(t *testing.T) {
 	t.Parallel()
 	e := e2etest.Start(t, e2etest.Options{})
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
 	e.Clerk.Reset()
-	// Slow introspection so all 200 requests overlap the one in flight.
+	// Slow introspection so the first wave of requests overlaps the one
+	// call in flight; 200 connections at most, so the rest queue behind
+	// them (1,000 sockets at once would test the machine's limits).
 	e.Clerk.SetFault(mockclerk.Fault{Endpoint: "/oauth/token_info", DelayMS: 300})
+	e.HTTP = &http.Client{Transport: &http.Transport{MaxConnsPerHost: 200, MaxIdleConnsPerHost: 200},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	const uses = 1000
 	var wg sync.WaitGroup
-	statuses := make(chan int, 200)
-	for i := 0; i < 200; i++ {
+	statuses := make(chan int, uses)
+	for i := 0; i < uses; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -353,7 +359,7 @@ func TestIntrospectionSingleflight(t *testing.T) {
 		}
 	}
 	if n := e.Clerk.Stats()["/oauth/token_info"]; n != 1 {
-		t.Fatalf("introspection calls for 200 concurrent requests = %d, want 1", n)
+		t.Fatalf("introspection calls for %d concurrent requests = %d, want 1", uses, n)
 	}
 	e.Clerk.ClearFaults()
 	for i := 0; i < 20; i++ {

@@ -128,31 +128,35 @@ func TestReplicasShareState(t *testing.T) {
 	}
 }
 
-// TestUpstreamRefreshOnceAcrossReplicas: when Clerk's token expires, 40
-// concurrent requests spread over two replicas refresh it at Clerk exactly
-// once (a Redis lock), and all of them succeed.
+// TestUpstreamRefreshOnceAcrossReplicas: when Clerk's token expires, 60
+// concurrent requests spread over three replicas refresh it at Clerk exactly
+// once (a Redis lock), and all of them succeed (issue #17's goal 3).
 func TestUpstreamRefreshOnceAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	e := e2etest.Start(t, e2etest.Options{Now: clock, Clerk: func(c *mockclerk.Config) { c.AccessTokenTTL = time.Minute }})
-	b := startReplica(t, e, clock)
+	b, c3 := startReplica(t, e, clock), startReplica(t, e, clock)
 	c := e.Register()
 	e.Login(c, testflow.Choices{})
 	before := e.Clerk.Stats()["/oauth/token"]
 	mu.Lock()
-	now = now.Add(2 * time.Minute) // Clerk's token has expired for both replicas
+	now = now.Add(2 * time.Minute) // Clerk's token has expired for every replica
 	mu.Unlock()
 
 	var wg sync.WaitGroup
-	statuses := make(chan int, 40)
-	for i := range 40 {
+	statuses := make(chan int, 60)
+	for i := range 60 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if i%2 == 0 {
+			switch i % 3 {
+			case 0:
 				statuses <- b.initialize(c.AccessToken)
+				return
+			case 1:
+				statuses <- c3.initialize(c.AccessToken)
 				return
 			}
 			statuses <- e.MCP(c.AccessToken, "", "initialize", map[string]any{"protocolVersion": "2025-11-25",
@@ -167,7 +171,7 @@ func TestUpstreamRefreshOnceAcrossReplicas(t *testing.T) {
 		}
 	}
 	if got := e.Clerk.Stats()["/oauth/token"] - before; got != 1 {
-		t.Fatalf("Clerk token refreshes for 40 requests on 2 replicas = %d, want 1", got)
+		t.Fatalf("Clerk token refreshes for 60 requests on 3 replicas = %d, want 1", got)
 	}
 }
 

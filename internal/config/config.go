@@ -55,8 +55,11 @@ type Config struct {
 	ClerkTimeout      time.Duration
 
 	// The proxy itself.
-	BaseURL     string // public origin; the issuer
-	ListenAddr  string
+	BaseURL    string // public origin; the issuer
+	ListenAddr string
+	// PprofAddr, when set, serves Go's runtime profiles (net/http/pprof)
+	// on a listener of its own, never on ListenAddr (PPROF_ADDR).
+	PprofAddr   string
 	RedisURL    string
 	RedisPrefix string
 	// RedisWaitReplicas > 0: writes that must survive a Redis failover wait
@@ -269,6 +272,7 @@ func Load(getenv Getenv, mode Mode) (Config, error) {
 		ClerkScopes:          l.fields("CLERK_SCOPES", DefaultClerkScopes),
 		ClerkTimeout:         l.duration("CLERK_TIMEOUT", 10*time.Second),
 		ListenAddr:           l.str("LISTEN_ADDR", DefaultListenAddr),
+		PprofAddr:            l.str("PPROF_ADDR", ""),
 		RedisPrefix:          l.str("REDIS_PREFIX", DefaultRedisPrefix),
 		RedisWaitReplicas:    l.integer("REDIS_WAIT_REPLICAS", 0),
 		RedisWaitTimeout:     l.duration("REDIS_WAIT_TIMEOUT", 100*time.Millisecond),
@@ -439,6 +443,10 @@ func (c Config) Validate() Problems {
 		check(d.v <= 0 || d.v > time.Hour, d.name+" must be positive and at most 1h")
 	}
 	check(c.BodyReadTimeout > 0 && c.BodyIdleTimeout > c.BodyReadTimeout, "BODY_IDLE_TIMEOUT must not be longer than BODY_READ_TIMEOUT")
+	if c.PprofAddr != "" {
+		_, _, err := net.SplitHostPort(c.PprofAddr)
+		check(err != nil || c.PprofAddr == c.ListenAddr, "PPROF_ADDR must be a host:port listen address other than LISTEN_ADDR")
+	}
 	check(!slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel), "LOG_LEVEL must be debug, info, warn or error")
 	check(!slices.Contains([]string{"", "json", "text"}, c.LogFormat), "LOG_FORMAT must be json or text")
 	for _, s := range append(slices.Clone(c.ScopesSupported), c.ClerkScopes...) {
@@ -499,6 +507,9 @@ func (c Config) Warnings() []string {
 	if c.AuthMode == AuthClerk && len(c.ClerkAllowedClients) == 0 {
 		w = append(w, "AUTH_MODE=clerk with CLERK_ALLOWED_CLIENT_IDS empty: tokens of any OAuth client of this Clerk instance are accepted (audience and scopes still checked)")
 	}
+	if c.PprofAddr != "" && !isLoopbackAddr(c.PprofAddr) {
+		w = append(w, "PPROF_ADDR listens beyond loopback: runtime profiles (memory contents included) are served to anyone who reaches "+c.PprofAddr+"; bind it to 127.0.0.1")
+	}
 	if c.CIMDAllowLoopback {
 		w = append(w, "CIMD_ALLOW_LOOPBACK_FOR_TESTS is on: client metadata documents may be fetched from loopback and private addresses (SSRF guard off). Never use this in production")
 	}
@@ -535,6 +546,7 @@ func (c Config) Summary() map[string]any {
 		"clerk_allowed_ids":   c.ClerkAllowedClients,
 		"base_url":            c.BaseURL,
 		"listen_addr":         c.ListenAddr,
+		"pprof_addr":          c.PprofAddr,
 		"clerk_issuer":        c.ClerkIssuer,
 		"clerk_client_id":     c.ClerkClientID,
 		"clerk_client_secret": redacted(c.ClerkClientSecret),
@@ -898,4 +910,15 @@ func (c Config) upstreamsSummary() []string {
 		out = append(out, u.Path+"="+withoutQuery(u.URL))
 	}
 	return out
+}
+
+// isLoopbackAddr: a listen address ("127.0.0.1:6060", "localhost:6060")
+// bound to loopback only; ":6060" listens everywhere.
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }

@@ -468,3 +468,41 @@ func TestAdminConsoleSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestPprofAddr: off by default; a bad or clashing address is a start-up
+// problem; one beyond loopback is served but warned about.
+func TestPprofAddr(t *testing.T) {
+	for _, tc := range []struct {
+		addr    string
+		problem bool
+		warned  bool
+	}{
+		{"", false, false},
+		{"127.0.0.1:6060", false, false},
+		{"localhost:6060", false, false},
+		{"[::1]:6060", false, false},
+		{":6060", false, true},
+		{"0.0.0.0:6060", false, true},
+		{"6060", true, false},
+		{":8080", true, false}, // LISTEN_ADDR's default
+	} {
+		e := good()
+		if tc.addr != "" {
+			e["PPROF_ADDR"] = tc.addr
+		}
+		c, err := Load(env(e), ModeServe)
+		if (err != nil) != tc.problem || err != nil && !strings.Contains(err.Error(), "PPROF_ADDR") {
+			t.Errorf("%q: err %v, want a problem: %v", tc.addr, err, tc.problem)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		if warned := strings.Contains(strings.Join(c.Warnings(), "\n"), "PPROF_ADDR"); warned != tc.warned {
+			t.Errorf("%q: warned %v, want %v", tc.addr, warned, tc.warned)
+		}
+		if c.Summary()["pprof_addr"] != tc.addr {
+			t.Errorf("%q: summary says %v", tc.addr, c.Summary()["pprof_addr"])
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/metrics"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/oautherr"
@@ -67,6 +68,7 @@ func RequestID(ctx context.Context) string {
 
 // Middleware wraps every request: id, recovery, metrics and the access log.
 func Middleware(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Handler {
+	series := &seriesCache{m: m}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -84,27 +86,65 @@ func Middleware(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Ha
 						oautherr.Write(rw, oautherr.New(http.StatusInternalServerError, oautherr.ServerError, "internal error"))
 					}
 				}
-				route, method := routePattern(r), MethodLabel(r.Method)
+				route := routePattern(r)
 				d := time.Since(start)
-				if m != nil {
-					m.HTTPRequests.WithLabelValues(route, method, strconv.Itoa(rw.status)).Inc()
-					m.HTTPDuration.WithLabelValues(route, method).Observe(d.Seconds())
+				series.observe(route, r.Method, rw.status, d)
+				if !log.Enabled(r.Context(), slog.LevelInfo) {
+					return
 				}
 				a.mu.Lock()
-				attrs := []any{"request_id", a.id, "method", r.Method, "route", route, "status", rw.status,
-					"duration_ms", float64(d.Microseconds()) / 1000, "bytes", rw.bytes}
+				// Typed attributes, not key/value pairs: no boxing per field.
+				attrs := make([]slog.Attr, 0, 8)
+				attrs = append(attrs, slog.String("request_id", a.id), slog.String("method", r.Method), slog.String("route", route),
+					slog.Int("status", rw.status), slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.Int("bytes", rw.bytes))
 				if a.clientID != "" {
-					attrs = append(attrs, "client_id", a.clientID)
+					attrs = append(attrs, slog.String("client_id", a.clientID))
 				}
 				if a.userID != "" {
-					attrs = append(attrs, "user_id", a.userID)
+					attrs = append(attrs, slog.String("user_id", a.userID))
 				}
 				a.mu.Unlock()
-				log.Info("request", attrs...)
+				log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 			}()
 			next.ServeHTTP(rw, r)
 		})
 	}
+}
+
+// seriesCache hands out the request metrics' series by route, method and
+// status, resolved once each: looking a labelled series up hashes its label
+// values on every call, twice per request.
+type seriesCache struct {
+	m      *metrics.Metrics
+	series sync.Map // seriesKey -> *seriesPair
+}
+
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+type seriesPair struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+func (s *seriesCache) observe(route, method string, status int, d time.Duration) {
+	if s.m == nil {
+		return
+	}
+	// Every label is bounded: chi's patterns, MethodLabel, a status code.
+	k := seriesKey{route, MethodLabel(method), status}
+	p, ok := s.series.Load(k)
+	if !ok {
+		p, _ = s.series.LoadOrStore(k, &seriesPair{
+			requests: s.m.HTTPRequests.WithLabelValues(k.route, k.method, strconv.Itoa(status)),
+			duration: s.m.HTTPDuration.WithLabelValues(k.route, k.method),
+		})
+	}
+	sp := p.(*seriesPair)
+	sp.requests.Inc()
+	sp.duration.Observe(d.Seconds())
 }
 
 // routePattern is chi's matched pattern, never the raw path (which may carry

@@ -101,3 +101,16 @@ func TestEndStreamsOn(t *testing.T) {
 		t.Errorf("got %v", got)
 	}
 }
+
+// TestPprofServesProfilesOnly: the PPROF_ADDR handler serves the runtime
+// profiles and nothing else (not http.DefaultServeMux).
+func TestPprofServesProfilesOnly(t *testing.T) {
+	h := Pprof()
+	for path, want := range map[string]int{"/debug/pprof/": 200, "/debug/pprof/heap?debug=1": 200, "/debug/pprof/goroutine?debug=1": 200, "/": 404, "/metrics": 404} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		if w.Code != want {
+			t.Errorf("%s: %d, want %d", path, w.Code, want)
+		}
+	}
+}

@@ -135,6 +135,14 @@ func (m *Metrics) StoreError(ctx context.Context, log *slog.Logger, op string, e
 // StoreErrorMsg is the log message of StoreError.
 const StoreErrorMsg = "store error"
 
+// CountLogDrops exports dropped (the log lines the asynchronous log writer
+// could not keep) as log_lines_dropped_total.
+func (m *Metrics) CountLogDrops(dropped func() uint64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Name: "log_lines_dropped_total",
+		Help: "Log lines dropped because the log destination did not keep up (a warning line says so too)."},
+		func() float64 { return float64(dropped()) }))
+}
+
 // CacheLookup records a verifier cache hit or miss.
 func (m *Metrics) CacheLookup(cache string, hit bool) {
 	result := "miss"

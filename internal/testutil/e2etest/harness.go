@@ -63,6 +63,10 @@ type Options struct {
 	// (tests wrap its transport to see what Clerk really returned, e.g. to
 	// prove Clerk's tokens never reach Redis or the logs).
 	ClerkHTTPClient *http.Client
+	// LogTo, when set, receives the proxy's log as the binary writes it
+	// (JSON at LOG_LEVEL, the access log included) instead of Env.Logs at
+	// debug level: benchmarks measure what users run.
+	LogTo io.Writer
 }
 
 // Env is a running proxy + fake Clerk + Redis.
@@ -138,6 +142,9 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	logs := &SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if o.LogTo != nil {
+		log = app.NewLogger(cfg, o.LogTo, "json")
+	}
 	a, err := app.New(ctx, cfg, app.Options{Store: st, Logger: log, Now: o.Now, CIMDClient: o.CIMDClient, HTTPClient: o.ClerkHTTPClient})
 	if err != nil {
 		t.Fatal(err)
