@@ -106,13 +106,20 @@ type consentView struct {
 	// 2026-07-28 authorization security considerations: warn).
 	OnlyLoopback bool
 	VerifiedHost string
-	Scopes       []string
-	Txn, CSRF    string
+	// Resource is the protected resource the access is for, shown when
+	// this server fronts more than one (UPSTREAMS): the user approves
+	// access to one server, not to all of them.
+	Resource  string
+	Scopes    []string
+	Txn, CSRF string
 }
 
 func (s *Server) consentView(c store.Client, req authRequest, txn, csrf string) consentView {
 	v := consentView{Service: s.cfg.ServiceName, ClientID: c.ID, ClientName: c.Name, LogoURI: c.LogoURI,
 		RedirectURI: req.RedirectURI, Txn: txn, CSRF: csrf}
+	if len(s.cfg.Resources) > 0 {
+		v.Resource = req.Resource
+	}
 	if u, err := url.Parse(req.RedirectURI); err == nil {
 		v.RedirectScheme, v.RedirectHost = u.Scheme, hostOf(req.RedirectURI)
 		if u.Scheme == "http" || u.Scheme == "https" {

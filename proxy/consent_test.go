@@ -58,6 +58,25 @@ func TestConsentPage(t *testing.T) {
 	}
 }
 
+// TestConsentNamesTheResource: with several protected resources
+// (UPSTREAMS) the page says which one the access is for; with one, the
+// line would only repeat the service's name and is left out.
+func TestConsentNamesTheResource(t *testing.T) {
+	t.Parallel()
+	for _, several := range []bool{false, true} {
+		e := newAS(t, func(c *Config, _ *Deps) {
+			if several {
+				c.Resources = []string{c.Issuer + "/docs/mcp"}
+			}
+		})
+		c := e.register(t, map[string]any{"client_name": "Acme Notes"})
+		_, body := e.consentForm(t, testflow.NewBrowser(), c)
+		if shown := strings.Contains(body, "Access to the MCP server at <code>"+e.url+"/mcp</code>"); shown != several {
+			t.Errorf("several resources %v: the page names the resource: %v", several, shown)
+		}
+	}
+}
+
 // TestConsentDecisionRefusals: a decision without the browser's CSRF pair,
 // or saying neither approve nor deny, is refused and leaves the
 // transaction for the real decision.
