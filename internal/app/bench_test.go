@@ -41,15 +41,7 @@ import (
 // included), steadier than ns/op on a shared machine. clerk_calls/op shows that the caches keep Clerk out of
 // the hot path.
 func BenchmarkHotPath(b *testing.B) {
-	logs, err := os.Create(filepath.Join(b.TempDir(), "proxy.log"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer logs.Close()
-	e := e2etest.Start(b, e2etest.Options{Env: map[string]string{"LOG_LEVEL": "info"}, LogTo: benchLog(b, logs)})
-	c := e.Register()
-	e.Login(c, testflow.Choices{})
-	session := e.Initialize(c.AccessToken)
+	e, c, session := signedInBench(b)
 
 	hello := httptest.NewServer(benchtools.Hello())
 	defer hello.Close()
@@ -138,6 +130,20 @@ func cpuTime() int64 {
 // benchLog is where the proxy logs in a benchmark: the file, through the
 // asynchronous writer as `clerk-mcp-proxy serve` does, unless
 // BENCH_SYNC_LOG=1 asks for synchronous writes (to measure the difference).
+// signedInBench starts the proxy with its access log on (as users run it,
+// to a file), signs a client in and opens one MCP session.
+func signedInBench(b *testing.B) (*e2etest.Env, *e2etest.Client, string) {
+	logs, err := os.Create(filepath.Join(b.TempDir(), "proxy.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { logs.Close() })
+	e := e2etest.Start(b, e2etest.Options{Env: map[string]string{"LOG_LEVEL": "info"}, LogTo: benchLog(b, logs)})
+	c := e.Register()
+	e.Login(c, testflow.Choices{})
+	return e, c, e.Initialize(c.AccessToken)
+}
+
 func benchLog(b *testing.B, f *os.File) io.Writer {
 	if os.Getenv("BENCH_SYNC_LOG") == "1" {
 		return f
@@ -159,15 +165,7 @@ func clerkCalls(e *e2etest.Env) int {
 //
 //	REQUIRE_REDIS=1 go test -run '^$' -bench Handler -benchmem ./internal/app
 func BenchmarkHandler(b *testing.B) {
-	logs, err := os.Create(filepath.Join(b.TempDir(), "proxy.log"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer logs.Close()
-	e := e2etest.Start(b, e2etest.Options{Env: map[string]string{"LOG_LEVEL": "info"}, LogTo: benchLog(b, logs)})
-	c := e.Register()
-	e.Login(c, testflow.Choices{})
-	session := e.Initialize(c.AccessToken)
+	e, c, session := signedInBench(b)
 	bare := benchtools.MCP(benchtools.SampleUser)
 	bareSession := openSession(b, bare, "/mcp", "")
 

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
@@ -27,18 +28,9 @@ func Hello() http.Handler {
 // ToolName is the tool the bare MCP server serves, named as the proxy's.
 const ToolName = "get-user-info"
 
-// UserInfo is the shape of the proxy's get-user-info result.
-type UserInfo struct {
-	UserID         string   `json:"userId"`
-	Email          string   `json:"email"`
-	Name           string   `json:"name"`
-	Picture        string   `json:"picture"`
-	OrgID          string   `json:"org_id"`
-	OrgRole        string   `json:"org_role"`
-	OrgPermissions []string `json:"org_permissions"`
-	Scopes         []string `json:"scopes"`
-	ClientID       string   `json:"client_id"`
-}
+// UserInfo is the proxy's get-user-info result, so both servers answer
+// the same JSON.
+type UserInfo = mcpserver.UserInfo
 
 // SampleUser is what the bare server answers: the fake Clerk's default
 // user, as the proxy's get-user-info shows it.
