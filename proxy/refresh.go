@@ -192,16 +192,17 @@ func narrowScopes(granted []string, requested string) ([]string, *oauthError) {
 // revokeGrant ends a grant: its record goes (so every access token issued
 // from it fails on every replica within the verifier's grant-cache TTL, and
 // at once on this one) and Clerk's tokens are revoked at Clerk.
-func (s *Server) revokeGrant(r *http.Request, gid, reason string) {
+// False when the store failed and the grant may still be alive.
+func (s *Server) revokeGrant(r *http.Request, gid, reason string) bool {
 	if gid == "" {
-		return
+		return true
 	}
 	g, err := s.store.GetGrant(r.Context(), gid)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.storeError(r, "get_grant", err)
 	}
 	g.ID = gid
-	s.endGrant(r, g, reason)
+	return s.endGrant(r, g, reason)
 }
 
 // endGrant deletes grant g (read by the caller) and revokes its Clerk tokens;

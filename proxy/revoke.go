@@ -89,8 +89,11 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, client store.Cli
 		s.storeError(r, "identify_token", err)
 		return errUnavailable("the authorization server is temporarily unavailable").WithCause(err)
 	}
-	if info.grant.ID != "" && info.grant.ClientID == client.ID {
-		s.revokeGrant(r, info.grant.ID, "revoked_by_client")
+	if info.grant.ID != "" && info.grant.ClientID == client.ID && !s.revokeGrant(r, info.grant.ID, "revoked_by_client") {
+		// §2.2: on a 503 the client must assume the token still exists and
+		// may retry; a 200 here would tell it the grant ended when it may not
+		// have.
+		return errUnavailable("the authorization server is temporarily unavailable")
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)

@@ -2,10 +2,14 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 )
 
 // TestRevoke: RFC 7009. Either token of a grant ends the whole grant (and
@@ -163,5 +167,32 @@ func TestTokensDieWithTheirClient(t *testing.T) {
 		if e.active(t, rs, tok) {
 			t.Errorf("%s token of a deleted client is active", name)
 		}
+	}
+}
+
+// deleteFails is the real store whose grant deletions fail, as when Redis
+// goes away between reading a grant and deleting it.
+type deleteFails struct{ store.Store }
+
+func (deleteFails) DeleteGrant(context.Context, string) error {
+	return errors.New("connection refused")
+}
+
+// TestRevokeStoreFailure: when the grant could not be deleted the answer is
+// 503, which RFC 7009 §2.2 tells the client to read as "the token still
+// exists, retry" — never the 200 that would say the grant had ended.
+func TestRevokeStoreFailure(t *testing.T) {
+	t.Parallel()
+	var real store.Store
+	e := newAS(t, func(_ *Config, d *Deps) { real, d.Store = d.Store, deleteFails{d.Store} })
+	c := e.register(t, nil)
+	_, refresh := e.login(t, c)
+	resp, out := e.post(t, "/revoke", c, url.Values{"token": {refresh}})
+	if resp.StatusCode != http.StatusServiceUnavailable || out["error"] != "temporarily_unavailable" {
+		t.Fatalf("revoke with the deletion failing: %d %v, want 503 temporarily_unavailable", resp.StatusCode, out)
+	}
+	gid, _ := tokens.ParseRefreshToken(refresh)
+	if g, err := real.GetGrant(context.Background(), gid); err != nil || !g.Active {
+		t.Fatalf("the grant after the failed revocation: %+v %v, want it still there", g, err)
 	}
 }

@@ -67,6 +67,14 @@ func startProc(t *testing.T, name string, env []string, bin string, args ...stri
 		<-p.done
 		if t.Failed() {
 			t.Logf("--- %s output (last 3000 bytes):\n%s", name, tail(p.out.String(), 3000))
+			// REPLICAS_LOG_DIR keeps every process's whole output of a failed
+			// run, for the post-mortem the tail cannot give.
+			if dir := os.Getenv("REPLICAS_LOG_DIR"); dir != "" {
+				f := filepath.Join(dir, fmt.Sprintf("%s-%s-%d.log", strings.ReplaceAll(t.Name(), "/", "_"), name, time.Now().UnixNano()))
+				if err := os.WriteFile(f, []byte(p.out.String()), 0o644); err != nil {
+					t.Logf("REPLICAS_LOG_DIR: %v", err)
+				}
+			}
 		}
 	})
 	return p
