@@ -119,6 +119,11 @@ func TestChaosSoak(t *testing.T) {
 	haltSampling()
 	mem.sample(observed)
 
+	// The promotion can come late (a starved Sentinel); the checks below
+	// need every replica on the new primary first.
+	for i := range s.addrs {
+		waitReady(t, "http://"+s.addrs[i]+"/readyz", s.replicas[i])
+	}
 	first, last, n := tr.errorWindow(killed)
 	t.Logf("failed answers from the Redis kill on: %d, %v to %v after it", n, first.Round(time.Millisecond), last.Round(time.Millisecond))
 	lost, checked := tr.verify(t)

@@ -23,8 +23,10 @@ const (
 	// nodeTimeout is cluster-node-timeout and Sentinel's
 	// down-after-milliseconds, in milliseconds.
 	nodeTimeout = 1000
-	// formTimeout bounds the wait for a topology to form or to promote.
-	formTimeout = 30 * time.Second
+	// formTimeout bounds the wait for a topology to form or to promote. A
+	// Sentinel starved of CPU (a loaded CI machine) enters TILT mode and
+	// does nothing for 30 seconds: one promotion took 22 s that way.
+	formTimeout = 60 * time.Second
 )
 
 // ReplicatedCluster is a Redis Cluster of several primaries, each with
