@@ -63,7 +63,24 @@ type Config struct {
 	// AuthorizationServer, when set, is the issuer the protected-resource
 	// metadata names instead of Issuer (clerk mode: Clerk's Frontend API).
 	AuthorizationServer string
+	// SessionIdleTTL is how long this replica keeps an idle MCP session's
+	// local state (mcp-go's, about 9 KB: client info, log level,
+	// notification routing); 0 means DefaultSessionIdleTTL. The session
+	// itself stays valid: its id is checked by MAC on every replica, and a
+	// request after the sweep is served as on a replica that never saw the
+	// initialize.
+	SessionIdleTTL time.Duration
 }
+
+// DefaultSessionIdleTTL bounds the memory of sessions clients abandon (most
+// do, at each new access token): at 30 minutes, a replica under the chaos
+// soak's load held 9 KB per token issued for half an hour.
+const DefaultSessionIdleTTL = 5 * time.Minute
+
+// heartbeatEvery is how often an open GET stream is pinged: each ping counts
+// as the session's activity, so a listening client keeps its notifications
+// however long it stays quiet (and idle-timeout proxies keep the stream).
+func heartbeatEvery(idle time.Duration) time.Duration { return min(idle/2, time.Minute) }
 
 // Deps are the endpoint's collaborators.
 type Deps struct {
@@ -108,6 +125,9 @@ func New(cfg Config, d Deps) *Server {
 	}
 	if cfg.ServiceName == "" {
 		cfg.ServiceName = "clerk-mcp-proxy"
+	}
+	if cfg.SessionIdleTTL <= 0 {
+		cfg.SessionIdleTTL = DefaultSessionIdleTTL
 	}
 	s := &Server{
 		cfg: cfg, verifier: d.Verifier, profiles: d.Profiles, metrics: d.Metrics, log: d.Logger,
@@ -157,7 +177,8 @@ func New(cfg Config, d Deps) *Server {
 	s.mcp = server.NewStreamableHTTPServer(mcpSrv,
 		server.WithSessionIdManagerResolver(s.sessions),
 		server.WithStreamableHTTPLogger(slog.New(newLibraryLog(d.Logger.Handler(), d.Now))),
-		server.WithSessionIdleTTL(30*time.Minute),
+		server.WithSessionIdleTTL(cfg.SessionIdleTTL),
+		server.WithHeartbeatInterval(heartbeatEvery(cfg.SessionIdleTTL)),
 	)
 	return s
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/clerk"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/metrics"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testclock"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/tokens"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/vault"
@@ -65,6 +66,12 @@ func cacheEnv(t *testing.T) (*verifier.Verifier, *cacheClerk, *testclock.Clock, 
 // (nil: the store itself) and cfg's refresh settings applied.
 func cacheEnvWith(t *testing.T, wrap func(verifier.Store) verifier.Store, cfg verifier.Config) (*verifier.Verifier, *cacheClerk, *testclock.Clock, *memstore.Store, string) {
 	t.Helper()
+	return cacheEnvMetrics(t, wrap, cfg, nil)
+}
+
+// cacheEnvMetrics is cacheEnvWith counting into m (nil: its own).
+func cacheEnvMetrics(t *testing.T, wrap func(verifier.Store) verifier.Store, cfg verifier.Config, m *metrics.Metrics) (*verifier.Verifier, *cacheClerk, *testclock.Clock, *memstore.Store, string) {
+	t.Helper()
 	clock := testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	st := memstore.New(memstore.Options{Now: clock.Now})
 	keys, err := tokens.NewEphemeralKeySet(nil)
@@ -100,7 +107,7 @@ func cacheEnvWith(t *testing.T, wrap func(verifier.Store) verifier.Store, cfg ve
 	}
 	cfg.Issuer, cfg.Resource, cfg.ClerkClientID = "https://as.example", "https://as.example/mcp", "ck"
 	cfg.IntrospectionTTL, cfg.UserinfoTTL = time.Minute, time.Minute
-	v, err := verifier.New(cfg, verifier.Deps{Keys: keys, Store: vst, Clerk: ck, Secret: secret, Now: clock.Now})
+	v, err := verifier.New(cfg, verifier.Deps{Keys: keys, Store: vst, Clerk: ck, Secret: secret, Now: clock.Now, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,4 +228,76 @@ func expireUpstream(t *testing.T, st *memstore.Store, clock *testclock.Clock) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestJWTCacheBounded: a verified proxy token is remembered for at most five
+// minutes whatever its exp (so tokens abandoned at a refresh or revocation
+// stop costing memory), then verified afresh, with the same answer.
+func TestJWTCacheBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		advance time.Duration
+		misses  float64 // JWT cache misses after the second Verify
+	}{
+		{"within five minutes: served from the cache", 5*time.Minute - time.Second, 1},
+		{"at five minutes: verified again", 5 * time.Minute, 2},
+		{"an hour later (the token lives a day): verified again", time.Hour, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := metrics.New()
+			v, ck, clock, _, at := cacheEnvMetrics(t, nil, verifier.Config{}, m)
+			ck.set(clerk.Introspection{Active: true, ClientID: "ck", Subject: "user_1"})
+			if _, err := v.Verify(context.Background(), at); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(tc.advance)
+			if _, err := v.Verify(context.Background(), at); err != nil {
+				t.Fatalf("after %v: %v", tc.advance, err)
+			}
+			if got := jwtMisses(t, m); got != tc.misses {
+				t.Fatalf("JWT cache misses: %v, want %v", got, tc.misses)
+			}
+		})
+	}
+}
+
+// TestGrantRevokedDropsOpenedTokens: a grant revoked on this replica is
+// refused at once, and the Clerk tokens opened from it are not kept.
+func TestGrantRevokedDropsOpenedTokens(t *testing.T) {
+	v, ck, _, st, at := cacheEnv(t)
+	ck.set(clerk.Introspection{Active: true, ClientID: "ck", Subject: "user_1"})
+	if _, err := v.Verify(context.Background(), at); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteGrant(context.Background(), cacheGrantID); err != nil {
+		t.Fatal(err)
+	}
+	v.GrantRevoked(cacheGrantID)
+	if _, err := v.Verify(context.Background(), at); !errors.Is(err, verifier.ErrInvalidToken) {
+		t.Fatalf("revoked grant: %v, want ErrInvalidToken", err)
+	}
+	if n := v.OpenedTokens(); n != 0 {
+		t.Fatalf("%d opened token sets kept after the revocation", n)
+	}
+}
+
+// jwtMisses reads the JWT cache's miss counter from m's registry.
+func jwtMisses(t *testing.T, m *metrics.Metrics) float64 {
+	t.Helper()
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		for _, s := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range s.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["cache"] == "jwt" && labels["result"] == "miss" {
+				return s.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }

@@ -242,8 +242,12 @@ func New(cfg Config, d Deps) (*Verifier, error) {
 	}, nil
 }
 
-// GrantRevoked drops a revoked grant from this replica's cache at once.
-func (v *Verifier) GrantRevoked(grantID string) { v.grants.Delete(grantID) }
+// GrantRevoked drops a revoked grant, and the Clerk tokens opened from it,
+// from this replica's caches at once.
+func (v *Verifier) GrantRevoked(grantID string) {
+	v.grants.Delete(grantID)
+	v.opened.Delete(grantID)
+}
 
 // Verify runs the whole hot path for one bearer token.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, error) {
@@ -353,6 +357,9 @@ func (v *Verifier) open(g store.Grant) (*openedTokens, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Only the access and refresh tokens are needed here; Clerk's ID token
+	// (the larger part) would be kept per grant for nothing.
+	ts = clerk.TokenSet{AccessToken: ts.AccessToken, RefreshToken: ts.RefreshToken}
 	o := &openedTokens{sealed: g.Upstream, ts: ts, token: newClerkToken(ts.AccessToken)}
 	v.opened.Set(g.ID, o, v.now().Add(openedTTL))
 	return o, nil
@@ -442,9 +449,19 @@ func (v *Verifier) proxyClaims(token string) (tokens.AccessClaims, error) {
 	if err != nil {
 		return c, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	v.jwts.Set(key, c, time.Unix(c.Expiry, 0).Add(v.cfg.Leeway))
+	exp := time.Unix(c.Expiry, 0).Add(v.cfg.Leeway)
+	if limit := v.now().Add(jwtCacheFor); limit.Before(exp) {
+		exp = limit
+	}
+	v.jwts.Set(key, c, exp)
 	return c, nil
 }
+
+// jwtCacheFor bounds how long a verified JWT is remembered, whatever its
+// exp: a token abandoned after a refresh or a revocation stops costing
+// memory after this long, not after its whole lifetime (ACCESS_TOKEN_TTL),
+// and a token in use is verified again (one signature check) this often.
+const jwtCacheFor = 5 * time.Minute
 
 // grant loads the grant, trusting an in-process copy for GrantTTL.
 func (v *Verifier) grant(ctx context.Context, gid string) (store.Grant, error) {

@@ -24,6 +24,7 @@ import (
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/e2etest"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testflow"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testredis"
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/mcpserver"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/store"
 )
 
@@ -248,7 +249,7 @@ func BenchmarkIdleSessions(b *testing.B) {
 	}
 	for b.Loop() {
 		bare := perSession(b, benchtools.MCP(benchtools.SampleUser), "/mcp", "")
-		bareTTL := perSession(b, benchtools.MCP(benchtools.SampleUser, server.WithSessionIdleTTL(30*time.Minute)), "/mcp", "")
+		bareTTL := perSession(b, benchtools.MCP(benchtools.SampleUser, server.WithSessionIdleTTL(mcpserver.DefaultSessionIdleTTL)), "/mcp", "")
 		proxy := perSession(b, e.App.Handler, e.BaseURL+"/mcp", c.AccessToken)
 		b.ReportMetric(bare, "bare-mcp-go-B/session")
 		b.ReportMetric(bareTTL, "bare-mcp-go-ttl-B/session")

@@ -66,6 +66,7 @@ func serveResource(cfg config.Config, m mount, d mcpserver.Deps, signer gateway.
 	rs := mcpserver.New(mcpserver.Config{
 		Issuer: cfg.Issuer(), Resource: m.resource, Scopes: m.scopes, Policy: m.policy, ServiceName: m.name,
 		AllowedOrigins: cfg.AllowedOrigins, Version: Version, NoDemoTools: m.noDemoTools, AuthorizationServer: authorizationServer(cfg),
+		SessionIdleTTL: cfg.SessionIdleTTL,
 	}, d)
 	if m.upstream == "" {
 		return rs, nil

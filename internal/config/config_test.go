@@ -69,6 +69,7 @@ func TestLoadReportsAllProblems(t *testing.T) {
 		"BASE_URL":             "https://mcp.example.com/?x=1",
 		"PROXY_SECRET":         "short-secret-value",
 		"ACCESS_TOKEN_TTL":     "forever",
+		"MCP_SESSION_IDLE_TTL": "10s",
 		"TOOL_SCOPES":          "broken",
 		"LOG_LEVEL":            "loud",
 		"ADMIN_TOKEN":          "short-admin-token",
@@ -82,7 +83,7 @@ func TestLoadReportsAllProblems(t *testing.T) {
 	for _, want := range []string{
 		"CLERK_DOMAIN", "without the path", "CLERK_CLIENT_ID is required", "BASE_URL", "must not have a query",
 		"REDIS_URL is required", "PROXY_SECRET must be at least 32 bytes", "ACCESS_TOKEN_TTL", "TOOL_SCOPES", "LOG_LEVEL",
-		"ADMIN_TOKEN must be at least 32 bytes", "CLERK_WEBHOOK_SECRET",
+		"ADMIN_TOKEN must be at least 32 bytes", "CLERK_WEBHOOK_SECRET", "MCP_SESSION_IDLE_TTL must be between 1m and 24h",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)

@@ -38,6 +38,8 @@ type Recorder struct {
 
 	mu   sync.Mutex
 	seen map[string]int64 // grant id -> unix minute this replica last wrote
+	// swept is the minute seen was last cleared of earlier minutes.
+	swept int64
 }
 
 // New records into cache, each record living ttl (a grant's longest life);
@@ -61,12 +63,8 @@ func (r *Recorder) Used(grantID string) {
 		r.mu.Unlock()
 		return
 	}
-	if len(r.seen) >= maxRemembered {
-		for id, m := range r.seen {
-			if m != minute {
-				delete(r.seen, id)
-			}
-		}
+	if minute != r.swept || len(r.seen) >= maxRemembered {
+		r.forgetBefore(minute)
 	}
 	r.seen[grantID] = minute
 	r.mu.Unlock()
@@ -80,6 +78,20 @@ func (r *Recorder) Used(grantID string) {
 		delete(r.seen, grantID)
 		r.mu.Unlock()
 	}
+}
+
+// forgetBefore drops the grants not recorded in minute (their next use is
+// written again anyway), so the map holds about one minute's grants, not
+// every grant ever used: once per minute, on the first new record. The map
+// is rebuilt, as a Go map keeps the room of deleted entries.
+func (r *Recorder) forgetBefore(minute int64) {
+	fresh := make(map[string]int64)
+	for id, m := range r.seen {
+		if m == minute {
+			fresh[id] = m
+		}
+	}
+	r.seen, r.swept = fresh, minute
 }
 
 // LastUsed returns when grantID was last recorded as used, to the minute;

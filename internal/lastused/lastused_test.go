@@ -2,6 +2,7 @@ package lastused_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -121,5 +122,50 @@ func BenchmarkUsed(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r.Used("grant-id")
+	}
+}
+
+// TestForgetsEarlierMinutes: the in-memory record of writes holds only the
+// current minute's grants — the first new record of a minute drops the
+// earlier ones — so a replica's memory does not grow with every grant ever
+// used, and forgetting never makes a grant written twice in one minute.
+func TestForgetsEarlierMinutes(t *testing.T) {
+	start := time.Date(2026, 12, 5, 16, 20, 10, 0, time.UTC)
+	cases := []struct {
+		name        string
+		advance     time.Duration // after 100 grants were used at start
+		then        []string      // grants used after the advance
+		remembered  int
+		extraWrites int64 // writes made by the uses after the advance
+	}{
+		{"same minute: nothing forgotten, nothing rewritten", 30 * time.Second, []string{"g0", "g1"}, 100, 0},
+		{"same minute, a new grant", 30 * time.Second, []string{"new"}, 101, 1},
+		{"next minute: earlier grants forgotten", time.Minute, []string{"new"}, 1, 1},
+		{"next minute: a grant used again is written again", time.Minute, []string{"g0", "g0", "g1"}, 2, 2},
+		{"an hour later", time.Hour, []string{"g5"}, 1, 1},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := testclock.New(start)
+			w := bgwrite.New(200, 5*time.Second, nil, nil) // room for every write at once
+			store := &counting{Cache: newRedis(t, fmt.Sprintf("lastused-forget%d:", i))}
+			r := lastused.New(store, w, time.Hour, clock.Now)
+			for g := range 100 {
+				r.Used(fmt.Sprintf("g%d", g))
+			}
+			w.Wait()
+			before := store.sets.Load()
+			clock.Advance(tc.advance)
+			for _, g := range tc.then {
+				r.Used(g)
+			}
+			w.Wait()
+			if got := r.Remembered(); got != tc.remembered {
+				t.Errorf("remembered %d grants, want %d", got, tc.remembered)
+			}
+			if got := store.sets.Load() - before; got != tc.extraWrites {
+				t.Errorf("%d writes after the advance, want %d", got, tc.extraWrites)
+			}
+		})
 	}
 }
