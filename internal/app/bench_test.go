@@ -68,15 +68,7 @@ func BenchmarkHotPath(b *testing.B) {
 	}
 	post := func(url, token, session string, body []byte) *http.Request {
 		r, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-		r.Header.Set("Content-Type", "application/json")
-		r.Header.Set("Accept", "application/json, text/event-stream")
-		r.Header.Set("MCP-Protocol-Version", "2025-11-25")
-		if token != "" {
-			r.Header.Set("Authorization", "Bearer "+token)
-		}
-		if session != "" {
-			r.Header.Set("Mcp-Session-Id", session)
-		}
+		setMCPHeaders(r, token, session)
 		return r
 	}
 	bareSession := do(b, post(bare.URL+"/mcp", "", "", []byte(benchInitialize)))
@@ -187,11 +179,9 @@ func BenchmarkHandler(b *testing.B) {
 
 const benchToolCall = `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get-user-info","arguments":{}}}`
 
-// serveMCP sends one MCP POST straight to handler h (no sockets) and
-// returns the session id it answered with.
-func serveMCP(b testing.TB, h http.Handler, url, token, session, body string) string {
-	r := httptest.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	r.RemoteAddr = "127.0.0.1:40000"
+// setMCPHeaders makes r an MCP streamable-HTTP POST of the 2025-11-25
+// revision, with a bearer token and session id when given.
+func setMCPHeaders(r *http.Request, token, session string) {
 	r.Header.Set("Content-Type", "application/json")
 	r.Header.Set("Accept", "application/json, text/event-stream")
 	r.Header.Set("MCP-Protocol-Version", "2025-11-25")
@@ -201,6 +191,14 @@ func serveMCP(b testing.TB, h http.Handler, url, token, session, body string) st
 	if session != "" {
 		r.Header.Set("Mcp-Session-Id", session)
 	}
+}
+
+// serveMCP sends one MCP POST straight to handler h (no sockets) and
+// returns the session id it answered with.
+func serveMCP(b testing.TB, h http.Handler, url, token, session, body string) string {
+	r := httptest.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	r.RemoteAddr = "127.0.0.1:40000"
+	setMCPHeaders(r, token, session)
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	if w.Code != http.StatusOK && w.Code != http.StatusAccepted {
