@@ -40,8 +40,13 @@ var errForeignSession = errors.New("session id does not belong to this user")
 // sessionManagers resolves a SessionIdManager bound to the request's user.
 type sessionManagers struct {
 	signer *seal.Signer
-	store  store.Cache
-	live   *ttlcache.Cache[string, struct{}] // session ids recently seen not terminated
+	// resource is the path of the protected resource the sessions belong
+	// to: with several mounts (gateway upstreams), a session id of one is
+	// refused at the others, as a token for one is. The path, not the URL,
+	// so that replicas reached under different host names agree.
+	resource string
+	store    store.Cache
+	live     *ttlcache.Cache[string, struct{}] // session ids recently seen not terminated
 	// owners remembers whose each recently checked session id is: a MAC
 	// check per request (twice: the middleware's and mcp-go's Validate)
 	// was a twentieth of the hot path, for an answer that never changes.
@@ -86,9 +91,9 @@ func (u *userSessions) owned(id string) bool { return u.m.owns(u.userID, id) }
 // anonymousPrincipal under a label of its own.
 func (m *sessionManagers) mac(principal, nonce string) []byte {
 	if principal == anonymousPrincipal {
-		return m.signer.MAC("mcp-session-anonymous", nonce)
+		return m.signer.MAC("mcp-session-anonymous", m.resource, nonce)
 	}
-	return m.signer.MAC("mcp-session", principal, nonce)
+	return m.signer.MAC("mcp-session", m.resource, principal, nonce)
 }
 
 // owns reports whether session id was generated for userID (a user id or
@@ -129,7 +134,7 @@ func (s *Server) BindSession(userID, upstreamID string) (string, bool) {
 		return "", false
 	}
 	nonce := base64.RawURLEncoding.EncodeToString([]byte(upstreamID))
-	return nonce + "." + base64.RawURLEncoding.EncodeToString(s.sessions.signer.MAC("mcp-session", userID, nonce)), true
+	return nonce + "." + base64.RawURLEncoding.EncodeToString(s.sessions.mac(userID, nonce)), true
 }
 
 // UpstreamSession unwraps an id made by BindSession for userID; ok is false

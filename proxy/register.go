@@ -321,11 +321,15 @@ func (s *Server) audit(r *http.Request, event string, attrs ...any) {
 }
 
 // routineEvent is an audit event too frequent and unremarkable for the
-// operator's recent security events: a normal sign-in or token issue, or
-// an operator reading a list.
+// operator's recent security events: a normal sign-in or token issue, a
+// registration (with open registration every new connection of Claude or
+// Cursor makes one, and a flood of them shows as rate_limited), a gateway's
+// token exchange (one per upstream call that needs Clerk's token), or an
+// operator reading a list.
 func routineEvent(event string, attrs []any) bool {
 	switch event {
-	case "tokens_issued", "authorization_code_issued", "consent_approved", "account_signed_in":
+	case "tokens_issued", "authorization_code_issued", "consent_approved", "account_signed_in",
+		"client_registered", "token_exchanged":
 		return true
 	case "admin_action":
 		for i := 0; i+1 < len(attrs); i += 2 {

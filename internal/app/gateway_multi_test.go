@@ -159,7 +159,8 @@ func TestGatewaySeveralUpstreams(t *testing.T) {
 	}
 
 	signIns := 0
-	sa, ha := sdkClient(t, alpha, "http://127.0.0.1:43221/callback", "", &signIns)
+	const carol = "user_2carolExampleSeededUser003" // an Acme member, not an admin
+	sa, ha := sdkClient(t, alpha, "http://127.0.0.1:43221/callback", carol, &signIns)
 	res, err := sa.CallTool(context.Background(), &mcp.CallToolParams{Name: "whoami-sdk"})
 	if err != nil || res.IsError {
 		t.Fatalf("whoami-sdk at alpha: %v %+v", err, res)
@@ -186,9 +187,9 @@ func TestGatewaySeveralUpstreams(t *testing.T) {
 		t.Error("the refusal is not logged with its reason")
 	}
 
-	// Sign in for beta (Carol: an Acme member, not an admin); beta's own
-	// tool policy hides org-report from her.
-	sb, hb := sdkClient(t, beta, "http://127.0.0.1:43222/callback", "user_2carolExampleSeededUser003", &signIns)
+	// Carol signs in for beta too; beta's own tool policy hides org-report
+	// from her.
+	sb, hb := sdkClient(t, beta, "http://127.0.0.1:43222/callback", carol, &signIns)
 	res, err = sb.CallTool(context.Background(), &mcp.CallToolParams{Name: "whoami"})
 	if err != nil || res.IsError {
 		t.Fatalf("whoami at beta: %v %+v", err, res)
@@ -214,6 +215,21 @@ func TestGatewaySeveralUpstreams(t *testing.T) {
 	}
 	if signIns != 2 {
 		t.Errorf("%d sign-ins, want 2 (one per resource)", signIns)
+	}
+	// A session belongs to its resource: alpha's session id, presented at
+	// beta by the same user (Carol) with beta's token, is unknown there (it is not
+	// unwrapped and sent to beta's upstream: the 404 is the proxy's own).
+	req, _ := http.NewRequest(http.MethodPost, beta, strings.NewReader(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+	req.Header.Set("Authorization", "Bearer "+tokB)
+	req.Header.Set("Mcp-Session-Id", sa.ID())
+	if st, out := doJSON(t, req); st != http.StatusNotFound || out["error"] != "invalid_request" {
+		t.Errorf("alpha's session id at beta: %d %v, want 404", st, out)
+	}
+	if _, err := sa.ListTools(context.Background(), nil); err != nil {
+		t.Errorf("alpha's session at alpha after the attempt: %v", err)
 	}
 }
 

@@ -154,6 +154,7 @@ type stack struct {
 	clerk    string
 	proxyBin string
 	env      []string
+	firstEnv []string // replica 0's extra environment
 	addrs    [3]string
 	replicas [3]*proc
 	nginx    *proc
@@ -171,7 +172,11 @@ func (s *stack) startClerk(t *testing.T) {
 
 func (s *stack) startReplica(t *testing.T, i int) {
 	t.Helper()
-	s.replicas[i] = startProc(s.root, fmt.Sprintf("replica %d", i), append(slices.Clone(s.env), "LISTEN_ADDR="+s.addrs[i]), s.proxyBin, "serve")
+	env := append(slices.Clone(s.env), "LISTEN_ADDR="+s.addrs[i])
+	if i == 0 {
+		env = append(env, s.firstEnv...)
+	}
+	s.replicas[i] = startProc(s.root, fmt.Sprintf("replica %d", i), env, s.proxyBin, "serve")
 	waitReady(t, "http://"+s.addrs[i]+"/readyz", s.replicas[i])
 }
 
@@ -236,6 +241,7 @@ func startStack(t *testing.T) *stack {
 type stackOptions struct {
 	redisURL string // default: a fresh single redis-server
 	env      []string
+	firstEnv []string // added for replica 0 only (e.g. PPROF_ADDR)
 }
 
 func startStackWith(t *testing.T, o stackOptions) *stack {
@@ -268,6 +274,7 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 		"REDIS_URL=" + o.redisURL, "PROXY_SECRET=" + proxySecret, "SHUTDOWN_TIMEOUT=10s",
 		"RATE_LIMIT_REGISTER=0", "RATE_LIMIT_TOKEN=0", "RATE_LIMIT_AUTHORIZE=0"}
 	s.env = append(s.env, o.env...)
+	s.firstEnv = o.firstEnv
 	for i := range s.replicas {
 		s.startReplica(t, i)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -206,10 +207,18 @@ type Sentinel struct {
 // 2), and waits until each Sentinel knows the replica and the other
 // Sentinels, so that a failover can be authorized as soon as the primary
 // dies. Everything stops at cleanup.
+//
+// The two data nodes keep an append-only file, as Sentinel deployments
+// must: a node killed and started again comes back with its data. Without
+// it, a node restarted empty can be promoted by a second failover before
+// the Sentinels have made it a replica (the new primary stalls past
+// down-after-milliseconds, as on a starved machine), and the new primary
+// then copies its empty data set: everything is gone. That happened in a
+// 10-minute chaos soak; TestSentinelRestartedNodeKeepsData shows it.
 func StartSentinel(t testing.TB) *Sentinel {
 	t.Helper()
 	const master = "cmp"
-	primary, replica := StartPrimaryReplica(t)
+	primary, replica := startPrimaryReplica(t, persistent)
 	st := &Sentinel{Primary: primary, Replica: replica, Master: master}
 	conf := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 2\n"+
 		"sentinel down-after-milliseconds %[1]s %[3]d\n"+
@@ -249,8 +258,18 @@ func StartSentinel(t testing.TB) *Sentinel {
 // the replica is in sync. Both stop at cleanup.
 func StartPrimaryReplica(t testing.TB) (primary, replica *Server) {
 	t.Helper()
-	primary = start(t, nodeConfig{})
-	replica = start(t, nodeConfig{args: []string{"--replicaof", "127.0.0.1", strconv.Itoa(primary.port)}})
+	return startPrimaryReplica(t, nil)
+}
+
+// persistent are the options of a data node that keeps its data across a
+// kill and a restart: an append-only file, written to the OS at every
+// write and synced every second (Redis's default appendfsync).
+var persistent = []string{"--appendonly", "yes"}
+
+func startPrimaryReplica(t testing.TB, args []string) (primary, replica *Server) {
+	t.Helper()
+	primary = start(t, nodeConfig{args: args})
+	replica = start(t, nodeConfig{args: append(slices.Clone(args), "--replicaof", "127.0.0.1", strconv.Itoa(primary.port))})
 	ctx, cancel := context.WithTimeout(context.Background(), formTimeout)
 	defer cancel()
 	rc := replica.Client(t)

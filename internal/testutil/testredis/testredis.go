@@ -220,11 +220,42 @@ func (s *Server) Signal(sig os.Signal) error {
 	return s.proc.cmd.Process.Signal(sig)
 }
 
+// Output is what the running server has logged (warnings and above; for a
+// Sentinel, its events: +sdown, +switch-master, ...).
+func (s *Server) Output() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return ""
+	}
+	return s.proc.out.String()
+}
+
 // Restart starts the server again on the same port after Stop (and stops it
-// first if it is still running). It comes back empty: persistence is off.
+// first if it is still running). It comes back empty (persistence is off),
+// except the data nodes of StartSentinel, which keep an append-only file.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
+	s.restart(t, false)
+}
+
+// RestartEmpty is Restart after the server's data files are deleted: a node
+// that lost its disk, or ran without persistence.
+func (s *Server) RestartEmpty(t testing.TB) {
+	t.Helper()
+	s.restart(t, true)
+}
+
+func (s *Server) restart(t testing.TB, wipe bool) {
+	t.Helper()
 	s.stop()
+	if wipe {
+		for _, f := range []string{"appendonlydir", "unused.rdb"} {
+			if err := os.RemoveAll(filepath.Join(s.dir, f)); err != nil {
+				t.Fatalf("testredis: wipe %s: %v", s.dir, err)
+			}
+		}
+	}
 	var err error
 	// The port was ours a moment ago; retry briefly in case the kernel or a
 	// stray process holds it.

@@ -1,0 +1,126 @@
+package testredis_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testredis"
+)
+
+// TestSentinelRestartedNodeKeepsData: the double failover that emptied
+// Redis in a 10-minute chaos soak. The primary is killed and the replica
+// promoted; the old primary is started again, and before the Sentinels have
+// made it a replica the new primary stalls (SIGSTOP, past
+// down-after-milliseconds, as on a starved machine), so the Sentinels fail
+// over back to the old one and the stalled node then copies whatever that
+// one holds. With its append-only file (how StartSentinel runs its data
+// nodes) that is every key; started empty, it is nothing. Redis documents
+// the hazard for nodes without persistence that restart on their own.
+func TestSentinelRestartedNodeKeepsData(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		empty bool // restart the old primary without its data
+		want  int64
+	}{
+		{"restarted with its append-only file", false, 500},
+		{"restarted empty", true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each waits out Sentinel's pause between two failovers (twice failover-timeout)
+			ctx := context.Background()
+			st := testredis.StartSentinel(t)
+			first, second := st.Primary.Client(t), st.Replica.Client(t)
+			for i := range 500 {
+				if err := first.Set(ctx, fmt.Sprint("k", i), "v", 0).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n, err := first.Wait(ctx, 1, 5*time.Second).Result(); err != nil || n != 1 {
+				t.Fatalf("WAIT: %d %v", n, err)
+			}
+
+			st.Primary.Stop(t)
+			st.WaitPromoted(t)
+			if tc.empty {
+				st.Primary.RestartEmpty(t)
+			} else {
+				st.Primary.Restart(t)
+			}
+			if n := first.DBSize(ctx).Val(); n != tc.want {
+				t.Fatalf("the restarted node holds %d keys, want %d", n, tc.want)
+			}
+			waitSentinels(t, st, "to see the restarted node up", func(c *redis.SentinelClient) error {
+				replicas, err := c.Replicas(ctx, st.Master).Result()
+				if err != nil {
+					return err
+				}
+				for _, r := range replicas {
+					if net.JoinHostPort(r["ip"], r["port"]) == st.Primary.Addr && !strings.Contains(r["flags"], "down") {
+						return nil
+					}
+				}
+				return fmt.Errorf("the restarted node is not a healthy replica: %v", replicas)
+			})
+
+			if err := st.Replica.Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			waitSentinels(t, st, "to fail over back to the restarted node", func(c *redis.SentinelClient) error {
+				addr, err := c.GetMasterAddrByName(ctx, st.Master).Result()
+				if err != nil {
+					return err
+				}
+				if len(addr) != 2 || net.JoinHostPort(addr[0], addr[1]) != st.Primary.Addr {
+					return fmt.Errorf("the primary is %v", addr)
+				}
+				return nil
+			})
+			if err := st.Replica.Signal(syscall.SIGCONT); err != nil {
+				t.Fatal(err)
+			}
+			// The stalled node rejoins as a replica and copies the primary.
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				info, err := second.Info(ctx, "replication").Result()
+				if err == nil && strings.Contains(info, "role:slave") && strings.Contains(info, "master_link_status:up") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the stalled node did not rejoin as a replica: %v %s", err, info)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if a, b := first.DBSize(ctx).Val(), second.DBSize(ctx).Val(); a != tc.want || b != tc.want {
+				t.Fatalf("after the second failover: %d and %d keys, want %d on both", a, b, tc.want)
+			}
+		})
+	}
+}
+
+// waitSentinels waits until check passes for every Sentinel.
+func waitSentinels(t *testing.T, st *testredis.Sentinel, what string, check func(*redis.SentinelClient) error) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for _, s := range st.Sentinels {
+		c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
+		for {
+			err := check(c)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				_ = c.Close()
+				t.Fatalf("Sentinel %s: waited 60s %s: %v\n%s", s.Addr, what, err, s.Output())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		_ = c.Close()
+	}
+}
