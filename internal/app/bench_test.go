@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -47,7 +48,7 @@ func BenchmarkHotPath(b *testing.B) {
 	hello := httptest.NewServer(benchtools.Hello())
 	defer hello.Close()
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", benchtools.MCP(benchtools.SampleUser))
+	mux.Handle("/mcp", benchtools.MCP(answeredUser(b, e.App.Handler, e.BaseURL+"/mcp", c.AccessToken, session)))
 	bare := httptest.NewServer(mux)
 	defer bare.Close()
 
@@ -159,7 +160,7 @@ func clerkCalls(e *e2etest.Env) int {
 //	REQUIRE_REDIS=1 go test -run '^$' -bench Handler -benchmem ./internal/app
 func BenchmarkHandler(b *testing.B) {
 	e, c, session := signedInBench(b)
-	bare := benchtools.MCP(benchtools.SampleUser)
+	bare := benchtools.MCP(answeredUser(b, e.App.Handler, e.BaseURL+"/mcp", c.AccessToken, session))
 	bareSession := openSession(b, bare, "/mcp", "")
 
 	b.Run("baseline=mcp-go-tools-call", func(b *testing.B) {
@@ -205,6 +206,26 @@ func serveMCP(b testing.TB, h http.Handler, url, token, session, body string) st
 		b.Fatalf("status %d: %s", w.Code, w.Body)
 	}
 	return w.Header().Get("Mcp-Session-Id")
+}
+
+// answeredUser is what the proxy's get-user-info answers the signed-in
+// client, for the bare server to answer the same bytes: the comparison is
+// then of the layers, not of the payloads.
+func answeredUser(b testing.TB, h http.Handler, url, token, session string) benchtools.UserInfo {
+	r := httptest.NewRequest(http.MethodPost, url, strings.NewReader(benchToolCall))
+	r.RemoteAddr = "127.0.0.1:40000"
+	setMCPHeaders(r, token, session)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	var out struct {
+		Result struct {
+			StructuredContent benchtools.UserInfo `json:"structuredContent"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil || w.Code != http.StatusOK || out.Result.StructuredContent.UserID == "" {
+		b.Fatalf("get-user-info: %d %v: %s", w.Code, err, w.Body)
+	}
+	return out.Result.StructuredContent
 }
 
 // openSession opens an MCP session (initialize, notifications/initialized)
