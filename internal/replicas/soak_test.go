@@ -27,8 +27,9 @@ import (
 // REDIS_WAIT_REPLICAS=1, while a schedule SIGKILLs a replica, SIGKILLs the
 // fake Clerk and starts it again, restarts replicas 1 and 2 in turn and
 // SIGKILLs the Redis primary (a Sentinel failover; the old primary is then
-// started again with its append-only file and rejoins as a replica). Bounded by SOAK_DURATION (default
-// 20s, what CI runs; the long run: SOAK_DURATION=10m). Invariants:
+// started again with its append-only file and rejoins as a replica).
+// Bounded by SOAK_DURATION (default 20s, what CI runs; the long
+// run: SOAK_DURATION=10m). Invariants:
 // no 500; no tool call answered for another client or user; a revoked grant
 // refused everywhere within 15 s (documented: about a second); after the
 // run, every acknowledged registration, sign-in, rotation and revocation
@@ -64,7 +65,7 @@ func TestChaosSoak(t *testing.T) {
 		}
 	}
 	// MCP_SESSION_IDLE_TTL=1m: the sessions the workers abandon at each
-	// sign-in (mcp-go's state, about 11 KB each) are swept within 1.5
+	// sign-in (mcp-go's state, about 18 KB each in a heap profile) are swept within 1.5
 	// minutes, so a long run reaches its steady state early and the memory
 	// check below compares like with like; at the default 5m the soak's
 	// sign-in rate keeps the heap rising for 7.5 minutes by design.

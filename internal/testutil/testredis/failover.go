@@ -270,50 +270,104 @@ func startPrimaryReplica(t testing.TB, args []string) (primary, replica *Server)
 	t.Helper()
 	primary = start(t, nodeConfig{args: args})
 	replica = start(t, nodeConfig{args: append(slices.Clone(args), "--replicaof", "127.0.0.1", strconv.Itoa(primary.port))})
+	replica.WaitInSync(t)
+	return primary, replica
+}
+
+// WaitInSync waits until the server is a replica whose link to its primary
+// is up (the initial copy done).
+func (s *Server) WaitInSync(t testing.TB) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), formTimeout)
 	defer cancel()
-	rc := replica.Client(t)
+	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	defer c.Close()
 	if err := waitFor(ctx, func() error {
-		repl, err := rc.Info(ctx, "replication").Result()
+		repl, err := c.Info(ctx, "replication").Result()
 		if err != nil {
 			return err
 		}
-		if !strings.Contains(repl, "master_link_status:up") {
+		if !strings.Contains(repl, "role:slave") || !strings.Contains(repl, "master_link_status:up") {
 			return fmt.Errorf("replica not in sync")
 		}
 		return nil
 	}); err != nil {
-		t.Fatalf("testredis: replica %s: %v", replica.Addr, err)
+		t.Fatalf("testredis: replica %s: %v", s.Addr, err)
 	}
-	return primary, replica
 }
 
 // WaitPromoted waits until every Sentinel names the replica as the primary
 // and the replica says it is one.
 func (st *Sentinel) WaitPromoted(t testing.TB) {
 	t.Helper()
+	st.WaitPrimary(t, st.Replica)
+}
+
+// eachSentinel runs check against every Sentinel in turn, until one fails.
+func (st *Sentinel) eachSentinel(check func(s *Server, c *redis.SentinelClient) error) error {
+	for _, s := range st.Sentinels {
+		c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
+		err := check(s, c)
+		_ = c.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WaitReplicaUp waits until every Sentinel lists srv among the primary's
+// replicas and does not hold it down (after a restart, it answers again).
+func (st *Sentinel) WaitReplicaUp(t testing.TB, srv *Server) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), formTimeout)
 	defer cancel()
 	err := waitFor(ctx, func() error {
-		for _, s := range st.Sentinels {
-			c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
-			addr, err := c.GetMasterAddrByName(ctx, st.Master).Result()
-			_ = c.Close()
+		return st.eachSentinel(func(s *Server, c *redis.SentinelClient) error {
+			replicas, err := c.Replicas(ctx, st.Master).Result()
 			if err != nil {
 				return err
 			}
-			if len(addr) != 2 || net.JoinHostPort(addr[0], addr[1]) != st.Replica.Addr {
+			if !slices.ContainsFunc(replicas, func(r map[string]string) bool {
+				return net.JoinHostPort(r["ip"], r["port"]) == srv.Addr && !strings.Contains(r["flags"], "down")
+			}) {
+				return fmt.Errorf("sentinel %s does not see %s as a healthy replica: %v", s.Addr, srv.Addr, replicas)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatalf("testredis: %v", err)
+	}
+}
+
+// WaitPrimary waits until every Sentinel names srv as the primary and srv
+// says it is one.
+func (st *Sentinel) WaitPrimary(t testing.TB, srv *Server) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), formTimeout)
+	defer cancel()
+	err := waitFor(ctx, func() error {
+		if err := st.eachSentinel(func(s *Server, c *redis.SentinelClient) error {
+			addr, err := c.GetMasterAddrByName(ctx, st.Master).Result()
+			if err != nil {
+				return err
+			}
+			if len(addr) != 2 || net.JoinHostPort(addr[0], addr[1]) != srv.Addr {
 				return fmt.Errorf("sentinel %s names %v as the primary", s.Addr, addr)
 			}
+			return nil
+		}); err != nil {
+			return err
 		}
-		c := redis.NewClient(&redis.Options{Addr: st.Replica.Addr})
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr})
 		defer c.Close()
 		repl, err := c.Info(ctx, "replication").Result()
 		if err != nil {
 			return err
 		}
 		if !strings.Contains(repl, "role:master") {
-			return fmt.Errorf("the replica is not a primary yet")
+			return fmt.Errorf("%s is not a primary yet", srv.Addr)
 		}
 		return nil
 	})

@@ -3,13 +3,9 @@ package testredis_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testredis"
 )
@@ -56,71 +52,19 @@ func TestSentinelRestartedNodeKeepsData(t *testing.T) {
 			if n := first.DBSize(ctx).Val(); n != tc.want {
 				t.Fatalf("the restarted node holds %d keys, want %d", n, tc.want)
 			}
-			waitSentinels(t, st, "to see the restarted node up", func(c *redis.SentinelClient) error {
-				replicas, err := c.Replicas(ctx, st.Master).Result()
-				if err != nil {
-					return err
-				}
-				for _, r := range replicas {
-					if net.JoinHostPort(r["ip"], r["port"]) == st.Primary.Addr && !strings.Contains(r["flags"], "down") {
-						return nil
-					}
-				}
-				return fmt.Errorf("the restarted node is not a healthy replica: %v", replicas)
-			})
+			st.WaitReplicaUp(t, st.Primary)
 
 			if err := st.Replica.Signal(syscall.SIGSTOP); err != nil {
 				t.Fatal(err)
 			}
-			waitSentinels(t, st, "to fail over back to the restarted node", func(c *redis.SentinelClient) error {
-				addr, err := c.GetMasterAddrByName(ctx, st.Master).Result()
-				if err != nil {
-					return err
-				}
-				if len(addr) != 2 || net.JoinHostPort(addr[0], addr[1]) != st.Primary.Addr {
-					return fmt.Errorf("the primary is %v", addr)
-				}
-				return nil
-			})
+			st.WaitPrimary(t, st.Primary) // the second failover, back to the restarted node
 			if err := st.Replica.Signal(syscall.SIGCONT); err != nil {
 				t.Fatal(err)
 			}
-			// The stalled node rejoins as a replica and copies the primary.
-			deadline := time.Now().Add(60 * time.Second)
-			for {
-				info, err := second.Info(ctx, "replication").Result()
-				if err == nil && strings.Contains(info, "role:slave") && strings.Contains(info, "master_link_status:up") {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the stalled node did not rejoin as a replica: %v %s", err, info)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			st.Replica.WaitInSync(t) // the stalled node rejoins as a replica and copies the primary
 			if a, b := first.DBSize(ctx).Val(), second.DBSize(ctx).Val(); a != tc.want || b != tc.want {
 				t.Fatalf("after the second failover: %d and %d keys, want %d on both", a, b, tc.want)
 			}
 		})
-	}
-}
-
-// waitSentinels waits until check passes for every Sentinel.
-func waitSentinels(t *testing.T, st *testredis.Sentinel, what string, check func(*redis.SentinelClient) error) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for _, s := range st.Sentinels {
-		c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
-		for {
-			err := check(c)
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				_ = c.Close()
-				t.Fatalf("Sentinel %s: waited 60s %s: %v\n%s", s.Addr, what, err, s.Output())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		_ = c.Close()
 	}
 }
