@@ -9,10 +9,9 @@ package httpx
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -68,7 +67,8 @@ func RequestID(ctx context.Context) string {
 
 // Middleware wraps every request: id, recovery, metrics and the access log.
 func Middleware(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Handler {
-	series := &seriesCache{m: m}
+	series := newSeriesCache(m)
+	fast, _ := log.Handler().(*JSONHandler)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -92,19 +92,11 @@ func Middleware(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Ha
 				if !log.Enabled(r.Context(), slog.LevelInfo) {
 					return
 				}
+				line := accessLine{id: a.id, method: r.Method, route: route, status: rw.status, bytes: rw.bytes, duration: d}
 				a.mu.Lock()
-				// Typed attributes, not key/value pairs: no boxing per field.
-				attrs := make([]slog.Attr, 0, 8)
-				attrs = append(attrs, slog.String("request_id", a.id), slog.String("method", r.Method), slog.String("route", route),
-					slog.Int("status", rw.status), slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.Int("bytes", rw.bytes))
-				if a.clientID != "" {
-					attrs = append(attrs, slog.String("client_id", a.clientID))
-				}
-				if a.userID != "" {
-					attrs = append(attrs, slog.String("user_id", a.userID))
-				}
+				line.clientID, line.userID = a.clientID, a.userID
 				a.mu.Unlock()
-				log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+				logAccess(r.Context(), log, fast, &line)
 			}()
 			next.ServeHTTP(rw, r)
 		})
@@ -115,8 +107,7 @@ func Middleware(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Ha
 // status, resolved once each: looking a labelled series up hashes its label
 // values on every call, twice per request.
 type seriesCache struct {
-	m      *metrics.Metrics
-	series sync.Map // seriesKey -> *seriesPair
+	series *metrics.Series[seriesKey, seriesPair]
 }
 
 type seriesKey struct {
@@ -129,20 +120,24 @@ type seriesPair struct {
 	duration prometheus.Observer
 }
 
+func newSeriesCache(m *metrics.Metrics) *seriesCache {
+	if m == nil {
+		return &seriesCache{}
+	}
+	return &seriesCache{series: metrics.NewSeries(func(k seriesKey) seriesPair {
+		return seriesPair{
+			requests: m.HTTPRequests.WithLabelValues(k.route, k.method, strconv.Itoa(k.status)),
+			duration: m.HTTPDuration.WithLabelValues(k.route, k.method),
+		}
+	})}
+}
+
 func (s *seriesCache) observe(route, method string, status int, d time.Duration) {
-	if s.m == nil {
+	if s.series == nil {
 		return
 	}
 	// Every label is bounded: chi's patterns, MethodLabel, a status code.
-	k := seriesKey{route, MethodLabel(method), status}
-	p, ok := s.series.Load(k)
-	if !ok {
-		p, _ = s.series.LoadOrStore(k, &seriesPair{
-			requests: s.m.HTTPRequests.WithLabelValues(k.route, k.method, strconv.Itoa(status)),
-			duration: s.m.HTTPDuration.WithLabelValues(k.route, k.method),
-		})
-	}
-	sp := p.(*seriesPair)
+	sp := s.series.Get(seriesKey{route, MethodLabel(method), status})
 	sp.requests.Inc()
 	sp.duration.Observe(d.Seconds())
 }
@@ -176,9 +171,17 @@ func requestID(r *http.Request) string {
 	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 && isToken(id) {
 		return id
 	}
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	// 64 random bits from the runtime's per-thread generator: an id joins
+	// log lines, it guards nothing, and crypto/rand cost a system call per
+	// request here.
+	const digits = "0123456789abcdef"
+	var b [16]byte
+	v := rand.Uint64()
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = digits[v&15]
+		v >>= 4
+	}
+	return string(b[:])
 }
 
 func isToken(s string) bool {

@@ -49,6 +49,15 @@ type Metrics struct {
 	// BackgroundDropped counts best-effort background writes skipped
 	// because too many were in progress (internal/bgwrite), by op.
 	BackgroundDropped *prometheus.CounterVec
+
+	// The hot path's series, resolved once each.
+	cacheLookups *Series[cacheLookup, prometheus.Counter]
+	outcomes     *Series[string, prometheus.Counter]
+}
+
+type cacheLookup struct {
+	cache string
+	hit   bool
 }
 
 // New creates the collectors on a fresh registry (with Go and process
@@ -86,6 +95,14 @@ func New() *Metrics {
 		BackgroundDropped: f.counterVec("background_writes_dropped_total",
 			"Best-effort background store writes (security events, last-used times) skipped because too many were in progress, by op.", "op"),
 	}
+	m.cacheLookups = NewSeries(func(k cacheLookup) prometheus.Counter {
+		result := "miss"
+		if k.hit {
+			result = "hit"
+		}
+		return m.VerifierCache.WithLabelValues(k.cache, result)
+	})
+	m.outcomes = NewSeries(func(outcome string) prometheus.Counter { return m.VerifierOutcomes.WithLabelValues(outcome) })
 	m.initKnownLabels()
 	return m
 }
@@ -145,11 +162,13 @@ func (m *Metrics) CountLogDrops(dropped func() uint64) {
 
 // CacheLookup records a verifier cache hit or miss.
 func (m *Metrics) CacheLookup(cache string, hit bool) {
-	result := "miss"
-	if hit {
-		result = "hit"
-	}
-	m.VerifierCache.WithLabelValues(cache, result).Inc()
+	m.cacheLookups.Get(cacheLookup{cache, hit}).Inc()
+}
+
+// VerifierOutcome counts one bearer verification by outcome (a fixed set:
+// ok, invalid, unavailable).
+func (m *Metrics) VerifierOutcome(outcome string) {
+	m.outcomes.Get(outcome).Inc()
 }
 
 const namespace = "clerk_mcp_proxy"
