@@ -69,6 +69,35 @@ func TestOrderAndFlushOnClose(t *testing.T) {
 	}
 }
 
+// countingWriter counts the writes that reach the destination.
+type countingWriter struct {
+	lockedBuffer
+	writes int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.writes++
+	c.mu.Unlock()
+	return c.lockedBuffer.Write(p)
+}
+
+// Lines logged within FlushEvery reach the destination in one write (not one
+// system call per request), and Close does not wait for the interval.
+func TestLinesGatherIntoOneWrite(t *testing.T) {
+	out := &countingWriter{}
+	w := New(out, Options{FlushEvery: time.Hour})
+	for i := range 1000 {
+		fmt.Fprintf(w, "line %d\n", i)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(out.lines()); got != 1000 || out.writes != 1 {
+		t.Fatalf("%d lines in %d writes, want 1000 in 1", got, out.writes)
+	}
+}
+
 func TestConcurrentWritersKeepLinesWhole(t *testing.T) {
 	out := &lockedBuffer{}
 	w := New(out, Options{})
