@@ -3,8 +3,10 @@
 // in front of the same fake Clerk on the same machine in the same run
 // (issue #17, goal 2). scripts/bench-peer starts the processes; this program
 // plays the MCP clients and the person at the browser, and prints a table of
-// ours/peer ratios against the goals. It fails on any failed request, never
-// on a timing. Never shipped: scripts/build builds only the product.
+// ours/peer ratios against the goals, with what bounds them: the ceiling
+// (a bare mcp-go server's tools/call, -bare), the fake Clerk's part of a
+// sign-in alone, and each process's CPU time per sign-in (-cpu). It fails on
+// any failed request, never on a timing. Never shipped: scripts/build builds only the product.
 //
 //	peerbench -ours http://127.0.0.1:P1 -peer http://127.0.0.1:P2
 package main
@@ -32,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/benchtools"
 	"github.com/clerk-mcp-proxy/clerk-mcp-proxy/internal/testutil/testflow"
 )
 
@@ -50,13 +53,20 @@ func main() {
 	refreshes := flag.Int("refreshes", 1000, "refresh grants per server")
 	workers := flag.Int("workers", 4, "concurrent clients for the sign-in and refresh runs")
 	verbose := flag.Bool("v", false, "print wrk's full output")
+	cpu := flag.String("cpu", "", "name=pid,... of the processes whose CPU time per sign-in to report (Linux /proc), e.g. clerk-mcp-proxy=1,fake Clerk=2")
+	bare := flag.String("bare", "", "a bare mcp-go server with the same tool, no auth (internal/benchtools/baseline -kind mcp): the ceiling of any mcp-go endpoint's tools/call")
 	flag.Parse()
 	if *ours == "" || *peer == "" || *clerk == "" {
 		fmt.Fprintln(os.Stderr, "usage: peerbench -ours URL -peer URL -clerk URL [-duration 10s -connections 64 -flows 200 -refreshes 1000 -workers 4]")
 		os.Exit(2)
 	}
 	id, secret, _ := strings.Cut(*app, ":")
-	b := bench{clerkApp: grant{clientID: id, secret: secret}, clerk: *clerk, verbose: *verbose, duration: *duration, conns: *conns, flows: *flows, refreshes: *refreshes, workers: *workers,
+	procs, err := parseProcs(*cpu)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	b := bench{clerkApp: grant{clientID: id, secret: secret}, clerk: *clerk, bare: *bare, procs: procs, verbose: *verbose, duration: *duration, conns: *conns, flows: *flows, refreshes: *refreshes, workers: *workers,
 		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	if err := b.run(context.Background(), []*target{{name: "clerk-mcp-proxy", base: *ours}, {name: "fastmcp OAuthProxy", base: *peer}}); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL:", err)
@@ -70,6 +80,8 @@ type bench struct {
 	workers                 int
 	verbose                 bool
 	clerk                   string
+	bare                    string
+	procs                   []proc // whose CPU time per sign-in is reported
 	clerkApp                grant
 	http                    *http.Client
 }
@@ -115,7 +127,7 @@ func (b *bench) run(ctx context.Context, ts []*target) error {
 		if err != nil {
 			return fmt.Errorf("%s sign-in: %w", t.name, err)
 		}
-		sid, err := b.session(ctx, t, g.access)
+		sid, err := b.session(ctx, t, g.access, signedInEmail)
 		if err != nil {
 			return fmt.Errorf("%s MCP session: %w", t.name, err)
 		}
@@ -123,8 +135,10 @@ func (b *bench) run(ctx context.Context, ts []*target) error {
 			return fmt.Errorf("%s tools/call: %w", t.name, err)
 		}
 	}
+	flowCPU := make([][]time.Duration, len(ts))
 	for i, t := range ts {
 		var err error
+		before := b.cpuTimes()
 		if rows[1].res[i], err = b.counted(ctx, func() (result, error) {
 			return b.many(b.flows, func() (time.Duration, error) {
 				start := time.Now()
@@ -134,6 +148,7 @@ func (b *bench) run(ctx context.Context, ts []*target) error {
 		}); err != nil {
 			return fmt.Errorf("%s sign-in flows: %w", t.name, err)
 		}
+		flowCPU[i] = since(before, b.cpuTimes())
 	}
 	for i, t := range ts {
 		// Each worker refreshes its own grant in turn, keeping the rotated
@@ -158,6 +173,21 @@ func (b *bench) run(ctx context.Context, ts []*target) error {
 			return fmt.Errorf("%s refresh grants: %w", t.name, err)
 		}
 	}
+	// A bare mcp-go server serving the same tool without auth bounds what any
+	// mcp-go endpoint, ours included, can reach on tools/call.
+	var ceiling *result
+	if b.bare != "" {
+		bare := &target{name: "bare mcp-go", base: b.bare}
+		sid, err := b.session(ctx, bare, "", benchtools.SampleUser.Email)
+		if err != nil {
+			return fmt.Errorf("bare mcp-go session: %w", err)
+		}
+		r, err := b.toolsCall(bare, "", sid)
+		if err != nil {
+			return fmt.Errorf("bare mcp-go tools/call: %w", err)
+		}
+		ceiling = &r
+	}
 	// The fake Clerk's part of a sign-in alone: both servers' flows contain
 	// it, so it bounds how far apart their flow rates can be.
 	clerkOnly := &target{name: "the fake Clerk alone", base: b.clerk}
@@ -180,6 +210,19 @@ func (b *bench) run(ctx context.Context, ts []*target) error {
 		}
 		fmt.Printf("%-50s %-8s %9.1f %9.1f %9.1f %9.1f %7.2f %7.2f %8.1fx >= %gx: %s\n", r.name, r.unit, r.res[0].rate, r.res[1].rate,
 			r.res[0].p99, r.res[1].p99, perOp(r.res[0]), perOp(r.res[1]), ratio, r.goal, met)
+		if r == rows[1] && len(b.procs) > 0 {
+			for i, t := range ts {
+				fmt.Printf("  CPU per sign-in through %s, ms:", t.name)
+				for j, p := range b.procs {
+					fmt.Printf(" %s %.2f;", p.name, float64(flowCPU[i][j].Microseconds())/1000/float64(r.res[i].n))
+				}
+				fmt.Println()
+			}
+		}
+		if r == rows[0] && ceiling != nil {
+			fmt.Printf("%-50s %-8s %9.1f %9s %9.1f %9s %7s %7s %8.1fx (bare/peer)\n", "  ceiling: bare mcp-go, same tool, no auth", "req/s",
+				ceiling.rate, "", ceiling.p99, "", "", "", ceiling.rate/r.res[1].rate)
+		}
 	}
 	fmt.Printf("%-50s %-8s %9.1f %9s %9.1f\n", "  floor: the fake Clerk's part of a flow alone", "flows/s", floor.rate, "", floor.p99)
 	fmt.Printf("\np99 in ms (per request for tools/call, per flow or grant otherwise); c/ = the fake Clerk's back-channel calls"+
@@ -218,6 +261,67 @@ func (b *bench) clerkCalls(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// proc is a process whose CPU time the bench reports.
+type proc struct {
+	name string
+	pid  string // "self" for this driver
+}
+
+// parseProcs reads -cpu's "name=pid,..." and adds the driver itself.
+func parseProcs(spec string) ([]proc, error) {
+	if spec == "" {
+		return nil, nil
+	}
+	var ps []proc
+	for _, kv := range strings.Split(spec, ",") {
+		name, pid, ok := strings.Cut(kv, "=")
+		if _, err := strconv.Atoi(pid); !ok || name == "" || err != nil {
+			return nil, fmt.Errorf("-cpu: %q is not name=pid", kv)
+		}
+		ps = append(ps, proc{name, pid})
+	}
+	return append(ps, proc{"driver (this program)", "self"}), nil
+}
+
+// cpuTimes reads each process's user+system CPU time from /proc (zero
+// where it cannot: the report is then wrong for it, never the run).
+func (b *bench) cpuTimes() []time.Duration {
+	out := make([]time.Duration, len(b.procs))
+	for i, p := range b.procs {
+		raw, err := os.ReadFile("/proc/" + p.pid + "/stat")
+		if err != nil {
+			continue
+		}
+		out[i] = statCPU(string(raw))
+	}
+	return out
+}
+
+// clockTick is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on every
+// Linux this runs on (sysconf would need cgo).
+const clockTick = 10 * time.Millisecond
+
+// statCPU is utime+stime of a /proc/<pid>/stat line. Fields are counted
+// after the command name's closing parenthesis (the name may hold spaces):
+// state is field 3, utime 14, stime 15.
+func statCPU(stat string) time.Duration {
+	f := strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * clockTick
+}
+
+func since(before, after []time.Duration) []time.Duration {
+	d := make([]time.Duration, len(after))
+	for i := range after {
+		d[i] = after[i] - before[i]
+	}
+	return d
 }
 
 func perOp(r result) float64 {
@@ -303,9 +407,13 @@ func (b *bench) token(ctx context.Context, t *target, g grant, form url.Values) 
 	return g, nil
 }
 
+// signedInEmail is the fake Clerk's preselected user's, whom the tool answers
+// after a sign-in.
+const signedInEmail = "alice@example.com"
+
 // session opens an MCP session (2025-11-25) and checks that the tool answers
-// the fake Clerk's preselected user.
-func (b *bench) session(ctx context.Context, t *target, access string) (string, error) {
+// the user whose email is want.
+func (b *bench) session(ctx context.Context, t *target, access, want string) (string, error) {
 	resp, body, err := b.mcp(ctx, t, access, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"peerbench","version":"1"}}}`)
 	if err != nil {
 		return "", err
@@ -320,7 +428,7 @@ func (b *bench) session(ctx context.Context, t *target, access string) (string, 
 	if _, body, err = b.mcp(ctx, t, access, sid, toolCall); err != nil {
 		return "", err
 	}
-	if !strings.Contains(body, "alice@example.com") || strings.Contains(body, `"isError":true`) {
+	if !strings.Contains(body, want) || strings.Contains(body, `"isError":true`) {
 		return "", fmt.Errorf("tools/call answered %s", body)
 	}
 	return sid, nil
@@ -352,8 +460,12 @@ func (b *bench) mcp(ctx context.Context, t *target, access, sid, body string) (*
 }
 
 func mcpHeaders(access string) map[string]string {
-	return map[string]string{"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
-		"MCP-Protocol-Version": "2025-11-25", "Authorization": "Bearer " + access}
+	h := map[string]string{"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+		"MCP-Protocol-Version": "2025-11-25"}
+	if access != "" {
+		h["Authorization"] = "Bearer " + access
+	}
+	return h
 }
 
 // toolsCall is wrk with one session and the request scripts/bench sends to

@@ -51,3 +51,27 @@ func TestParseWrk(t *testing.T) {
 		})
 	}
 }
+
+func TestStatCPU(t *testing.T) {
+	// The command name may hold spaces and parentheses; times count from
+	// the last ')'. utime 250 + stime 31 ticks of 10 ms.
+	stat := "4242 (node (peer) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 31 0 0 20 0 11 0 12345 1000 200"
+	if got := statCPU(stat); got.Milliseconds() != 2810 {
+		t.Errorf("statCPU = %v, want 2.81s", got)
+	}
+	if got := statCPU("garbage"); got != 0 {
+		t.Errorf("statCPU(garbage) = %v, want 0", got)
+	}
+}
+
+func TestParseProcs(t *testing.T) {
+	ps, err := parseProcs("clerk-mcp-proxy=12,fake Clerk=34")
+	if err != nil || len(ps) != 3 || ps[1].name != "fake Clerk" || ps[1].pid != "34" || ps[2].pid != "self" {
+		t.Fatalf("parseProcs = %v, %v", ps, err)
+	}
+	for _, bad := range []string{"x", "x=", "=1", "x=1,y=z"} {
+		if _, err := parseProcs(bad); err == nil {
+			t.Errorf("parseProcs(%q) accepted", bad)
+		}
+	}
+}
