@@ -1,8 +1,11 @@
 package verifier_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -258,6 +261,41 @@ func TestJWTCacheBounded(t *testing.T) {
 				t.Fatalf("JWT cache misses: %v, want %v", got, tc.misses)
 			}
 		})
+	}
+}
+
+// TestJWTCacheServesOnlyTheSameToken: the cache finds a token by its
+// signature, but only the very token verified earlier is served from it. A
+// cached token's signature under another header or payload (here: a longer
+// life, another user) is a miss, verified afresh, and refused.
+func TestJWTCacheServesOnlyTheSameToken(t *testing.T) {
+	m := metrics.New()
+	v, ck, _, _, at := cacheEnvMetrics(t, nil, verifier.Config{}, m)
+	ck.set(clerk.Introspection{Active: true, ClientID: "ck", Subject: "user_1"})
+	if _, err := v.Verify(context.Background(), at); err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(at, ".")
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, forged := range []string{
+		parts[0] + "." + base64.RawURLEncoding.EncodeToString(bytes.Replace(payload, []byte(`"user_1"`), []byte(`"user_2"`), 1)) + "." + parts[2],
+		parts[0] + "." + parts[1] + "x." + parts[2],
+		"x." + parts[1] + "." + parts[2],
+		parts[2],
+	} {
+		if _, err := v.Verify(context.Background(), forged); !errors.Is(err, verifier.ErrInvalidToken) {
+			t.Errorf("the cached token's signature on %.40q...: %v, want ErrInvalidToken", forged, err)
+		}
+	}
+	if got := jwtMisses(t, m); got != 5 {
+		t.Errorf("JWT cache misses: %v, want 5 (the first use and each forgery)", got)
+	}
+	// The genuine token is still served from the cache.
+	if _, err := v.Verify(context.Background(), at); err != nil || jwtMisses(t, m) != 5 {
+		t.Errorf("the genuine token after the forgeries: %v, misses %v", err, jwtMisses(t, m))
 	}
 }
 
