@@ -47,9 +47,6 @@ func (l *accessLine) appendJSON(b []byte, t time.Time) ([]byte, bool) {
 	if y := t.Year(); y < 0 || y >= 10000 {
 		return b, false
 	}
-	if f := l.durationMS(); math.IsInf(f, 0) || math.IsNaN(f) {
-		return b, false
-	}
 	for _, s := range [...]string{l.id, l.method, l.route, l.clientID, l.userID} {
 		if !plainJSON(s) {
 			return b, false
@@ -96,7 +93,7 @@ func plainJSON(s string) bool {
 // appendJSONFloat formats f as encoding/json does (and so slog, which calls
 // it for floats): %f-style, exponent form only below 1e-6 or from 1e21, with
 // a two-digit negative exponent shortened ("1e-07" is written "1e-7"). f is
-// finite.
+// finite: a duration in milliseconds always is.
 func appendJSONFloat(b []byte, f float64) []byte {
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
@@ -118,10 +115,9 @@ func appendJSONFloat(b []byte, f float64) []byte {
 // derived with WithAttrs or WithGroup, is slog's own.
 type JSONHandler struct {
 	slog.Handler
-	out   *lockedWriter
-	level slog.Leveler
-	fast  bool
-	bufs  sync.Pool
+	out  *lockedWriter
+	fast bool
+	bufs sync.Pool
 }
 
 // lockedWriter serialises writes, so the fast path's lines and slog's never
@@ -145,23 +141,19 @@ func NewJSONHandler(w io.Writer, opts *slog.HandlerOptions) *JSONHandler {
 		opts = &slog.HandlerOptions{}
 	}
 	out := &lockedWriter{w: w}
-	level := opts.Level
-	if level == nil {
-		level = slog.LevelInfo
-	}
 	return &JSONHandler{
 		Handler: slog.NewJSONHandler(out, opts),
 		out:     out,
-		level:   level,
 		fast:    opts.ReplaceAttr == nil && !opts.AddSource,
 		bufs:    sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }},
 	}
 }
 
 // writeAccess writes l at time t through the fast path, and reports false
-// when it cannot (the caller then logs it through slog).
+// when it cannot (the caller then logs it through slog). The caller has
+// checked that the handler is enabled at info.
 func (h *JSONHandler) writeAccess(l *accessLine, t time.Time) bool {
-	if !h.fast || h.level.Level() > slog.LevelInfo {
+	if !h.fast {
 		return false
 	}
 	bp := h.bufs.Get().(*[]byte)
@@ -176,10 +168,11 @@ func (h *JSONHandler) writeAccess(l *accessLine, t time.Time) bool {
 	return ok
 }
 
-// logAccess writes the access line for a request: through the fast path
-// when log's handler is a JSONHandler, otherwise through slog.
-func logAccess(ctx context.Context, log *slog.Logger, fast *JSONHandler, l *accessLine) {
-	if fast != nil && fast.writeAccess(l, time.Now()) {
+// logAccess writes the access line for a request ended at t: through the
+// fast path when log's handler is a JSONHandler, otherwise through slog
+// (which reads the clock itself).
+func logAccess(ctx context.Context, log *slog.Logger, fast *JSONHandler, l *accessLine, t time.Time) {
+	if fast != nil && fast.writeAccess(l, t) {
 		return
 	}
 	log.LogAttrs(ctx, slog.LevelInfo, accessMsg, l.attrs()...)

@@ -87,7 +87,8 @@ func Middleware(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Ha
 					}
 				}
 				route := routePattern(r)
-				d := time.Since(start)
+				end := time.Now()
+				d := end.Sub(start)
 				series.observe(route, r.Method, rw.status, d)
 				if !log.Enabled(r.Context(), slog.LevelInfo) {
 					return
@@ -96,7 +97,7 @@ func Middleware(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Ha
 				a.mu.Lock()
 				line.clientID, line.userID = a.clientID, a.userID
 				a.mu.Unlock()
-				logAccess(r.Context(), log, fast, &line)
+				logAccess(r.Context(), log, fast, &line, end)
 			}()
 			next.ServeHTTP(rw, r)
 		})
